@@ -1,0 +1,155 @@
+// Package storepath owns store path names in Nix's form, <storedir>/<nix32 hash part>-<name>: how
+// they are computed from a fingerprint that includes the store dir, and which names are valid.
+package storepath
+
+import (
+	"crypto/sha256"
+	"fmt"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/den-sh/den/core/hash"
+)
+
+// HashLen is the length of the nix32 hash part of a store path.
+const HashLen = 32
+
+// MaxNameLen is Nix's limit on the name part.
+const MaxNameLen = 211
+
+// Path is an absolute store path: <storedir>/<hash part>-<name>.
+type Path string
+
+// Base is the last element, "<hash part>-<name>".
+func (p Path) Base() string { return filepath.Base(string(p)) }
+
+// HashPart is the 32-character nix32 hash.
+func (p Path) HashPart() string { return p.Base()[:HashLen] }
+
+// Name is the part after the hash.
+func (p Path) Name() string { return p.Base()[HashLen+1:] }
+
+// Dir is the store dir the path lives in.
+func (p Path) Dir() string { return filepath.Dir(string(p)) }
+
+func (p Path) String() string { return string(p) }
+
+// Parse checks that s is a store path directly inside storeDir.
+func Parse(storeDir, s string) (Path, error) {
+	if filepath.Dir(s) != storeDir {
+		return "", fmt.Errorf("%s is not in the store %s", s, storeDir)
+	}
+	base := filepath.Base(s)
+	if len(base) < HashLen+2 || base[HashLen] != '-' {
+		return "", fmt.Errorf("%s is not a store path: want %s/<32-character hash>-<name>", s, storeDir)
+	}
+	if _, err := hash.DecodeNix32(base[:HashLen], 20); err != nil {
+		return "", fmt.Errorf("%s is not a store path: bad hash part: %v", s, err)
+	}
+	if err := CheckName(base[HashLen+1:]); err != nil {
+		return "", err
+	}
+	return Path(s), nil
+}
+
+// CheckName enforces Nix's rules for the name part.
+func CheckName(name string) error {
+	if name == "" {
+		return fmt.Errorf("store path name is empty")
+	}
+	if len(name) > MaxNameLen {
+		return fmt.Errorf("store path name %q is longer than %d characters", name, MaxNameLen)
+	}
+	if name[0] == '.' {
+		return fmt.Errorf("store path name %q must not start with a dot", name)
+	}
+	for _, c := range []byte(name) {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("+-._?=", c) >= 0) {
+			return fmt.Errorf("store path name %q has the character %q; allowed are letters, digits and +-._?=", name, c)
+		}
+	}
+	return nil
+}
+
+// SanitizeName turns an arbitrary file name into a valid store name, as nix-store --add would
+// require, replacing disallowed characters with '-'.
+func SanitizeName(name string) string {
+	b := []byte(strings.TrimLeft(name, "."))
+	for i, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("+-._?=", c) >= 0) {
+			b[i] = '-'
+		}
+	}
+	if len(b) > MaxNameLen {
+		b = b[:MaxNameLen]
+	}
+	if len(b) == 0 {
+		return "source"
+	}
+	return string(b)
+}
+
+// Make computes Nix's makeStorePath: the fingerprint "<typ>:sha256:<hex>:<storedir>:<name>" is
+// hashed, folded to 20 bytes and spelled in nix32.
+func Make(storeDir, typ string, inner hash.Hash, name string) (Path, error) {
+	if err := CheckName(name); err != nil {
+		return "", err
+	}
+	fp := typ + ":" + string(inner.Algo) + ":" + inner.Hex() + ":" + storeDir + ":" + name
+	sum := sha256.Sum256([]byte(fp))
+	return Path(storeDir + "/" + hash.EncodeNix32(hash.Compress(sum[:], 20)) + "-" + name), nil
+}
+
+// typeWithRefs appends the sorted references (and "self") to a path type, as Nix does for text
+// and source paths.
+func typeWithRefs(typ string, refs []Path, self bool) string {
+	s := make([]string, len(refs))
+	for i, r := range refs {
+		s[i] = string(r)
+	}
+	sort.Strings(s)
+	for _, r := range s {
+		typ += ":" + r
+	}
+	if self {
+		typ += ":self"
+	}
+	return typ
+}
+
+// Source is the path of content added recursively (NAR-hashed), as nix-store --add computes it.
+func Source(storeDir string, narHash hash.Hash, name string, refs []Path) (Path, error) {
+	return Make(storeDir, typeWithRefs("source", refs, false), narHash, name)
+}
+
+// Text is the path of a text file (a derivation, say) with the given references, as Nix's
+// makeTextPath computes it; the hash is the sha256 of the file's contents.
+func Text(storeDir string, contentHash hash.Hash, name string, refs []Path) (Path, error) {
+	return Make(storeDir, typeWithRefs("text", refs, false), contentHash, name)
+}
+
+// FixedFlat is the path of a fixed-output file fetched as-is (Nix's fetchurl, flat hashing).
+func FixedFlat(storeDir string, fileHash hash.Hash, name string) (Path, error) {
+	inner := hash.Sum(hash.SHA256, []byte("fixed:out:"+string(fileHash.Algo)+":"+fileHash.Hex()+":"))
+	return Make(storeDir, "output:out", inner, name)
+}
+
+// FixedRecursive is the path of a fixed-output directory identified by its NAR hash. For sha256
+// it equals Source without references, as in Nix.
+func FixedRecursive(storeDir string, narHash hash.Hash, name string) (Path, error) {
+	if narHash.Algo == hash.SHA256 {
+		return Source(storeDir, narHash, name, nil)
+	}
+	inner := hash.Sum(hash.SHA256, []byte("fixed:out:r:"+string(narHash.Algo)+":"+narHash.Hex()+":"))
+	return Make(storeDir, "output:out", inner, name)
+}
+
+// Output is the path of an input-addressed derivation output: the inner hash is the hash of the
+// derivation's canonical encoding.
+func Output(storeDir string, drvHash hash.Hash, output, name string) (Path, error) {
+	if output != "out" {
+		name += "-" + output
+	}
+	return Make(storeDir, "output:"+output, drvHash, name)
+}
