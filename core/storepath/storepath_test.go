@@ -38,3 +38,20 @@ func TestNames(t *testing.T) {
 		}
 	}
 }
+
+// Paths printed by Nix 2.8 for the file "hello\n" named flat.txt with the store dir
+// /tmp/nixt/store: `nix-store --add-fixed sha256` (flat) and `--add-fixed --recursive sha256`.
+func TestAgainstNix(t *testing.T) {
+	const dir = "/tmp/nixt/store"
+	fileHash, _ := hash.Parse("sha256:5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03", "")
+	flat, err := FixedFlat(dir, fileHash, "flat.txt")
+	if err != nil || flat != dir+"/2jwdgs8yaqqlvs68fl9m0z7lxsxgzxhb-flat.txt" {
+		t.Errorf("flat: %s %v", flat, err)
+	}
+	// The NAR of a regular file "hello\n": its hash, as nix-hash --type sha256 prints it.
+	narHash, _ := hash.Parse("sha256:04zwf782yjwnh3q6hz5izfd6jyip8kgw6g6yj43fiqhbyhdd0dqw", "")
+	rec, err := FixedRecursive(dir, narHash, "flat.txt")
+	if err != nil || rec != dir+"/m25cyvhmbilrgilq62v2yqq46pxg61is-flat.txt" {
+		t.Errorf("recursive: %s %v", rec, err)
+	}
+}

@@ -1,0 +1,129 @@
+// Package config owns where den keeps things (store, state, cache) and the user's config.toml.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/pelletier/go-toml/v2"
+)
+
+// SandboxMode says how builds are isolated.
+type SandboxMode string
+
+const (
+	SandboxAuto     SandboxMode = "auto"
+	SandboxRequired SandboxMode = "required"
+	SandboxOff      SandboxMode = "off"
+)
+
+// Config is everything den reads from the environment and the user's config file.
+type Config struct {
+	StoreDir string // DEN_STORE
+	StateDir string // DEN_STATE: database, gcroots, locks, logs
+	CacheDir string // DEN_CACHE: downloads
+	File     string // the user config file, whether or not it exists
+	User     UserConfig
+}
+
+// UserConfig is $XDG_CONFIG_HOME/den/config.toml.
+type UserConfig struct {
+	Sandbox SandboxMode `toml:"sandbox"`
+	// Substituters and TrustedPublicKeys are read now so that a config written for binary caches
+	// is not rejected as unknown; they are used by the cache machinery.
+	Substituters      []string          `toml:"substituters"`
+	TrustedPublicKeys []string          `toml:"trusted-public-keys"`
+	Mirrors           map[string]string `toml:"mirrors"`
+	Registries        map[string]string `toml:"registries"`
+}
+
+// Getenv is the lookup Load uses, so tests can pass their own environment.
+type Getenv func(string) string
+
+// Load resolves directories from the environment (DEN_* first, then XDG_*, then HOME) and reads
+// the user config if it exists.
+func Load(getenv Getenv) (*Config, error) {
+	home := getenv("HOME")
+	xdg := func(name, fallback string) (string, error) {
+		if v := getenv(name); filepath.IsAbs(v) {
+			return v, nil
+		}
+		if home == "" {
+			return "", fmt.Errorf("neither %s nor HOME is set", name)
+		}
+		return filepath.Join(home, fallback), nil
+	}
+	pick := func(den, xdgName, xdgFallback string) (string, error) {
+		if v := getenv(den); v != "" {
+			if !filepath.IsAbs(v) {
+				return "", fmt.Errorf("%s=%q must be an absolute path", den, v)
+			}
+			return filepath.Clean(v), nil
+		}
+		base, err := xdg(xdgName, xdgFallback)
+		if err != nil {
+			return "", fmt.Errorf("cannot place %s: %v", den, err)
+		}
+		return filepath.Join(base, "den"), nil
+	}
+	c := &Config{}
+	var err error
+	if c.StoreDir, err = pick("DEN_STORE", "XDG_DATA_HOME", ".local/share"); err != nil {
+		return nil, err
+	}
+	if getenv("DEN_STORE") == "" {
+		c.StoreDir = filepath.Join(c.StoreDir, "store")
+	}
+	if c.StateDir, err = pick("DEN_STATE", "XDG_STATE_HOME", ".local/state"); err != nil {
+		return nil, err
+	}
+	if c.CacheDir, err = pick("DEN_CACHE", "XDG_CACHE_HOME", ".cache"); err != nil {
+		return nil, err
+	}
+	cfgHome, err := xdg("XDG_CONFIG_HOME", ".config")
+	if err != nil {
+		return nil, err
+	}
+	c.File = filepath.Join(cfgHome, "den", "config.toml")
+	if err := c.readUser(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func (c *Config) readUser() error {
+	c.User.Sandbox = SandboxAuto
+	data, err := os.ReadFile(c.File)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	dec := toml.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&c.User); err != nil {
+		var strict *toml.StrictMissingError
+		var de *toml.DecodeError
+		switch {
+		case errors.As(err, &strict):
+			return fmt.Errorf("%s: %s", c.File, strings.TrimSpace(strict.String()))
+		case errors.As(err, &de):
+			row, col := de.Position()
+			return fmt.Errorf("%s:%d:%d: %s", c.File, row, col, strings.TrimSpace(de.String()))
+		}
+		return fmt.Errorf("%s: %v", c.File, err)
+	}
+	switch c.User.Sandbox {
+	case "":
+		c.User.Sandbox = SandboxAuto
+	case SandboxAuto, SandboxRequired, SandboxOff:
+	default:
+		return fmt.Errorf("%s: sandbox = %q is not a sandbox mode; use \"auto\", \"required\" or \"off\"", c.File, c.User.Sandbox)
+	}
+	return nil
+}

@@ -1,0 +1,103 @@
+// Package derivation owns den's build descriptions: what goes into producing a store path, their
+// canonical encoding, and the Merkle rule that turns that encoding into the output's path.
+//
+// The canonical encoding is JSON with a fixed field order, sorted maps and sorted lists, without
+// the output path itself. An input-addressed output's path is Nix's output path of the sha256 of
+// that encoding, so it changes whenever any input changes (a script character, an env value, an
+// input's path, a source's hash, a host tool's identity) and is the same on every machine with the
+// same store dir. A fixed-output derivation (a download) gets Nix's fixed-output path, which depends
+// only on the expected hash and the name, never on the URLs.
+package derivation
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+
+	"github.com/den-sh/den/core/hash"
+	"github.com/den-sh/den/core/storepath"
+)
+
+// Builders den knows.
+const (
+	BuilderFetch  = "fetchurl" // fixed-output download of URLs, verified against OutputHash
+	BuilderScript = "script"   // a shell script run in the sandbox
+)
+
+// HostTool is a program from the host that a build may use. Its identity enters the hash, so a
+// different compiler gives a different path.
+type HostTool struct {
+	Name    string `json:"name"`
+	Path    string `json:"path"`
+	Version string `json:"version,omitempty"`
+	Hash    string `json:"hash"`
+}
+
+// Derivation describes how to produce one store path.
+type Derivation struct {
+	Name       string            `json:"name"` // the store name, e.g. hello-2.12.1
+	Version    string            `json:"version,omitempty"`
+	System     string            `json:"system"` // the platform that builds
+	Host       string            `json:"host"`   // the platform the output runs on
+	Builder    string            `json:"builder"`
+	Script     string            `json:"script,omitempty"`
+	Env        map[string]string `json:"env,omitempty"`
+	Src        storepath.Path    `json:"src,omitempty"`
+	Inputs     []storepath.Path  `json:"inputs,omitempty"`
+	HostTools  []HostTool        `json:"hostTools,omitempty"`
+	URLs       []string          `json:"urls,omitempty"`
+	OutputHash string            `json:"outputHash,omitempty"` // fixed-output: SRI of the file
+	Out        storepath.Path    `json:"out,omitempty"`
+
+	// Needs are the derivations producing Src and Inputs, realized first. They are described by
+	// their paths in the encoding.
+	Needs []*Derivation `json:"-"`
+}
+
+// IsFixed reports whether d is a fixed-output download.
+func (d *Derivation) IsFixed() bool { return d.Builder == BuilderFetch }
+
+// Encode returns the canonical encoding, with the output path when computed.
+func (d *Derivation) Encode() []byte {
+	c := *d
+	c.Inputs = append([]storepath.Path{}, d.Inputs...)
+	sort.Slice(c.Inputs, func(i, j int) bool { return c.Inputs[i] < c.Inputs[j] })
+	c.HostTools = append([]HostTool{}, d.HostTools...)
+	sort.Slice(c.HostTools, func(i, j int) bool { return c.HostTools[i].Name < c.HostTools[j].Name })
+	b, err := json.Marshal(&c)
+	if err != nil {
+		panic(err) // only strings, lists and maps of strings: cannot fail
+	}
+	return b
+}
+
+// Seal computes d.Out for the store dir.
+func (d *Derivation) Seal(storeDir string) error {
+	if err := storepath.CheckName(d.Name); err != nil {
+		return err
+	}
+	if d.IsFixed() {
+		h, err := hash.Parse(d.OutputHash, "")
+		if err != nil {
+			return fmt.Errorf("%s: %w", d.Name, err)
+		}
+		if len(d.URLs) == 0 {
+			return fmt.Errorf("%s: a download needs at least one URL", d.Name)
+		}
+		d.Out, err = storepath.FixedFlat(storeDir, h, d.Name)
+		return err
+	}
+	d.Out = ""
+	var err error
+	d.Out, err = storepath.Output(storeDir, hash.Sum(hash.SHA256, d.Encode()), "out", d.Name)
+	return err
+}
+
+// References are the store paths the derivation file itself mentions.
+func (d *Derivation) References() []storepath.Path {
+	refs := append([]storepath.Path{}, d.Inputs...)
+	if d.Src != "" {
+		refs = append(refs, d.Src)
+	}
+	return refs
+}

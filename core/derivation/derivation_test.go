@@ -1,0 +1,66 @@
+package derivation
+
+import (
+	"testing"
+
+	"github.com/den-sh/den/core/storepath"
+)
+
+const store = "/tmp/den-test-store"
+
+func base() *Derivation {
+	return &Derivation{
+		Name: "hello-1.0", Version: "1.0", System: "x86_64-linux", Host: "x86_64-linux",
+		Builder: BuilderScript, Script: "make install", Env: map[string]string{"A": "1", "B": "2"},
+		Inputs:    []storepath.Path{store + "/b0000000000000000000000000000000-b", store + "/a0000000000000000000000000000000-a"},
+		HostTools: []HostTool{{Name: "make", Path: "/usr/bin/make", Hash: "sha256:1"}, {Name: "cc", Path: "/usr/bin/cc", Hash: "sha256:2"}},
+	}
+}
+
+func TestMerkle(t *testing.T) {
+	d := base()
+	if err := d.Seal(store); err != nil {
+		t.Fatal(err)
+	}
+	again := base()
+	again.Inputs[0], again.Inputs[1] = again.Inputs[1], again.Inputs[0] // order does not matter
+	again.Seal(store)
+	if again.Out != d.Out {
+		t.Fatalf("same inputs, different paths: %s %s", d.Out, again.Out)
+	}
+	for name, change := range map[string]func(*Derivation){
+		"script":   func(x *Derivation) { x.Script += " " },
+		"env":      func(x *Derivation) { x.Env["A"] = "2" },
+		"input":    func(x *Derivation) { x.Inputs[0] = store + "/c0000000000000000000000000000000-b" },
+		"hosttool": func(x *Derivation) { x.HostTools[0].Hash = "sha256:3" },
+		"system":   func(x *Derivation) { x.System = "aarch64-linux" },
+		"host":     func(x *Derivation) { x.Host = "aarch64-darwin" },
+		"version":  func(x *Derivation) { x.Version = "1.1" },
+	} {
+		x := base()
+		change(x)
+		x.Seal(store)
+		if x.Out == d.Out {
+			t.Errorf("changing %s kept the path %s", name, d.Out)
+		}
+	}
+	other := base()
+	other.Seal("/other/store")
+	if other.Out.HashPart() == d.Out.HashPart() {
+		t.Error("the store dir is not part of the hash")
+	}
+}
+
+func TestFixedOutputIgnoresURLs(t *testing.T) {
+	a := &Derivation{Name: "x.tar.gz", Builder: BuilderFetch, URLs: []string{"http://127.0.0.1:1/x.tar.gz"},
+		OutputHash: "sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="}
+	b := *a
+	b.URLs = []string{"http://127.0.0.1:2/mirror/x.tar.gz"}
+	if err := a.Seal(store); err != nil {
+		t.Fatal(err)
+	}
+	b.Seal(store)
+	if a.Out != b.Out {
+		t.Fatalf("URL changed a fixed-output path")
+	}
+}
