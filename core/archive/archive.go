@@ -16,6 +16,7 @@ import (
 	"path"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/klauspost/compress/zstd"
 	"github.com/ulikunitz/xz"
@@ -59,6 +60,10 @@ func (e *UnsafeEntryError) Error() string {
 	return fmt.Sprintf("archive %s: entry %q: %s", e.Archive, e.Entry, e.Reason)
 }
 
+// ErrUnknownFormat says a file is not an archive Unpack reads; callers that accept plain files too
+// branch on it.
+var ErrUnknownFormat = errors.New("unknown archive format (want tar, tar.gz, tar.xz, tar.zst, tar.bz2 or zip)")
+
 // Zstandard windows above this are refused so that a hostile frame header cannot make the decoder
 // allocate gigabytes; zstd --ultra -22 and --long use 128 MiB, so 256 MiB leaves headroom.
 const zstdMaxWindow = 256 << 20
@@ -67,7 +72,8 @@ const zstdMaxWindow = 256 << 20
 // (tar, tar compressed with gzip, xz, zstd or bzip2, or zip) comes from the file's first bytes, never
 // its name. Entries that could write outside dest, or that a store path cannot hold, make Unpack
 // fail with an *UnsafeEntryError. On any error dest is removed, so a caller never sees half an
-// archive. Ownership and timestamps are dropped; files keep only whether they are executable.
+// archive. Ownership is dropped; files keep whether they are executable and their modification
+// time.
 func Unpack(archive, dest string, lim Limits) (err error) {
 	f, err := os.Open(archive)
 	if err != nil {
@@ -105,6 +111,9 @@ func Unpack(archive, dest string, lim Limits) (err error) {
 		}
 	} else {
 		r, closeFn, err := decompressor(br, magic)
+		if errors.Is(err, ErrUnknownFormat) {
+			return err
+		}
 		if err != nil {
 			return fmt.Errorf("archive %s: %w", archive, err)
 		}
@@ -151,7 +160,7 @@ func decompressor(br *bufio.Reader, magic []byte) (io.Reader, func(), error) {
 		if isTar(magic) {
 			return br, closeFn, nil
 		}
-		return nil, nil, errors.New("unknown archive format (want tar, tar.gz, tar.xz, tar.zst, tar.bz2 or zip)")
+		return nil, nil, ErrUnknownFormat
 	}
 	inner := bufio.NewReaderSize(r, 64<<10)
 	head, err := inner.Peek(512)
@@ -299,7 +308,7 @@ func (u *unpacker) mkdir(entry, name string) error {
 
 // create writes a regular file of the declared size. It reads one byte past size so that a
 // reader that delivers more than it declared is caught rather than silently truncated.
-func (u *unpacker) create(entry, name string, size int64, executable bool, r io.Reader) error {
+func (u *unpacker) create(entry, name string, size int64, executable bool, mtime time.Time, r io.Reader) error {
 	if name == "." {
 		return u.unsafe(entry, "a file cannot replace the output directory")
 	}
@@ -336,6 +345,11 @@ func (u *unpacker) create(entry, name string, size int64, executable bool, r io.
 	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
+	}
+	if err == nil && !mtime.IsZero() {
+		// Builds run make, which compares timestamps: without the archive's own, generated files
+		// (configure, docs) can look older than their sources and make tries to regenerate them.
+		err = u.root.Chtimes(name, mtime, mtime)
 	}
 	if err != nil {
 		if _, ok := err.(*UnsafeEntryError); ok {
@@ -482,7 +496,7 @@ func (u *unpacker) tar(r io.Reader) error {
 		case tar.TypeDir:
 			err = u.mkdir(h.Name, name)
 		case tar.TypeReg, tar.TypeRegA, tar.TypeCont, tar.TypeGNUSparse:
-			err = u.create(h.Name, name, h.Size, h.Mode&0o111 != 0, tr)
+			err = u.create(h.Name, name, h.Size, h.Mode&0o111 != 0, h.ModTime, tr)
 		case tar.TypeSymlink:
 			err = u.symlink(h.Name, name, h.Linkname)
 		case tar.TypeLink:
@@ -533,7 +547,7 @@ func (u *unpacker) zip(ra io.ReaderAt, size int64) error {
 			var rc io.ReadCloser
 			rc, err = zf.Open()
 			if err == nil {
-				err = u.create(zf.Name, name, int64(zf.UncompressedSize64), mode&0o111 != 0, rc)
+				err = u.create(zf.Name, name, int64(zf.UncompressedSize64), mode&0o111 != 0, zf.Modified, rc)
 				rc.Close()
 			}
 		case mode&fs.ModeCharDevice != 0:
