@@ -1,0 +1,305 @@
+// Package sandbox owns running one build process isolated from the host with Linux namespaces.
+//
+// A build sees a new root made of read-only host directories (/usr, /etc, ...), its inputs'
+// store paths (read-only; the rest of the store is invisible), its output at its final store path
+// (written into a temporary directory on the host), its private build directory, a minimal /dev,
+// its own /proc, hostname "localhost", and no network unless it is a fixed-output fetch.
+//
+// Go cannot run code between clone and exec, so the namespaces cannot be prepared in the child
+// the way a C sandbox (bubblewrap, Nix) does it. Run therefore re-executes the current binary
+// (/proc/self/exe) with argv[1] = InitArg inside fresh user, mount, pid, UTS, IPC and network
+// namespaces; main must hand that process to Main, which reads the Spec from an inherited pipe,
+// builds the new root, pivots into it and becomes pid 1 of the build. The init is root of its
+// user namespace and so could undo every read-only mount it made; the builder therefore runs in
+// a second, nested user namespace as uid 1000 (mapped to the init's uid 0, itself mapped to the
+// caller) with no capabilities over the mounts, so it cannot remount anything, while the files it
+// writes are still owned by the caller on the host. (Go writes the nested namespace's id maps
+// through /proc; on a host whose /proc cannot be mounted again, the builder instead stays uid 0
+// with its bounding and inheritable capabilities emptied.) Mounts are made by hand with
+// x/sys/unix because no well-kept Go library builds an unprivileged sandbox root.
+//
+// Without namespaces (ModeOff, or ModeAuto on a host that forbids them) the builder runs
+// directly and must write its output at its final path; Resolve tells a caller which case it is
+// in before it prepares a build.
+package sandbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"time"
+)
+
+// Mode says how strictly builds are isolated; it is the user's sandbox setting.
+type Mode string
+
+const (
+	// ModeAuto isolates builds where the host allows user namespaces and warns otherwise.
+	ModeAuto Mode = "auto"
+	// ModeRequired fails rather than build without isolation.
+	ModeRequired Mode = "required"
+	// ModeOff runs builds directly on the host.
+	ModeOff Mode = "off"
+)
+
+// InitArg is argv[1] of the re-executed binary that must go to Main.
+const InitArg = "__den-sandbox-init"
+
+// Spec describes one build process.
+type Spec struct {
+	Args []string // argv; Args[0] is the absolute path of a program visible inside (a host program or an input's)
+	Env  []string // the complete environment; nil means an empty one, never the caller's
+	Dir  string   // working directory; empty means BuildDir
+
+	// BuildDir is the private, writable build directory; it appears at the same path inside.
+	// The caller should set TMPDIR to it: /tmp inside is a link to it only when no other
+	// sandbox path lies under /tmp.
+	BuildDir string
+
+	StoreDir string   // the store dir, e.g. /home/u/.local/share/den/store
+	Inputs   []string // store paths visible read-only inside: the inputs' closure
+	OutPath  string   // the output's final store path; empty when the build has no output
+
+	// OutTemp is an existing directory (or file) on the store's filesystem that appears,
+	// writable, at OutPath inside. Because it is a mount point, $out already exists when the
+	// builder starts, and the builder can fill it but not replace it.
+	OutTemp string
+
+	// HostPaths are host directories (or files) exposed read-only at the same path. nil means
+	// the defaults that exist among /usr /bin /lib /lib64 /lib32 /sbin /etc; a non-nil empty
+	// slice exposes none. A symbolic link (such as /bin -> usr/bin) is recreated, not followed.
+	HostPaths []string
+
+	// Network keeps the host's network, for fixed-output fetches only. Where /etc/resolv.conf
+	// links outside HostPaths (systemd-resolved), its target's directory is exposed too.
+	Network bool
+
+	Stdin          io.Reader // nil means /dev/null
+	Stdout, Stderr io.Writer // nil means /dev/null
+
+	Mode Mode             // empty means ModeAuto
+	Warn func(msg string) // called once by Run when Mode is auto and isolation is unavailable
+}
+
+// ExitError reports that the builder ran and did not exit with status 0. A builder killed by a
+// signal has Code 128 plus the signal's number, as shells report it.
+type ExitError struct {
+	Code int
+}
+
+func (e *ExitError) Error() string { return fmt.Sprintf("builder exited with status %d", e.Code) }
+
+// UnavailableError reports that this host does not let den create the namespaces it needs.
+type UnavailableError struct {
+	Err error // why, as the kernel or the sandbox's setup said it
+}
+
+func (e *UnavailableError) Error() string {
+	return "sandbox: cannot isolate builds here: " + e.Err.Error() +
+		"\nhint: allow unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1," +
+		" user.max_user_namespaces > 0, or on Ubuntu kernel.apparmor_restrict_unprivileged_userns=0)," +
+		" or set sandbox = \"off\" in den's config.toml"
+}
+
+func (e *UnavailableError) Unwrap() error { return e.Err }
+
+// Resolve settles m into ModeRequired (isolate) or ModeOff for a whole session, so that a caller
+// building many derivations probes the host once, and knows before a build whether its output
+// must be assembled at the final path (ModeOff) or may go to a temporary directory. When m is
+// auto and isolation is unavailable, warn (if not nil) is called with the reason.
+func Resolve(m Mode, warn func(msg string)) (Mode, error) {
+	switch m {
+	case ModeOff:
+		return ModeOff, nil
+	case ModeRequired:
+		if err := Available(); err != nil {
+			return "", err
+		}
+		return ModeRequired, nil
+	case ModeAuto, "":
+		err := Available()
+		if err == nil {
+			return ModeRequired, nil
+		}
+		if warn != nil {
+			warn(warning(err))
+		}
+		return ModeOff, nil
+	}
+	return "", fmt.Errorf("sandbox: unknown mode %q", m)
+}
+
+func warning(err error) string {
+	var u *UnavailableError
+	if errors.As(err, &u) {
+		err = u.Err
+	}
+	return fmt.Sprintf("building without a sandbox: %v", err)
+}
+
+// Run runs the build s describes and waits for it. A builder that exits non-zero yields an
+// *ExitError; a host that cannot isolate yields an *UnavailableError (in ModeRequired); any other
+// error means the sandbox itself failed. When ctx is done, every process of the build is killed.
+//
+// In ModeOff (and ModeAuto where isolation is unavailable) the builder runs directly, in its own
+// process group, and sees the host as it is: it writes its output at OutPath itself, so Run then
+// requires OutTemp == OutPath. Use Resolve first to know which case applies.
+func Run(ctx context.Context, s Spec) error {
+	return run(ctx, s, false)
+}
+
+// run is Run with a test hook: noProc makes the init behave as on a host whose /proc cannot be
+// mounted again, the one case in which the builder is dropped to no capabilities differently.
+func run(ctx context.Context, s Spec, noProc bool) error {
+	if err := s.check(); err != nil {
+		return err
+	}
+	mode := s.Mode
+	switch mode {
+	case "":
+		mode = ModeAuto
+	case ModeAuto, ModeRequired, ModeOff:
+	default:
+		return fmt.Errorf("sandbox: unknown mode %q", mode)
+	}
+	if mode == ModeAuto {
+		mode = ModeRequired
+		if err := Available(); err != nil {
+			if s.OutPath != s.OutTemp {
+				return fmt.Errorf("sandbox: cannot fall back to an unsandboxed build (%s): it would have to write its output at %s itself; settle the mode with sandbox.Resolve before preparing a build", warning(err), s.OutPath)
+			}
+			if s.Warn != nil {
+				s.Warn(warning(err))
+			}
+			mode = ModeOff
+		}
+	}
+	if mode == ModeOff {
+		if s.OutPath != s.OutTemp {
+			return fmt.Errorf("sandbox: an unsandboxed build writes its output in place, so OutTemp (%s) must be OutPath (%s)", s.OutTemp, s.OutPath)
+		}
+		return runDirect(ctx, s)
+	}
+	return runIsolated(ctx, s, noProc)
+}
+
+// check rejects specs that would otherwise fail obscurely halfway through building the root.
+func (s *Spec) check() error {
+	if len(s.Args) == 0 {
+		return errors.New("sandbox: no command to run")
+	}
+	for _, p := range []struct{ what, path string }{
+		{"program", s.Args[0]}, {"BuildDir", s.BuildDir}, {"Dir", s.Dir}, {"StoreDir", s.StoreDir},
+		{"OutPath", s.OutPath}, {"OutTemp", s.OutTemp},
+	} {
+		if p.path != "" && (!filepath.IsAbs(p.path) || filepath.Clean(p.path) != p.path) {
+			return fmt.Errorf("sandbox: %s %q is not a clean absolute path", p.what, p.path)
+		}
+	}
+	if s.BuildDir == "" {
+		return errors.New("sandbox: no build directory")
+	}
+	if fi, err := os.Stat(s.BuildDir); err != nil {
+		return fmt.Errorf("sandbox: build directory: %w", err)
+	} else if !fi.IsDir() {
+		return fmt.Errorf("sandbox: build directory %s is not a directory", s.BuildDir)
+	}
+	if (s.OutPath == "") != (s.OutTemp == "") {
+		return errors.New("sandbox: OutPath and OutTemp go together")
+	}
+	if (s.OutPath != "" || len(s.Inputs) > 0) && s.StoreDir == "" {
+		return errors.New("sandbox: inputs or an output need StoreDir")
+	}
+	if s.OutPath != "" {
+		if filepath.Dir(s.OutPath) != s.StoreDir {
+			return fmt.Errorf("sandbox: output %s is not in the store %s", s.OutPath, s.StoreDir)
+		}
+		if _, err := os.Stat(s.OutTemp); err != nil {
+			return fmt.Errorf("sandbox: output directory: %w", err)
+		}
+	}
+	for _, in := range s.Inputs {
+		if filepath.Dir(in) != s.StoreDir || filepath.Clean(in) != in {
+			return fmt.Errorf("sandbox: input %s is not a path in the store %s", in, s.StoreDir)
+		}
+		if in == s.OutPath {
+			return fmt.Errorf("sandbox: %s is both an input and the output", in)
+		}
+		if _, err := os.Lstat(in); err != nil {
+			return fmt.Errorf("sandbox: input: %w", err)
+		}
+	}
+	for _, p := range s.HostPaths {
+		if !filepath.IsAbs(p) || filepath.Clean(p) != p || p == "/" {
+			return fmt.Errorf("sandbox: host path %q is not a clean absolute path below /", p)
+		}
+		if _, err := os.Lstat(p); err != nil {
+			return fmt.Errorf("sandbox: host path: %w", err)
+		}
+	}
+	return nil
+}
+
+// hostPaths returns HostPaths, or the host directories most builds need for a shell and host
+// tools.
+func (s *Spec) hostPaths() []string {
+	if s.HostPaths != nil {
+		return s.HostPaths
+	}
+	var ps []string
+	for _, p := range [...]string{"/usr", "/bin", "/lib", "/lib64", "/lib32", "/sbin", "/etc"} {
+		if _, err := os.Lstat(p); err == nil {
+			ps = append(ps, p)
+		}
+	}
+	return ps
+}
+
+// runDirect runs the builder on the host. Its own process group lets a cancelled build take its
+// background children with it, which namespaces do for free otherwise.
+func runDirect(ctx context.Context, s Spec) error {
+	cmd := exec.CommandContext(ctx, s.Args[0], s.Args[1:]...)
+	cmd.Args = s.Args
+	cmd.Env = s.Env
+	if cmd.Env == nil {
+		cmd.Env = []string{}
+	}
+	cmd.Dir = s.Dir
+	if cmd.Dir == "" {
+		cmd.Dir = s.BuildDir
+	}
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = s.Stdin, s.Stdout, s.Stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = 5 * time.Second
+	err := cmd.Run()
+	if ctx.Err() != nil {
+		return fmt.Errorf("sandbox: %w", interrupted(ctx))
+	}
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok {
+			return &ExitError{Code: exitCode(ws)}
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("sandbox: %w", err)
+	}
+	return nil
+}
+
+func interrupted(ctx context.Context) error {
+	return fmt.Errorf("build interrupted: %w", context.Cause(ctx))
+}
+
+func exitCode(ws syscall.WaitStatus) int {
+	if ws.Signaled() {
+		return 128 + int(ws.Signal())
+	}
+	return ws.ExitStatus()
+}
