@@ -35,6 +35,38 @@ var Base = []string{
 	"uniq", "wc", "xargs", "xz",
 }
 
+// companions are the programs a tool runs by name from PATH: a C compiler drives the assembler
+// and linker, so declaring cc brings them too.
+var companions = map[string][]string{
+	"cc":      {"as", "ld", "ar", "ranlib", "nm", "strip", "cpp"},
+	"gcc":     {"as", "ld", "ar", "ranlib", "nm", "strip", "cpp"},
+	"c++":     {"as", "ld", "ar", "ranlib", "nm", "strip", "cpp"},
+	"g++":     {"as", "ld", "ar", "ranlib", "nm", "strip", "cpp"},
+	"clang":   {"as", "ld", "ar", "ranlib", "nm", "strip"},
+	"clang++": {"as", "ld", "ar", "ranlib", "nm", "strip"},
+}
+
+// WithCompanions adds to names the programs they run by name, once each.
+func WithCompanions(names []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	add := func(n string) {
+		if !seen[n] {
+			seen[n] = true
+			out = append(out, n)
+		}
+	}
+	for _, n := range names {
+		add(n)
+	}
+	for _, n := range names {
+		for _, c := range companions[n] {
+			add(c)
+		}
+	}
+	return out
+}
+
 // Resolver finds tools on a search path and caches their identities in a file.
 type Resolver struct {
 	Path      string // the host PATH to search

@@ -197,3 +197,9 @@ func cloneFailure(err error) string {
 	}
 	return ""
 }
+
+// directAttr is how an unsandboxed builder starts: in its own process group, and killed if den
+// dies, so that a killed den does not leave a builder writing into a path the next den cleans up.
+func directAttr() *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+}

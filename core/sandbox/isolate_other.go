@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"syscall"
 )
 
 // Available reports why this system cannot isolate builds: den's sandbox uses Linux namespaces.
@@ -23,3 +24,5 @@ func Main() {
 	fmt.Fprintf(os.Stderr, "sandbox: not supported on %s\n", runtime.GOOS)
 	os.Exit(125)
 }
+
+func directAttr() *syscall.SysProcAttr { return &syscall.SysProcAttr{Setpgid: true} }

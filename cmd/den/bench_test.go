@@ -1,0 +1,77 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"testing"
+	"time"
+)
+
+// TestBench measures den side by side with the peer tools and prints ratios (den's time over the
+// peer's; below 1.0 den is faster). It asserts nothing about speed: `make bench` runs it.
+func TestBench(t *testing.T) {
+	if os.Getenv("DEN_BENCH") != "1" {
+		t.Skip("set DEN_BENCH=1 (make bench) to measure")
+	}
+	den, err := filepath.Abs("../../bin/den")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(den); err != nil {
+		t.Fatalf("build den first (make build): %v", err)
+	}
+	t.Run("nar-hash", func(t *testing.T) { benchNarHash(t, den) })
+}
+
+// benchNarHash: NAR-hashing a Go toolchain's tree (about 270 MB), den store hash against
+// nix-store --dump | sha256sum. Target: ratio <= 1.0.
+func benchNarHash(t *testing.T, den string) {
+	tree := os.Getenv("DEN_BENCH_TREE")
+	if tree == "" {
+		out, err := exec.Command("go", "env", "GOROOT").Output()
+		if err != nil {
+			t.Skip("no Go toolchain tree to hash")
+		}
+		tree = string(out[:len(out)-1])
+	}
+	if _, err := exec.LookPath("nix-store"); err != nil {
+		t.Skip("nix-store is not installed")
+	}
+	// Warm the page cache so both read from memory.
+	exec.Command("sh", "-c", "find "+tree+" -type f -exec cat {} + > /dev/null").Run()
+	denT := median(t, 5, den, "store", "hash", tree)
+	nixT := median(t, 5, "sh", "-c", "nix-store --dump "+tree+" | sha256sum")
+	benchReport(t, "NAR hash of "+tree, denT, nixT, "nix-store --dump | sha256sum", 1.0)
+}
+
+func median(t *testing.T, n int, name string, args ...string) time.Duration {
+	var ds []time.Duration
+	for i := 0; i < n; i++ {
+		start := time.Now()
+		cmd := exec.Command(name, args...)
+		cmd.Stdout, cmd.Stderr = nil, os.Stderr
+		if err := cmd.Run(); err != nil {
+			t.Fatalf("%s %v: %v", name, args, err)
+		}
+		ds = append(ds, time.Since(start))
+	}
+	sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
+	return ds[n/2]
+}
+
+func benchReport(t *testing.T, what string, den, peer time.Duration, peerName string, target float64) {
+	ratio := float64(den) / float64(peer)
+	verdict := "meets"
+	if ratio > target {
+		verdict = "MISSES"
+	}
+	line := fmt.Sprintf("bench %-40s den %8.1f ms   %s %8.1f ms   ratio %.2f (target <= %.2f: %s)",
+		what, ms(den), peerName, ms(peer), ratio, target, verdict)
+	fmt.Println(line)
+	t.Log(line)
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

@@ -1,0 +1,156 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+
+	"github.com/alecthomas/kong"
+	"github.com/den-sh/den/core/archive"
+	"github.com/den-sh/den/core/build"
+	"github.com/den-sh/den/core/config"
+	"github.com/den-sh/den/core/fetch"
+	"github.com/den-sh/den/core/hosttools"
+	"github.com/den-sh/den/core/manifest"
+	"github.com/den-sh/den/core/mirror"
+	"github.com/den-sh/den/core/sandbox"
+	"github.com/den-sh/den/core/store"
+)
+
+var version = "dev"
+
+// CLI is den's command line.
+type CLI struct {
+	Globals
+
+	Build   BuildCmd   `cmd:"" help:"Realize a recipe of the current project and print its store path."`
+	Store   StoreCmd   `cmd:"" help:"Inspect and maintain the store."`
+	Version VersionCmd `cmd:"" help:"Print den's version."`
+}
+
+// Globals are flags every command takes.
+type Globals struct {
+	Quiet   bool `short:"q" help:"Print only errors and results."`
+	Verbose bool `short:"v" help:"Print more about what den does."`
+}
+
+// App is what every command's Run receives: the output streams and lazily opened services.
+type App struct {
+	Stdout, Stderr io.Writer
+	Globals        *Globals
+
+	cfg     *config.Config
+	st      *store.Store
+	roots   *store.TempRoots
+	cleanup func()
+}
+
+// Config loads the environment and user config once.
+func (a *App) Config() (*config.Config, error) {
+	if a.cfg == nil {
+		c, err := config.Load(os.Getenv)
+		if err != nil {
+			return nil, &usageError{err: err}
+		}
+		a.cfg = c
+	}
+	return a.cfg, nil
+}
+
+// Store opens the store, and this process's temp roots so a concurrent collection keeps what it
+// uses.
+func (a *App) Store() (*store.Store, error) {
+	if a.st != nil {
+		return a.st, nil
+	}
+	c, err := a.Config()
+	if err != nil {
+		return nil, err
+	}
+	s, err := store.Open(c.StoreDir, c.StateDir)
+	if err != nil {
+		return nil, err
+	}
+	roots, err := s.TempRoots()
+	if err != nil {
+		return nil, err
+	}
+	a.st, a.roots = s, roots
+	prev := a.cleanup
+	a.cleanup = func() {
+		roots.Close()
+		if prev != nil {
+			prev()
+		}
+	}
+	return s, nil
+}
+
+// Builder is a realizer wired to this process's store, config and terminal.
+func (a *App) Builder(printLogs bool) (*build.Builder, error) {
+	s, err := a.Store()
+	if err != nil {
+		return nil, err
+	}
+	var log io.Writer = a.Stderr
+	if a.Globals.Quiet {
+		log = io.Discard
+	}
+	return &build.Builder{
+		Store:     s,
+		Sandbox:   sandbox.Mode(a.cfg.User.Sandbox),
+		PrintLogs: printLogs,
+		Log:       log,
+		TempRoots: a.roots,
+		Resolve:   (&mirror.Resolver{Configured: a.cfg.User.Mirrors, ConfigFile: a.cfg.File}).Resolve,
+	}, nil
+}
+
+// Tools resolves host tools, caching identities in the state dir.
+func (a *App) Tools() *hosttools.Resolver {
+	return &hosttools.Resolver{Path: os.Getenv("PATH"), CacheFile: filepath.Join(a.cfg.StateDir, "hosttools.json")}
+}
+
+// Project finds and loads the den.toml above the working directory.
+func (a *App) Project() (*manifest.Manifest, error) {
+	wd, err := os.Getwd()
+	if err != nil {
+		return nil, err
+	}
+	root, err := manifest.Find(wd)
+	if err != nil {
+		return nil, err
+	}
+	return manifest.Load(filepath.Join(root, manifest.FileName))
+}
+
+// signalContext is cancelled by SIGINT or SIGTERM, so builds stop and clean up.
+func signalContext() (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+}
+
+// isInputError reports errors in files or arguments the user gave, as opposed to failures of an
+// operation; they exit with status 2.
+func isInputError(err error) bool {
+	var me *manifest.Error
+	var nf *manifest.NotFoundError
+	var ue *archive.UnsafeEntryError
+	_ = ue
+	var hm *fetch.HashMismatchError
+	_ = hm
+	return errors.As(err, &me) || errors.As(err, &nf)
+}
+
+// VersionCmd prints den's version.
+type VersionCmd struct{}
+
+func (c *VersionCmd) Run(a *App) error {
+	_, err := io.WriteString(a.Stdout, "den "+version+"\n")
+	return err
+}
+
+var _ = kong.Parse

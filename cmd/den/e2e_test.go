@@ -1,0 +1,39 @@
+package main
+
+import (
+	"os"
+	"testing"
+
+	"github.com/rogpeppe/go-internal/testscript"
+)
+
+// TestE2E runs the user journeys in testdata/e2e against the registries and mirrors configured on
+// this machine (apt sources, GOPROXY, npm's config). It runs under `make e2e` only.
+func TestE2E(t *testing.T) {
+	if os.Getenv("DEN_E2E") != "1" {
+		t.Skip("set DEN_E2E=1 (make e2e) to run against the real registries")
+	}
+	p := scriptParams("../../testdata/e2e")
+	p.Setup = func(env *testscript.Env) error {
+		w := env.WorkDir
+		// den's own directories are fresh; everything that says where registries are is the
+		// machine's own.
+		for _, k := range []string{"HOME", "PATH", "GOPROXY", "GOSUMDB", "GONOSUMDB", "GOPRIVATE", "GOINSECURE",
+			"GOENV", "npm_config_registry", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "XDG_CONFIG_HOME"} {
+			if v, ok := os.LookupEnv(k); ok {
+				env.Setenv(k, v)
+			}
+		}
+		env.Setenv("DEN_STORE", w+"/store")
+		env.Setenv("DEN_STATE", w+"/state")
+		env.Setenv("DEN_CACHE", w+"/cache")
+		env.Setenv("DEN_REPO", repoRoot())
+		return nil
+	}
+	testscript.Run(t, p)
+}
+
+func repoRoot() string {
+	wd, _ := os.Getwd()
+	return wd + "/../.."
+}

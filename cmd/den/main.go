@@ -1,0 +1,135 @@
+// Command den is a developer environment and shell manager: it realizes a project's pinned
+// toolchains into a content-addressed store and runs commands and shells with them.
+//
+// Terminal output rules: errors are one line, "den: " then lowercase text with no final period,
+// followed by "hint: " lines that say what to do. Progress goes to stderr; stdout carries only
+// what a script would read (store paths, JSON, NAR bytes).
+//
+// Exit codes: 0 success; 1 an operation failed; 2 the command line or a file den reads is
+// invalid; den run passes on the child's own status.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/alecthomas/kong"
+	"github.com/den-sh/den/core/sandbox"
+)
+
+// Exit codes.
+const (
+	exitOK    = 0
+	exitFail  = 1
+	exitUsage = 2
+)
+
+func main() {
+	if len(os.Args) > 1 && os.Args[1] == sandbox.InitArg {
+		sandbox.Main()
+	}
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// usageError marks errors in what the user asked for, reported with exit code 2.
+type usageError struct {
+	err   error
+	hints []string
+}
+
+func (e *usageError) Error() string { return e.err.Error() }
+func (e *usageError) Unwrap() error { return e.err }
+
+// exitError carries a status to exit with and no message (a child's status, say).
+type exitError struct{ code int }
+
+func (e *exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
+
+// hinter is implemented by errors that know what the user should do next.
+type hinter interface{ Hints() []string }
+
+func run(args []string, stdout, stderr io.Writer) int {
+	var cli CLI
+	exitCode := -1
+	parser, err := kong.New(&cli,
+		kong.Name("den"),
+		kong.Description("Pinned developer environments from a content-addressed store."),
+		kong.UsageOnError(),
+		kong.Writers(stdout, stderr),
+		kong.Exit(func(code int) { exitCode = code; panic(kongExit{}) }),
+		kong.Vars{"version": version},
+	)
+	if err != nil {
+		fmt.Fprintf(stderr, "den: %v\n", err)
+		return exitFail
+	}
+	var kctx *kong.Context
+	func() {
+		defer func() {
+			if r := recover(); r != nil {
+				if _, ok := r.(kongExit); !ok {
+					panic(r)
+				}
+			}
+		}()
+		kctx, err = parser.Parse(args)
+	}()
+	if exitCode >= 0 {
+		return exitCode
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "den: %s\n", err)
+		var pe *kong.ParseError
+		if errors.As(err, &pe) {
+			fmt.Fprintf(stderr, "hint: run den %s --help\n", strings.TrimSpace(commandPath(pe.Context)))
+		}
+		return exitUsage
+	}
+	app := &App{Stdout: stdout, Stderr: stderr, Globals: &cli.Globals}
+	err = kctx.Run(app)
+	if app.cleanup != nil {
+		app.cleanup()
+	}
+	return report(stderr, err)
+}
+
+type kongExit struct{}
+
+func commandPath(ctx *kong.Context) string {
+	if ctx == nil {
+		return ""
+	}
+	return ctx.Command()
+}
+
+// report prints err the one way den prints errors and returns the exit code.
+func report(stderr io.Writer, err error) int {
+	if err == nil {
+		return exitOK
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		return ee.code
+	}
+	msg := strings.TrimPrefix(err.Error(), "den: ")
+	fmt.Fprintf(stderr, "den: %s\n", msg)
+	var hints []string
+	var h hinter
+	if errors.As(err, &h) {
+		hints = h.Hints()
+	}
+	var ue *usageError
+	if errors.As(err, &ue) {
+		hints = append(hints, ue.hints...)
+	}
+	for _, line := range hints {
+		fmt.Fprintf(stderr, "hint: %s\n", line)
+	}
+	if ue != nil || isInputError(err) {
+		return exitUsage
+	}
+	return exitFail
+}

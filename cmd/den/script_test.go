@@ -1,0 +1,265 @@
+package main
+
+import (
+	"archive/tar"
+	"compress/gzip"
+	"crypto/sha256"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/den-sh/den/core/sandbox"
+	"github.com/rogpeppe/go-internal/testscript"
+)
+
+func TestMain(m *testing.M) {
+	// The sandbox re-executes this binary as /proc/self/exe, a name testscript does not know.
+	if len(os.Args) > 1 && os.Args[1] == sandbox.InitArg {
+		sandbox.Main()
+	}
+	testscript.Main(m, map[string]func(){
+		"den": func() { main() },
+	})
+}
+
+// TestScript runs the hermetic CLI scripts in testdata/script.
+func TestScript(t *testing.T) {
+	if os.Getenv("DEN_REQUIRE_NIX") == "1" {
+		if _, err := exec.LookPath("nix-store"); err != nil {
+			t.Fatal("DEN_REQUIRE_NIX=1 but nix-store is not on PATH (install Debian's nix-bin)")
+		}
+	}
+	testscript.Run(t, scriptParams("../../testdata/script"))
+}
+
+func scriptParams(dir string) testscript.Params {
+	return testscript.Params{
+		Dir:                 dir,
+		RequireExplicitExec: true,
+		UpdateScripts:       os.Getenv("DEN_UPDATE_SCRIPTS") == "1",
+		Setup:               setupScript,
+		Cmds:                scriptCmds,
+		Condition: func(cond string) (bool, error) {
+			switch cond {
+			case "root":
+				return os.Geteuid() == 0, nil
+			}
+			return false, fmt.Errorf("unknown condition %q", cond)
+		},
+	}
+}
+
+// setupScript gives each script its own home, store, state and cache, and points every registry
+// at a dead loopback address, so a script that reaches for a real registry by accident fails.
+func setupScript(env *testscript.Env) error {
+	w := env.WorkDir
+	for k, v := range map[string]string{
+		"HOME":                w + "/home",
+		"XDG_CONFIG_HOME":     w + "/home/.config",
+		"XDG_DATA_HOME":       w + "/home/.local/share",
+		"XDG_STATE_HOME":      w + "/home/.local/state",
+		"XDG_CACHE_HOME":      w + "/home/.cache",
+		"DEN_STORE":           w + "/store",
+		"DEN_STATE":           w + "/state",
+		"DEN_CACHE":           w + "/cache",
+		"GOPROXY":             "off",
+		"GOSUMDB":             "off",
+		"GOFLAGS":             "-mod=mod",
+		"npm_config_registry": "http://127.0.0.1:9/",
+		"HTTP_PROXY":          "http://127.0.0.1:9",
+		"HTTPS_PROXY":         "http://127.0.0.1:9",
+		"NO_PROXY":            "127.0.0.1,localhost",
+		"PATH":                os.Getenv("PATH"),
+		"DEN_REQUIRE_SANDBOX": os.Getenv("DEN_REQUIRE_SANDBOX"),
+	} {
+		env.Setenv(k, v)
+	}
+	return os.MkdirAll(w+"/home", 0o755)
+}
+
+var scriptCmds = map[string]func(ts *testscript.TestScript, neg bool, args []string){
+	// httpserve DIR VAR: serve DIR on loopback; VAR gets the base URL.
+	"httpserve": func(ts *testscript.TestScript, neg bool, args []string) {
+		if len(args) != 2 {
+			ts.Fatalf("usage: httpserve DIR VAR")
+		}
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		ts.Check(err)
+		srv := &http.Server{Handler: http.FileServer(http.Dir(ts.MkAbs(args[0])))}
+		go srv.Serve(ln)
+		ts.Defer(func() { srv.Close() })
+		ts.Setenv(args[1], "http://"+ln.Addr().String())
+	},
+	// tcplisten VAR: accept loopback TCP connections, greeting each; VAR gets the port.
+	"tcplisten": func(ts *testscript.TestScript, neg bool, args []string) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		ts.Check(err)
+		go func() {
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				c.Write([]byte("hello from the host\n"))
+				c.Close()
+			}
+		}()
+		ts.Defer(func() { ln.Close() })
+		ts.Setenv(args[0], fmt.Sprint(ln.Addr().(*net.TCPAddr).Port))
+	},
+	// sri FILE VAR: VAR gets the sha256 SRI hash of FILE.
+	"sri": func(ts *testscript.TestScript, neg bool, args []string) {
+		data, err := os.ReadFile(ts.MkAbs(args[0]))
+		ts.Check(err)
+		sum := sha256.Sum256(data)
+		ts.Setenv(args[1], "sha256-"+base64.StdEncoding.EncodeToString(sum[:]))
+	},
+	// subst FILE...: replace ${VAR} (braced only, so a build script's $out stays) with the
+	// script's environment.
+	"subst": func(ts *testscript.TestScript, neg bool, args []string) {
+		for _, f := range args {
+			p := ts.MkAbs(f)
+			data, err := os.ReadFile(p)
+			ts.Check(err)
+			out := bracedVar.ReplaceAllStringFunc(string(data), func(m string) string {
+				if v := ts.Getenv(m[2 : len(m)-1]); v != "" {
+					return v
+				}
+				return m
+			})
+			ts.Check(os.WriteFile(p, []byte(out), 0o644))
+		}
+	},
+	// mktgz DIR OUT: write DIR as a gzipped tarball with one top directory named after DIR.
+	"mktgz": func(ts *testscript.TestScript, neg bool, args []string) {
+		ts.Check(writeTarGz(ts.MkAbs(args[0]), ts.MkAbs(args[1])))
+	},
+	// mkevil OUT KIND: write a gzipped tarball that tries to escape: KIND is dotdot (a "../"
+	// entry) or symlink (a link to /etc followed by a file written through it).
+	"mkevil": func(ts *testscript.TestScript, neg bool, args []string) {
+		ts.Check(os.MkdirAll(filepath.Dir(ts.MkAbs(args[0])), 0o755))
+		f, err := os.Create(ts.MkAbs(args[0]))
+		ts.Check(err)
+		defer f.Close()
+		gz := gzip.NewWriter(f)
+		tw := tar.NewWriter(gz)
+		file := func(name, body string) {
+			ts.Check(tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(body)), Typeflag: tar.TypeReg}))
+			tw.Write([]byte(body))
+		}
+		switch args[1] {
+		case "dotdot":
+			file("src/ok.txt", "ok\n")
+			file("src/../../evil.txt", "evil\n")
+		case "symlink":
+			ts.Check(tw.WriteHeader(&tar.Header{Name: "src/etc", Linkname: "/etc", Typeflag: tar.TypeSymlink}))
+			file("src/etc/evil.conf", "evil\n")
+		default:
+			ts.Fatalf("unknown kind %q", args[1])
+		}
+		ts.Check(tw.Close())
+		ts.Check(gz.Close())
+	},
+	// lastline VAR: VAR gets the last line of the previous command's stdout.
+	"lastline": func(ts *testscript.TestScript, neg bool, args []string) {
+		lines := strings.Split(strings.TrimSpace(ts.ReadFile("stdout")), "\n")
+		ts.Setenv(args[0], strings.TrimSpace(lines[len(lines)-1]))
+	},
+	// waitfor GLOB SUBSTRING: wait up to a minute for a file matching GLOB to contain SUBSTRING.
+	"waitfor": func(ts *testscript.TestScript, neg bool, args []string) {
+		deadline := time.Now().Add(time.Minute)
+		for time.Now().Before(deadline) {
+			files, _ := filepath.Glob(ts.MkAbs(args[0]))
+			for _, f := range files {
+				if data, err := os.ReadFile(f); err == nil && strings.Contains(string(data), args[1]) {
+					return
+				}
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		ts.Fatalf("%s never contained %q", args[0], args[1])
+	},
+	// countlines FILE N: FILE has exactly N lines.
+	"countlines": func(ts *testscript.TestScript, neg bool, args []string) {
+		data, _ := os.ReadFile(ts.MkAbs(args[0]))
+		n := strings.Count(string(data), "\n")
+		if fmt.Sprint(n) != args[1] {
+			ts.Fatalf("%s has %d lines, want %s:\n%s", args[0], n, args[1], data)
+		}
+	},
+	// mode PATH OCTAL: the permission bits of PATH (not following symlinks) equal OCTAL.
+	"mode": func(ts *testscript.TestScript, neg bool, args []string) {
+		fi, err := os.Lstat(ts.MkAbs(args[0]))
+		ts.Check(err)
+		got := fmt.Sprintf("%o", fi.Mode().Perm())
+		if (got == args[1]) == neg {
+			ts.Fatalf("%s has mode %s, want %s%s", args[0], got, map[bool]string{true: "not ", false: ""}[neg], args[1])
+		}
+	},
+}
+
+var bracedVar = regexp.MustCompile(`\$\{[A-Za-z_][A-Za-z0-9_]*\}`)
+
+func writeTarGz(dir, out string) error {
+	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+		return err
+	}
+	f, err := os.Create(out)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	gz := gzip.NewWriter(f)
+	tw := tar.NewWriter(gz)
+	top := filepath.Base(dir)
+	err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		name := filepath.ToSlash(filepath.Join(top, rel))
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		hdr, err := tar.FileInfoHeader(fi, "")
+		if err != nil {
+			return err
+		}
+		hdr.Name = name
+		hdr.ModTime = time.Unix(0, 0)
+		if d.IsDir() {
+			hdr.Name += "/"
+		}
+		if err := tw.WriteHeader(hdr); err != nil {
+			return err
+		}
+		if fi.Mode().IsRegular() {
+			src, err := os.Open(p)
+			if err != nil {
+				return err
+			}
+			defer src.Close()
+			_, err = io.Copy(tw, src)
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if err := tw.Close(); err != nil {
+		return err
+	}
+	return gz.Close()
+}

@@ -1,0 +1,296 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"strings"
+
+	"github.com/den-sh/den/core/nar"
+	"github.com/den-sh/den/core/store"
+	"github.com/den-sh/den/core/storepath"
+)
+
+// StoreCmd groups the store's maintenance commands.
+type StoreCmd struct {
+	Add      StoreAddCmd      `cmd:"" help:"Add files or directories to the store by content and print their paths."`
+	Dump     StoreDumpCmd     `cmd:"" help:"Write the NAR serialization of a path to stdout."`
+	Hash     StoreHashCmd     `cmd:"" help:"Print the NAR hash of a path (like nix-hash --type sha256)."`
+	PathInfo StorePathInfoCmd `cmd:"" name:"path-info" help:"Show the hash, size and references of store paths."`
+	Verify   StoreVerifyCmd   `cmd:"" help:"Report store paths that are missing or whose contents changed."`
+	GC       StoreGCCmd       `cmd:"" name:"gc" help:"Delete store paths not reachable from a GC root."`
+	Optimise StoreOptimiseCmd `cmd:"" help:"Hard-link identical files in the store."`
+}
+
+// StoreAddCmd is den store add.
+type StoreAddCmd struct {
+	Paths []string `arg:"" type:"existingfile|existingdir" name:"path" help:"Files or directories to add."`
+	Name  string   `help:"Store name to use instead of the file's base name (one path only)."`
+}
+
+func (c *StoreAddCmd) Run(a *App) error {
+	s, err := a.Store()
+	if err != nil {
+		return err
+	}
+	if c.Name != "" && len(c.Paths) > 1 {
+		return &usageError{err: fmt.Errorf("--name applies to one path, got %d", len(c.Paths))}
+	}
+	for _, p := range c.Paths {
+		abs, err := filepath.Abs(p)
+		if err != nil {
+			return err
+		}
+		name := c.Name
+		if name == "" {
+			name = filepath.Base(abs)
+			if err := storepath.CheckName(name); err != nil {
+				return &usageError{err: fmt.Errorf("%s: %v", p, err), hints: []string{"pass --name to choose a valid store name"}}
+			}
+		}
+		sp, err := s.AddPath(abs, name)
+		if err != nil {
+			return err
+		}
+		a.roots.Add(sp)
+		fmt.Fprintln(a.Stdout, sp)
+	}
+	return nil
+}
+
+// StoreDumpCmd is den store dump.
+type StoreDumpCmd struct {
+	Path string `arg:"" help:"A path (in the store or not) to serialize."`
+}
+
+func (c *StoreDumpCmd) Run(a *App) error {
+	w := bufio.NewWriterSize(a.Stdout, 1<<20)
+	if err := nar.Dump(w, c.Path); err != nil {
+		return err
+	}
+	return w.Flush()
+}
+
+// StoreHashCmd is den store hash.
+type StoreHashCmd struct {
+	Paths  []string `arg:"" name:"path" help:"Paths (in the store or not) to hash."`
+	Format string   `default:"nix32" enum:"nix32,sri,hex" help:"Spelling of the hash: nix32 (sha256:…), sri or hex."`
+}
+
+func (c *StoreHashCmd) Run(a *App) error {
+	for _, p := range c.Paths {
+		h, _, err := nar.Hash(p)
+		if err != nil {
+			return err
+		}
+		switch c.Format {
+		case "sri":
+			fmt.Fprintln(a.Stdout, h.SRI())
+		case "hex":
+			fmt.Fprintln(a.Stdout, h.Hex())
+		default:
+			fmt.Fprintln(a.Stdout, h.String())
+		}
+	}
+	return nil
+}
+
+// storePaths turns arguments into valid store paths; a path inside a store path, or a symlink
+// into the store (a GC root, a profile link), names the store path.
+func storePaths(s *store.Store, args []string) ([]storepath.Path, error) {
+	var out []storepath.Path
+	for _, arg := range args {
+		p := arg
+		if real, err := filepath.EvalSymlinks(arg); err == nil {
+			p = real
+		} else if abs, err := filepath.Abs(arg); err == nil {
+			p = abs
+		}
+		sp, err := s.ParsePath(p)
+		if err != nil {
+			return nil, &usageError{err: err}
+		}
+		info, err := s.Info(sp)
+		if err != nil {
+			return nil, err
+		}
+		if info == nil {
+			return nil, &usageError{err: fmt.Errorf("%s is not a valid store path", sp)}
+		}
+		out = append(out, sp)
+	}
+	return out, nil
+}
+
+// StorePathInfoCmd is den store path-info.
+type StorePathInfoCmd struct {
+	Paths   []string `arg:"" name:"path" help:"Store paths."`
+	JSON    bool     `help:"Print JSON, with the field names of nix path-info --json."`
+	Closure bool     `short:"r" help:"Include everything the paths reference, transitively."`
+	Size    bool     `short:"S" help:"Show the closure size of each path."`
+}
+
+type pathInfoJSON struct {
+	store.PathInfo
+	ClosureSize int64 `json:"closureSize,omitempty"`
+}
+
+func (c *StorePathInfoCmd) Run(a *App) error {
+	s, err := a.Store()
+	if err != nil {
+		return err
+	}
+	paths, err := storePaths(s, c.Paths)
+	if err != nil {
+		return err
+	}
+	var infos []store.PathInfo
+	if c.Closure {
+		infos, err = s.Closure(paths...)
+	} else {
+		for _, p := range paths {
+			var info *store.PathInfo
+			info, err = s.Info(p)
+			if err != nil {
+				break
+			}
+			infos = append(infos, *info)
+		}
+	}
+	if err != nil {
+		return err
+	}
+	rows := make([]pathInfoJSON, len(infos))
+	for i, info := range infos {
+		rows[i].PathInfo = info
+		if info.References == nil {
+			rows[i].References = []storepath.Path{}
+		}
+		if c.Size {
+			cl, err := s.Closure(info.Path)
+			if err != nil {
+				return err
+			}
+			for _, x := range cl {
+				rows[i].ClosureSize += x.NarSize
+			}
+		}
+	}
+	if c.JSON {
+		enc := json.NewEncoder(a.Stdout)
+		return enc.Encode(rows)
+	}
+	for _, r := range rows {
+		if c.Size {
+			fmt.Fprintf(a.Stdout, "%s\t%s\t%d\t%d\n", r.Path, r.NarHash, r.NarSize, r.ClosureSize)
+		} else {
+			fmt.Fprintf(a.Stdout, "%s\t%s\t%d\n", r.Path, r.NarHash, r.NarSize)
+		}
+		if a.Globals.Verbose {
+			for _, ref := range r.References {
+				fmt.Fprintf(a.Stdout, "  -> %s\n", ref)
+			}
+		}
+	}
+	return nil
+}
+
+// StoreVerifyCmd is den store verify.
+type StoreVerifyCmd struct {
+	Paths         []string `arg:"" optional:"" name:"path" help:"Store paths to check (default: all)."`
+	CheckContents bool     `help:"Re-hash contents and compare with the recorded hash."`
+}
+
+// verifyFailed carries the count of bad paths so the exit status is 1 without a second message.
+type verifyFailed struct{ n int }
+
+func (e *verifyFailed) Error() string {
+	return fmt.Sprintf("%d store path(s) failed verification", e.n)
+}
+func (e *verifyFailed) Hints() []string {
+	return []string{"delete the damaged paths with den store gc after removing their roots, or rebuild them"}
+}
+
+func (c *StoreVerifyCmd) Run(a *App) error {
+	s, err := a.Store()
+	if err != nil {
+		return err
+	}
+	var paths []storepath.Path
+	if len(c.Paths) > 0 {
+		if paths, err = storePaths(s, c.Paths); err != nil {
+			return err
+		}
+	}
+	probs, err := s.Verify(c.CheckContents, paths)
+	if err != nil {
+		return err
+	}
+	for _, p := range probs {
+		fmt.Fprintf(a.Stdout, "%s: %s\n", p.Path, p.Reason)
+	}
+	if len(probs) > 0 {
+		return &verifyFailed{len(probs)}
+	}
+	if !a.Globals.Quiet {
+		fmt.Fprintln(a.Stderr, "all checked paths are intact")
+	}
+	return nil
+}
+
+// StoreGCCmd is den store gc.
+type StoreGCCmd struct {
+	DryRun bool `name:"dry-run" help:"Report what would be deleted without deleting it."`
+}
+
+func (c *StoreGCCmd) Run(a *App) error {
+	s, err := a.Store()
+	if err != nil {
+		return err
+	}
+	res, err := s.GC(c.DryRun)
+	if err != nil {
+		return err
+	}
+	for _, p := range res.Deleted {
+		fmt.Fprintln(a.Stdout, p)
+	}
+	verb := "deleted"
+	if c.DryRun {
+		verb = "would delete"
+	}
+	fmt.Fprintf(a.Stderr, "%s %d store path(s), %s freed\n", verb, len(res.Deleted), humanBytes(res.Bytes))
+	return nil
+}
+
+// StoreOptimiseCmd is den store optimise.
+type StoreOptimiseCmd struct{}
+
+func (c *StoreOptimiseCmd) Run(a *App) error {
+	s, err := a.Store()
+	if err != nil {
+		return err
+	}
+	res, err := s.Optimise()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(a.Stderr, "linked %d file(s), %s saved\n", res.Files, humanBytes(res.Saved))
+	return nil
+}
+
+func humanBytes(n int64) string {
+	units := []string{"B", "KiB", "MiB", "GiB", "TiB"}
+	f := float64(n)
+	i := 0
+	for f >= 1024 && i < len(units)-1 {
+		f /= 1024
+		i++
+	}
+	if i == 0 {
+		return fmt.Sprintf("%d B", n)
+	}
+	return strings.TrimSuffix(fmt.Sprintf("%.1f", f), ".0") + " " + units[i]
+}
+

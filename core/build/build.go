@@ -1,0 +1,440 @@
+// Package build realizes derivations into the store: it realizes their inputs first (in
+// parallel, bounded), then downloads fixed-output sources with verified hashes or runs build
+// scripts in the sandbox, and publishes each result through the store's lock-recheck-publish path.
+package build
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/den-sh/den/core/archive"
+	"github.com/den-sh/den/core/derivation"
+	"github.com/den-sh/den/core/fetch"
+	"github.com/den-sh/den/core/hash"
+	"github.com/den-sh/den/core/sandbox"
+	"github.com/den-sh/den/core/store"
+	"github.com/den-sh/den/core/storepath"
+)
+
+// Builder realizes derivations.
+type Builder struct {
+	Store     *store.Store
+	Sandbox   sandbox.Mode
+	Cores     int
+	PrintLogs bool      // stream build logs to Log
+	Log       io.Writer // progress and logs (stderr)
+	Client    *http.Client
+	Resolve   func(*url.URL) ([]string, error) // mirror:// schemes
+	TempRoots *store.TempRoots
+	// Jobs bounds how many downloads and builds run at once.
+	Jobs int
+
+	mu       sync.Mutex
+	inflight map[storepath.Path]*call
+	mode     sandbox.Mode
+	sem      chan struct{}
+}
+
+type call struct {
+	done chan struct{}
+	err  error
+}
+
+// Error is a failed build, with the tail of its log.
+type Error struct {
+	Name    string
+	Err     error
+	Tail    []string
+	LogFile string
+}
+
+func (e *Error) Error() string { return fmt.Sprintf("build of %s failed: %v", e.Name, e.Err) }
+func (e *Error) Unwrap() error { return e.Err }
+
+// Realize makes d.Out valid, realizing what it needs first, and returns whether anything was
+// built or downloaded.
+func (b *Builder) Realize(ctx context.Context, d *derivation.Derivation) error {
+	b.mu.Lock()
+	if b.inflight == nil {
+		b.inflight = map[storepath.Path]*call{}
+		jobs := b.Jobs
+		if jobs <= 0 {
+			jobs = 4
+		}
+		b.sem = make(chan struct{}, jobs)
+	}
+	if c, ok := b.inflight[d.Out]; ok {
+		b.mu.Unlock()
+		select {
+		case <-c.done:
+			return c.err
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	c := &call{done: make(chan struct{})}
+	b.inflight[d.Out] = c
+	b.mu.Unlock()
+	c.err = b.realize(ctx, d)
+	close(c.done)
+	return c.err
+}
+
+func (b *Builder) realize(ctx context.Context, d *derivation.Derivation) error {
+	if err := b.TempRoots.Add(d.Out); err != nil {
+		return err
+	}
+	if ok, err := b.Store.IsValid(d.Out); err != nil || ok {
+		return err
+	}
+	// Inputs first, side by side.
+	errs := make([]error, len(d.Needs))
+	var wg sync.WaitGroup
+	for i, n := range d.Needs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = b.Realize(ctx, n)
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	select {
+	case b.sem <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-b.sem }()
+	if d.IsFixed() {
+		_, err := b.Store.Ensure(d.Out, func(tmp string) (string, store.Publish, error) {
+			return tmp, store.Publish{CA: "fixed:" + d.OutputHash}, b.fetch(ctx, d, tmp)
+		})
+		return err
+	}
+	drv := d.Encode()
+	drvPath, err := storepath.Text(b.Store.Dir, hash.Sum(hash.SHA256, drv), d.Name+".drv", d.References())
+	if err != nil {
+		return err
+	}
+	_, err = b.Store.Ensure(d.Out, func(tmp string) (string, store.Publish, error) {
+		where, opt, err := b.build(ctx, d, tmp)
+		opt.Deriver = drvPath
+		return where, opt, err
+	})
+	if err != nil {
+		return err
+	}
+	// The derivation is stored only beside a published output, so a failed build leaves the
+	// store as it was.
+	_, err = b.Store.AddText(d.Name+".drv", drv, d.References())
+	return err
+}
+
+func (b *Builder) logf(format string, args ...any) {
+	if b.Log != nil {
+		fmt.Fprintf(b.Log, format+"\n", args...)
+	}
+}
+
+func (b *Builder) fetch(ctx context.Context, d *derivation.Derivation, tmp string) error {
+	want, err := hash.Parse(d.OutputHash, "")
+	if err != nil {
+		return err
+	}
+	b.logf("downloading %s", d.Name)
+	res, err := fetch.Fetch(ctx, fetch.Request{
+		URLs: d.URLs, Hash: want, Dir: filepath.Dir(tmp), Client: b.Client, Resolve: b.Resolve,
+	})
+	if err != nil {
+		return err
+	}
+	if d.Unpack {
+		probe := tmp + ".unpack-check"
+		err := archive.Unpack(res.Path, probe, archive.Limits{})
+		store.RemoveTree(probe)
+		if err != nil && !errors.Is(err, archive.ErrUnknownFormat) {
+			os.Remove(res.Path)
+			return err
+		}
+	}
+	return os.Rename(res.Path, tmp)
+}
+
+// build runs the script of d. In the sandbox the output is assembled at tmp and appears to the
+// script at its final path; without one, the script must write the final path itself, so the
+// build runs in place (under the path's lock, and unregistered until published).
+func (b *Builder) build(ctx context.Context, d *derivation.Derivation, tmp string) (string, store.Publish, error) {
+	mode, err := b.sandboxMode()
+	if err != nil {
+		return tmp, store.Publish{}, err
+	}
+	outHost := tmp
+	if mode == sandbox.ModeOff {
+		outHost = string(d.Out)
+	}
+	// $out exists as an empty directory when the script starts: in the sandbox it is a mount point.
+	if err := os.Mkdir(outHost, 0o755); err != nil {
+		return outHost, store.Publish{}, err
+	}
+	// Build directories live in den's state, not /tmp: the sandbox can then show the build
+	// directory as /tmp, which scripts that ignore TMPDIR write to.
+	builds := filepath.Join(b.Store.StateDir, "builds")
+	if err := os.MkdirAll(builds, 0o755); err != nil {
+		return outHost, store.Publish{}, err
+	}
+	buildDir, err := os.MkdirTemp(builds, d.Out.HashPart()+"-")
+	if err != nil {
+		return outHost, store.Publish{}, err
+	}
+	defer store.RemoveTree(buildDir)
+	work, err := b.unpack(d, buildDir)
+	if err != nil {
+		return outHost, store.Publish{}, err
+	}
+	closure, err := b.Store.Closure(d.References()...)
+	if err != nil {
+		return outHost, store.Publish{}, err
+	}
+	var inputs []string
+	var candidates []storepath.Path
+	for _, c := range closure {
+		inputs = append(inputs, string(c.Path))
+		candidates = append(candidates, c.Path)
+	}
+	toolsBin := filepath.Join(buildDir, ".den", "bin")
+	if err := os.MkdirAll(toolsBin, 0o755); err != nil {
+		return outHost, store.Publish{}, err
+	}
+	var shell string
+	for _, t := range d.HostTools {
+		if err := os.Symlink(t.Path, filepath.Join(toolsBin, t.Name)); err != nil && !errors.Is(err, fs.ErrExist) {
+			return outHost, store.Publish{}, err
+		}
+		if t.Name == "bash" {
+			shell = t.Path
+		}
+	}
+	if shell == "" {
+		return outHost, store.Publish{}, fmt.Errorf("%s: no bash among the host tools", d.Name)
+	}
+	script := filepath.Join(buildDir, ".den", "build.sh")
+	if err := os.WriteFile(script, []byte(d.Script+"\n"), 0o644); err != nil {
+		return outHost, store.Publish{}, err
+	}
+	var path []string
+	for _, in := range d.Inputs {
+		if fi, err := os.Stat(filepath.Join(string(in), "bin")); err == nil && fi.IsDir() {
+			path = append(path, filepath.Join(string(in), "bin"))
+		}
+	}
+	path = append(path, toolsBin)
+	cores := b.Cores
+	if cores <= 0 {
+		cores = runtime.NumCPU()
+	}
+	env := map[string]string{}
+	for k, v := range d.Env {
+		env[k] = v
+	}
+	for k, v := range map[string]string{
+		"out": string(d.Out), "src": string(d.Src), "name": d.Name, "version": d.Version,
+		"system": d.System, "HOME": "/homeless-shelter", "TMPDIR": buildDir, "TMP": buildDir,
+		"TEMP": buildDir, "TERM": "dumb", "PATH": strings.Join(path, ":"),
+		"DEN_BUILD_CORES": strconv.Itoa(cores), "DEN_BUILD_TOP": buildDir,
+		"DEN_INPUTS": strings.Join(pathStrings(d.Inputs), " "), "SOURCE_DATE_EPOCH": "315532800",
+		"LC_ALL": "C", "TZ": "UTC", "NIX_STORE": b.Store.Dir,
+	} {
+		env[k] = v
+	}
+	var envList []string
+	for k, v := range env {
+		envList = append(envList, k+"="+v)
+	}
+	sort.Strings(envList)
+
+	logFile, log, err := b.openLog(d.Out)
+	if err != nil {
+		return outHost, store.Publish{}, err
+	}
+	defer log.Close()
+	tail := &tailBuffer{max: 25}
+	var w io.Writer = io.MultiWriter(log, tail)
+	if b.PrintLogs && b.Log != nil {
+		w = io.MultiWriter(log, tail, b.Log)
+	}
+	b.logf("building %s", d.Name)
+	err = sandbox.Run(ctx, sandbox.Spec{
+		Args:     []string{shell, "--noprofile", "--norc", "-e", "-o", "pipefail", script},
+		Env:      envList,
+		Dir:      work,
+		BuildDir: buildDir,
+		StoreDir: b.Store.Dir,
+		Inputs:   inputs,
+		OutPath:  string(d.Out),
+		OutTemp:  outHost,
+		Stdout:   w,
+		Stderr:   w,
+		Mode:     mode,
+	})
+	if err != nil {
+		return outHost, store.Publish{}, &Error{Name: d.Name, Err: err, Tail: tail.lines(), LogFile: logFile}
+	}
+	return outHost, store.Publish{Candidates: candidates}, nil
+}
+
+// sandboxMode settles the sandbox setting once per builder: the host is probed once, and a
+// warning about missing isolation is printed once.
+func (b *Builder) sandboxMode() (sandbox.Mode, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.mode == "" {
+		mode, err := sandbox.Resolve(b.Sandbox, func(msg string) { b.logf("warning: %s", msg) })
+		if err != nil {
+			return "", err
+		}
+		b.mode = mode
+	}
+	return b.mode, nil
+}
+
+func pathStrings(ps []storepath.Path) []string {
+	s := make([]string, len(ps))
+	for i, p := range ps {
+		s[i] = string(p)
+	}
+	return s
+}
+
+// unpack puts the source into the build directory, as Nix's unpackPhase does: an archive is
+// unpacked (defensively) and the build starts in its single top directory; a directory is copied
+// so the build can write in it; any other file is copied as is.
+func (b *Builder) unpack(d *derivation.Derivation, buildDir string) (string, error) {
+	if d.Src == "" {
+		return buildDir, nil
+	}
+	dest := filepath.Join(buildDir, "source")
+	fi, err := os.Stat(string(d.Src))
+	if err != nil {
+		return "", err
+	}
+	if fi.IsDir() {
+		if err := copyTree(string(d.Src), dest); err != nil {
+			return "", err
+		}
+		return dest, nil
+	}
+	err = archive.Unpack(string(d.Src), dest, archive.Limits{})
+	if errors.Is(err, archive.ErrUnknownFormat) {
+		data, err := os.ReadFile(string(d.Src))
+		if err != nil {
+			return "", err
+		}
+		return buildDir, os.WriteFile(filepath.Join(buildDir, d.Src.Name()), data, 0o644)
+	}
+	if err != nil {
+		return "", err
+	}
+	ents, err := os.ReadDir(dest)
+	if err != nil {
+		return "", err
+	}
+	if len(ents) == 1 && ents[0].IsDir() {
+		return filepath.Join(dest, ents[0].Name()), nil
+	}
+	return dest, nil
+}
+
+// copyTree copies a read-only store tree into a writable one.
+func copyTree(src, dst string) error {
+	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		target := filepath.Join(dst, rel)
+		switch {
+		case d.Type()&fs.ModeSymlink != 0:
+			l, err := os.Readlink(p)
+			if err != nil {
+				return err
+			}
+			return os.Symlink(l, target)
+		case d.IsDir():
+			return os.MkdirAll(target, 0o755)
+		default:
+			fi, err := d.Info()
+			if err != nil {
+				return err
+			}
+			data, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			return os.WriteFile(target, data, fi.Mode().Perm()|0o200)
+		}
+	})
+}
+
+func (b *Builder) openLog(out storepath.Path) (string, *os.File, error) {
+	dir := b.Store.LogDir()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", nil, err
+	}
+	name := filepath.Join(dir, out.Base()+".log")
+	f, err := os.Create(name)
+	return name, f, err
+}
+
+// tailBuffer keeps the last lines written to it, to show when a build fails.
+type tailBuffer struct {
+	mu      sync.Mutex
+	max     int
+	partial []byte
+	ls      []string
+}
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.partial = append(t.partial, p...)
+	for {
+		i := bytes.IndexByte(t.partial, '\n')
+		if i < 0 {
+			break
+		}
+		t.ls = append(t.ls, string(t.partial[:i]))
+		t.partial = t.partial[i+1:]
+		if len(t.ls) > t.max {
+			t.ls = t.ls[len(t.ls)-t.max:]
+		}
+	}
+	return len(p), nil
+}
+
+func (t *tailBuffer) lines() []string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := append([]string{}, t.ls...)
+	if len(t.partial) > 0 {
+		out = append(out, string(t.partial))
+	}
+	if len(out) > t.max {
+		out = out[len(out)-t.max:]
+	}
+	return out
+}

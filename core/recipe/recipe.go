@@ -1,0 +1,145 @@
+// Package recipe turns the [recipes.*] of a den.toml into derivations: a download for each
+// source, the recipe's dependencies first, and the host tools the build may use.
+package recipe
+
+import (
+	"fmt"
+	"net/url"
+	"path"
+	"strings"
+
+	"github.com/den-sh/den/core/derivation"
+	"github.com/den-sh/den/core/hosttools"
+	"github.com/den-sh/den/core/manifest"
+	"github.com/den-sh/den/core/platform"
+	"github.com/den-sh/den/core/store"
+	"github.com/den-sh/den/core/storepath"
+)
+
+// Planner plans recipes of one manifest for one store.
+type Planner struct {
+	Manifest *manifest.Manifest
+	Store    *store.Store
+	Tools    *hosttools.Resolver
+	System   platform.System
+
+	planned map[string]*derivation.Derivation
+}
+
+// Plan returns the sealed derivation of the named recipe, with its needs.
+func (p *Planner) Plan(name string) (*derivation.Derivation, error) {
+	if p.planned == nil {
+		p.planned = map[string]*derivation.Derivation{}
+	}
+	if d, ok := p.planned[name]; ok {
+		return d, nil
+	}
+	r, ok := p.Manifest.Recipes[name]
+	if !ok {
+		return nil, &UnknownError{Name: name, Known: p.names()}
+	}
+	d := &derivation.Derivation{
+		Name:    r.Name + "-" + r.Version,
+		Version: r.Version,
+		System:  p.System.String(),
+		Host:    p.System.String(),
+		Builder: derivation.BuilderScript,
+		Script:  r.Build,
+		Env:     r.Env,
+	}
+	switch {
+	case len(r.Src.URLs) > 0:
+		src := &derivation.Derivation{
+			Name:       sourceName(r.Src.URLs[0]),
+			Builder:    derivation.BuilderFetch,
+			URLs:       r.Src.URLs,
+			OutputHash: r.Src.Hash.SRI(),
+			Unpack:     true,
+			System:     p.System.String(),
+			Host:       p.System.String(),
+		}
+		if err := src.Seal(p.Store.Dir); err != nil {
+			return nil, err
+		}
+		d.Src = src.Out
+		d.Needs = append(d.Needs, src)
+	case r.Src.Path != "":
+		sp, err := p.Store.AddPath(r.Src.Path, storepath.SanitizeName(path.Base(r.Src.Path)))
+		if err != nil {
+			return nil, fmt.Errorf("recipe %s: add source %s: %w", name, r.Src.Path, err)
+		}
+		d.Src = sp
+	}
+	for _, dep := range r.Deps {
+		dd, err := p.Plan(dep)
+		if err != nil {
+			return nil, err
+		}
+		d.Inputs = append(d.Inputs, dd.Out)
+		d.Needs = append(d.Needs, dd)
+	}
+	base, err := p.Tools.Resolve(hosttools.Base, false)
+	if err != nil {
+		return nil, err
+	}
+	declared, err := p.Tools.Resolve(hosttools.WithCompanions(r.HostTools), true)
+	if err != nil {
+		return nil, fmt.Errorf("recipe %s: %w", name, err)
+	}
+	d.HostTools = mergeTools(base, declared)
+	if err := d.Seal(p.Store.Dir); err != nil {
+		return nil, fmt.Errorf("recipe %s: %w", name, err)
+	}
+	p.planned[name] = d
+	return d, nil
+}
+
+func mergeTools(base, declared []derivation.HostTool) []derivation.HostTool {
+	byName := map[string]derivation.HostTool{}
+	for _, t := range base {
+		byName[t.Name] = t
+	}
+	for _, t := range declared {
+		byName[t.Name] = t // the declared form carries the version line
+	}
+	out := make([]derivation.HostTool, 0, len(byName))
+	for _, t := range byName {
+		out = append(out, t)
+	}
+	return out
+}
+
+func (p *Planner) names() []string {
+	var out []string
+	for n := range p.Manifest.Recipes {
+		out = append(out, n)
+	}
+	return out
+}
+
+// sourceName is the store name of a download: the URL's last element, made valid.
+func sourceName(raw string) string {
+	u, err := url.Parse(raw)
+	base := raw
+	if err == nil {
+		base = u.Path
+		if base == "" {
+			base = u.Opaque
+		}
+	}
+	base = path.Base(strings.TrimRight(base, "/"))
+	return storepath.SanitizeName(base)
+}
+
+// UnknownError says no recipe has the name asked for.
+type UnknownError struct {
+	Name  string
+	Known []string
+}
+
+func (e *UnknownError) Error() string {
+	if len(e.Known) == 0 {
+		return fmt.Sprintf("no recipe %q: den.toml has no [recipes] section", e.Name)
+	}
+	return fmt.Sprintf("no recipe %q in den.toml (recipes: %s)", e.Name, strings.Join(e.Known, ", "))
+}

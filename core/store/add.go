@@ -1,0 +1,326 @@
+package store
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/den-sh/den/core/hash"
+	"github.com/den-sh/den/core/nar"
+	"github.com/den-sh/den/core/storepath"
+	"golang.org/x/sys/unix"
+)
+
+// NewTemp makes a fresh directory under the store's temp area, on the store's filesystem so that
+// publishing is a rename. The prefix (a path's hash part) lets the next realize of the same path
+// find and remove debris left by a killed process.
+func (s *Store) NewTemp(prefix string) (string, error) {
+	var b [6]byte
+	rand.Read(b[:])
+	dir := filepath.Join(s.tmpDir, prefix+"."+hex.EncodeToString(b[:]))
+	if err := os.MkdirAll(s.tmpDir, 0o755); err != nil {
+		return "", err
+	}
+	return dir, os.Mkdir(dir, 0o755)
+}
+
+// CleanDebris removes what a killed process left behind for p: temp directories with its hash
+// part and an unregistered directory at p itself. Callers hold p's lock and have found p invalid.
+func (s *Store) CleanDebris(p storepath.Path) error {
+	ents, _ := os.ReadDir(s.tmpDir)
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), p.HashPart()+".") {
+			if err := RemoveTree(filepath.Join(s.tmpDir, e.Name())); err != nil {
+				return err
+			}
+		}
+	}
+	if _, err := os.Lstat(string(p)); err == nil {
+		return RemoveTree(string(p))
+	}
+	return nil
+}
+
+// RemoveTree deletes a tree that may have been made read-only.
+func RemoveTree(root string) error {
+	filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && d.IsDir() {
+			os.Chmod(p, 0o755)
+		}
+		return nil
+	})
+	return os.RemoveAll(root)
+}
+
+// Publish makes the tree at tmp the valid store path p: it checks the tree, finds which of
+// candidates (and p itself) it references, makes it read-only with Nix's canonical timestamps,
+// hashes it, renames it into place and registers it. tmp may equal p when a build ran in place.
+type Publish struct {
+	Candidates []storepath.Path
+	Deriver    storepath.Path
+	CA         string
+	// WantNarHash, when set, must equal the tree's hash (content-addressed paths).
+	WantNarHash *hash.Hash
+}
+
+// Publish moves tmp to p and registers it; see the Publish type.
+func (s *Store) Publish(tmp string, p storepath.Path, opt Publish) (*PathInfo, error) {
+	if _, err := os.Lstat(tmp); err != nil {
+		return nil, fmt.Errorf("%s: no output was produced", p.Name())
+	}
+	if err := checkTree(tmp, s.Dir); err != nil {
+		return nil, fmt.Errorf("output of %s: %w", p.Name(), err)
+	}
+	byPart := map[string]storepath.Path{p.HashPart(): p}
+	parts := []string{p.HashPart()}
+	for _, c := range opt.Candidates {
+		if _, dup := byPart[c.HashPart()]; !dup {
+			byPart[c.HashPart()] = c
+			parts = append(parts, c.HashPart())
+		}
+	}
+	h, size, found, err := nar.HashAndScan(tmp, parts)
+	if err != nil {
+		return nil, err
+	}
+	if opt.WantNarHash != nil && !opt.WantNarHash.Equal(h) {
+		return nil, fmt.Errorf("%s: content hash mismatch: expected %s, got %s", p.Name(), opt.WantNarHash, h)
+	}
+	refs := []storepath.Path{}
+	for _, f := range found {
+		refs = append(refs, byPart[f])
+	}
+	if err := canonicalize(tmp); err != nil {
+		return nil, err
+	}
+	if err := syncFS(filepath.Dir(tmp)); err != nil {
+		return nil, err
+	}
+	if tmp != string(p) {
+		if _, err := os.Lstat(string(p)); err == nil {
+			if err := RemoveTree(string(p)); err != nil {
+				return nil, err
+			}
+		}
+		if err := os.Rename(tmp, string(p)); err != nil {
+			return nil, err
+		}
+		syncDir(s.Dir)
+	}
+	info := PathInfo{Path: p, NarHash: h.String(), NarSize: size, References: refs, Deriver: opt.Deriver, CA: opt.CA}
+	if err := s.Register(info); err != nil {
+		return nil, err
+	}
+	return &info, nil
+}
+
+// checkTree rejects what a store path may not hold: special files (NAR cannot represent them)
+// and symlinks that leave both the tree and the store.
+func checkTree(root, storeDir string) error {
+	return filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(root, p)
+		switch mode := d.Type(); {
+		case mode&fs.ModeSymlink != 0:
+			target, err := os.Readlink(p)
+			if err != nil {
+				return err
+			}
+			if filepath.IsAbs(target) {
+				t := filepath.Clean(target)
+				if t != storeDir && !strings.HasPrefix(t, storeDir+"/") {
+					return fmt.Errorf("symlink %s points to %s, outside the store", rel, target)
+				}
+				return nil
+			}
+			resolved := filepath.Join(filepath.Dir(rel), target)
+			if resolved == ".." || strings.HasPrefix(resolved, "../") {
+				return fmt.Errorf("symlink %s points to %s, outside the output", rel, target)
+			}
+		case mode.IsDir(), mode.IsRegular():
+		default:
+			return fmt.Errorf("%s is a %s; a store path holds only files, directories and symlinks", rel, mode.Type())
+		}
+		return nil
+	})
+}
+
+// canonicalize makes a tree read-only with mtime 1, as Nix does, so that identical content looks
+// identical on disk and nothing writes to it by accident.
+func canonicalize(root string) error {
+	var dirs []string
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.Type()&fs.ModeSymlink == 0 {
+			if d.IsDir() {
+				dirs = append(dirs, p)
+			} else {
+				fi, err := d.Info()
+				if err != nil {
+					return err
+				}
+				mode := os.FileMode(0o444)
+				if fi.Mode()&0o100 != 0 {
+					mode = 0o555
+				}
+				if err := os.Chmod(p, mode); err != nil {
+					return err
+				}
+			}
+		}
+		ts := []unix.Timespec{{Sec: 1}, {Sec: 1}}
+		return unix.UtimesNanoAt(unix.AT_FDCWD, p, ts, unix.AT_SYMLINK_NOFOLLOW)
+	})
+	if err != nil {
+		return err
+	}
+	// Directories last and deepest first, so their own timestamps are not bumped afterwards.
+	for i := len(dirs) - 1; i >= 0; i-- {
+		if err := os.Chmod(dirs[i], 0o555); err != nil {
+			return err
+		}
+		ts := []unix.Timespec{{Sec: 1}, {Sec: 1}}
+		if err := unix.UtimesNanoAt(unix.AT_FDCWD, dirs[i], ts, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// syncFS flushes the store's filesystem once, which is far cheaper than an fsync per file of a
+// large tree and still puts the content on disk before the database says it is valid.
+func syncFS(p string) error {
+	f, err := os.Open(p)
+	if err != nil {
+		if errors.Is(err, fs.ErrPermission) {
+			return nil
+		}
+		return err
+	}
+	defer f.Close()
+	return unix.Syncfs(int(f.Fd()))
+}
+
+func syncDir(dir string) {
+	if f, err := os.Open(dir); err == nil {
+		f.Sync()
+		f.Close()
+	}
+}
+
+// AddPath imports a file or tree by content, exactly as nix-store --add does: the path is derived
+// from the NAR hash and the name, without references.
+func (s *Store) AddPath(src, name string) (storepath.Path, error) {
+	if name == "" {
+		name = storepath.SanitizeName(filepath.Base(src))
+	}
+	if err := storepath.CheckName(name); err != nil {
+		return "", err
+	}
+	h, _, err := nar.Hash(src)
+	if err != nil {
+		return "", err
+	}
+	p, err := storepath.Source(s.Dir, h, name, nil)
+	if err != nil {
+		return "", err
+	}
+	return p, s.addVerified(p, Publish{CA: "fixed:r:" + h.String(), WantNarHash: &h}, func(tmp string) error {
+		pr, pw := io.Pipe()
+		go func() { pw.CloseWithError(nar.Dump(pw, src)) }()
+		err := nar.Restore(pr, tmp)
+		pr.CloseWithError(err)
+		return err
+	})
+}
+
+// AddFlatFile moves an already verified file (a fixed-output download) into the store at the path
+// Nix's fetchurl would give it. The file is consumed.
+func (s *Store) AddFlatFile(file string, fileHash hash.Hash, name string) (storepath.Path, error) {
+	p, err := storepath.FixedFlat(s.Dir, fileHash, name)
+	if err != nil {
+		return "", err
+	}
+	return p, s.addVerified(p, Publish{CA: "fixed:" + fileHash.String()}, func(tmp string) error {
+		return os.Rename(file, tmp)
+	})
+}
+
+// AddText stores a small text file (a derivation) with the given references, at Nix's text path.
+func (s *Store) AddText(name string, content []byte, refs []storepath.Path) (storepath.Path, error) {
+	h := hash.Sum(hash.SHA256, content)
+	p, err := storepath.Text(s.Dir, h, name, refs)
+	if err != nil {
+		return "", err
+	}
+	return p, s.addVerified(p, Publish{Candidates: refs, CA: "text:" + h.String()}, func(tmp string) error {
+		return os.WriteFile(tmp, content, 0o444)
+	})
+}
+
+// addVerified is the common path of content-addressed additions.
+func (s *Store) addVerified(p storepath.Path, opt Publish, fill func(tmp string) error) error {
+	_, err := s.Ensure(p, func(tmp string) (string, Publish, error) {
+		return tmp, opt, fill(tmp)
+	})
+	return err
+}
+
+// Make produces the content of a path being realized. It receives a temp location on the store's
+// filesystem that does not exist yet, and returns where it left the output (that location, or the
+// final path itself for a build that had to run in place) and how to publish it.
+type Make func(tmp string) (where string, opt Publish, err error)
+
+// Ensure makes p valid if it is not: under the shared GC lock and p's own lock, it re-checks
+// validity (another process may have just finished), clears debris a killed process left, runs
+// make, and publishes the result. It reports whether it did the work.
+func (s *Store) Ensure(p storepath.Path, make Make) (made bool, err error) {
+	if ok, err := s.IsValid(p); err != nil || ok {
+		return false, err
+	}
+	unlockGC, err := s.Adding()
+	if err != nil {
+		return false, err
+	}
+	defer unlockGC()
+	unlock, err := s.LockPath(p)
+	if err != nil {
+		return false, err
+	}
+	defer unlock()
+	if ok, err := s.IsValid(p); err != nil || ok {
+		return false, err
+	}
+	if err := s.CleanDebris(p); err != nil {
+		return false, err
+	}
+	dir, err := s.NewTemp(p.HashPart())
+	if err != nil {
+		return false, err
+	}
+	defer RemoveTree(dir)
+	where, opt, err := make(filepath.Join(dir, "out"))
+	if err != nil {
+		if where == string(p) {
+			RemoveTree(where)
+		}
+		return false, err
+	}
+	if _, err := s.Publish(where, p, opt); err != nil {
+		if where == string(p) {
+			RemoveTree(where)
+		}
+		return false, err
+	}
+	return true, nil
+}

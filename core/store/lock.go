@@ -1,0 +1,123 @@
+package store
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/den-sh/den/core/storepath"
+	"github.com/rogpeppe/go-internal/lockedfile"
+	"golang.org/x/sys/unix"
+)
+
+// LockPath takes the per-path lock that makes two processes realizing the same path build it
+// once. Callers re-check validity after it returns.
+func (s *Store) LockPath(p storepath.Path) (unlock func(), err error) {
+	mu := lockedfile.MutexAt(filepath.Join(s.lockDir, p.HashPart()+".lock"))
+	return mu.Lock()
+}
+
+// The GC lock is shared by everything that adds paths and exclusive for the collector, so a
+// collection never sees a half-added path, its temp directory or a temp root being written.
+// lockedfile has no shared mode, hence flock directly.
+func (s *Store) gcLock(how int) (unlock func(), err error) {
+	f, err := os.OpenFile(filepath.Join(s.lockDir, "gc.lock"), os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	if err := unix.Flock(int(f.Fd()), how); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { unix.Flock(int(f.Fd()), unix.LOCK_UN); f.Close() }, nil
+}
+
+// Adding holds the GC lock shared while a caller adds or builds paths.
+func (s *Store) Adding() (unlock func(), err error) { return s.gcLock(unix.LOCK_SH) }
+
+// TempRoots keeps paths alive for as long as this process runs: a collection running meanwhile
+// treats them as roots. The file is locked while the process lives; a collector that can lock it
+// knows its owner is gone.
+type TempRoots struct {
+	mu   sync.Mutex
+	f    *os.File
+	seen map[storepath.Path]bool
+}
+
+// TempRoots opens this process's temp-roots file.
+func (s *Store) TempRoots() (*TempRoots, error) {
+	name := filepath.Join(s.StateDir, "temproots", strconv.Itoa(os.Getpid()))
+	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_TRUNC|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return &TempRoots{f: f, seen: map[storepath.Path]bool{}}, nil
+}
+
+// Add records p as in use.
+func (t *TempRoots) Add(p storepath.Path) error {
+	if t == nil {
+		return nil
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.seen[p] {
+		return nil
+	}
+	t.seen[p] = true
+	_, err := t.f.WriteString(string(p) + "\n")
+	return err
+}
+
+// Close removes the temp-roots file.
+func (t *TempRoots) Close() {
+	if t == nil {
+		return
+	}
+	os.Remove(t.f.Name())
+	t.f.Close()
+}
+
+// liveTempRoots reads the temp roots of running processes and deletes the files of dead ones.
+func (s *Store) liveTempRoots() (map[storepath.Path]bool, error) {
+	dir := filepath.Join(s.StateDir, "temproots")
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	roots := map[storepath.Path]bool{}
+	for _, e := range ents {
+		name := filepath.Join(dir, e.Name())
+		if e.Name() == strconv.Itoa(os.Getpid()) {
+			continue
+		}
+		f, err := os.Open(name)
+		if err != nil {
+			continue
+		}
+		if unix.Flock(int(f.Fd()), unix.LOCK_SH|unix.LOCK_NB) == nil {
+			// Nobody holds it: its process is gone.
+			f.Close()
+			os.Remove(name)
+			continue
+		}
+		data, err := os.ReadFile(name)
+		f.Close()
+		if err != nil {
+			return nil, fmt.Errorf("read temp roots %s: %w", name, err)
+		}
+		for _, line := range strings.Split(string(data), "\n") {
+			if p, err := s.ParsePath(line); err == nil {
+				roots[p] = true
+			}
+		}
+	}
+	return roots, nil
+}
