@@ -293,4 +293,3 @@ func humanBytes(n int64) string {
 	}
 	return strings.TrimSuffix(fmt.Sprintf("%.1f", f), ".0") + " " + units[i]
 }
-

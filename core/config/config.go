@@ -35,10 +35,10 @@ type UserConfig struct {
 	Sandbox SandboxMode `toml:"sandbox"`
 	// Substituters and TrustedPublicKeys are read now so that a config written for binary caches
 	// is not rejected as unknown; they are used by the cache machinery.
-	Substituters      []string          `toml:"substituters"`
-	TrustedPublicKeys []string          `toml:"trusted-public-keys"`
-	Mirrors           map[string]string `toml:"mirrors"`
-	Registries        map[string]string `toml:"registries"`
+	Substituters      []string            `toml:"substituters"`
+	TrustedPublicKeys []string            `toml:"trusted-public-keys"`
+	Mirrors           map[string][]string `toml:"mirrors"`
+	Registries        map[string]string   `toml:"registries"`
 }
 
 // Getenv is the lookup Load uses, so tests can pass their own environment.

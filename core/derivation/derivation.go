@@ -47,7 +47,10 @@ type Derivation struct {
 	HostTools  []HostTool        `json:"hostTools,omitempty"`
 	URLs       []string          `json:"urls,omitempty"`
 	OutputHash string            `json:"outputHash,omitempty"` // fixed-output: SRI of the file
-	Out        storepath.Path    `json:"out,omitempty"`
+	// Unpack marks a download that builds will unpack: it is checked to unpack safely before it
+	// enters the store, so a hostile archive never becomes a valid path.
+	Unpack bool           `json:"unpack,omitempty"`
+	Out    storepath.Path `json:"out,omitempty"`
 
 	// Needs are the derivations producing Src and Inputs, realized first. They are described by
 	// their paths in the encoding.

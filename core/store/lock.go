@@ -95,9 +95,6 @@ func (s *Store) liveTempRoots() (map[storepath.Path]bool, error) {
 	roots := map[storepath.Path]bool{}
 	for _, e := range ents {
 		name := filepath.Join(dir, e.Name())
-		if e.Name() == strconv.Itoa(os.Getpid()) {
-			continue
-		}
 		f, err := os.Open(name)
 		if err != nil {
 			continue
