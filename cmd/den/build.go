@@ -29,6 +29,7 @@ func (c *BuildCmd) Run(a *App) error {
 	if err != nil {
 		return err
 	}
+	a.applyProjectSandbox(m, b)
 	planner := &recipe.Planner{Manifest: m, Store: s, Tools: a.Tools(), System: platform.Current()}
 	ctx, stop := signalContext()
 	defer stop()

@@ -3,17 +3,15 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"syscall"
 
-	"github.com/alecthomas/kong"
-	"github.com/den-sh/den/core/archive"
 	"github.com/den-sh/den/core/build"
 	"github.com/den-sh/den/core/config"
-	"github.com/den-sh/den/core/fetch"
 	"github.com/den-sh/den/core/hosttools"
 	"github.com/den-sh/den/core/manifest"
 	"github.com/den-sh/den/core/mirror"
@@ -110,6 +108,19 @@ func (a *App) Builder(printLogs bool) (*build.Builder, error) {
 	}, nil
 }
 
+// applyProjectSandbox lets den.toml's [options] sandbox make isolation stricter, never weaker: a
+// cloned repository must not be able to switch off the sandbox on the user's machine.
+func (a *App) applyProjectSandbox(m *manifest.Manifest, b *build.Builder) {
+	switch m.Options.Sandbox {
+	case manifest.SandboxRequired:
+		b.Sandbox = sandbox.ModeRequired
+	case manifest.SandboxOff:
+		if b.Sandbox != sandbox.ModeOff && !a.Globals.Quiet {
+			fmt.Fprintf(a.Stderr, "den: warning: den.toml asks for sandbox = \"off\"; builds stay sandboxed\nhint: a project cannot turn the sandbox off; set sandbox = \"off\" in %s to allow it\n", a.cfg.File)
+		}
+	}
+}
+
 // Tools resolves host tools, caching identities in the state dir.
 func (a *App) Tools() *hosttools.Resolver {
 	return &hosttools.Resolver{Path: os.Getenv("PATH"), CacheFile: filepath.Join(a.cfg.StateDir, "hosttools.json")}
@@ -138,10 +149,6 @@ func signalContext() (context.Context, context.CancelFunc) {
 func isInputError(err error) bool {
 	var me *manifest.Error
 	var nf *manifest.NotFoundError
-	var ue *archive.UnsafeEntryError
-	_ = ue
-	var hm *fetch.HashMismatchError
-	_ = hm
 	return errors.As(err, &me) || errors.As(err, &nf)
 }
 
@@ -152,5 +159,3 @@ func (c *VersionCmd) Run(a *App) error {
 	_, err := io.WriteString(a.Stdout, "den "+version+"\n")
 	return err
 }
-
-var _ = kong.Parse
