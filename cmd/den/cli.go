@@ -136,7 +136,12 @@ func (a *App) Project() (*manifest.Manifest, error) {
 	if err != nil {
 		return nil, err
 	}
-	return manifest.Load(filepath.Join(root, manifest.FileName))
+	// Errors name den.toml as the user would reach it from here: "den.toml:7:3" or "../den.toml:7:3".
+	path := filepath.Join(root, manifest.FileName)
+	if rel, err := filepath.Rel(wd, path); err == nil {
+		path = rel
+	}
+	return manifest.Load(path)
 }
 
 // signalContext is cancelled by SIGINT or SIGTERM, so builds stop and clean up.

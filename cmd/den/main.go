@@ -84,7 +84,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "den: %s\n", err)
 		var pe *kong.ParseError
 		if errors.As(err, &pe) {
-			fmt.Fprintf(stderr, "hint: run den %s --help\n", strings.TrimSpace(commandPath(pe.Context)))
+			fmt.Fprintf(stderr, "hint: run %s --help\n", strings.TrimSpace("den "+commandPath(pe.Context)))
 		}
 		return exitUsage
 	}
