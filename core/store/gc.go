@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 
 	"github.com/den-sh/den/core/storepath"
 	"golang.org/x/sys/unix"
@@ -139,7 +140,7 @@ func (s *Store) GC(dryRun bool) (*GCResult, error) {
 	return res, nil
 }
 
-// diskUsage counts the bytes of regular files under p that are not shared with other hard links.
+// diskUsage counts the bytes of regular files under p that have no other hard link.
 func diskUsage(p string) int64 {
 	var n int64
 	filepath.WalkDir(p, func(_ string, d fs.DirEntry, err error) error {
@@ -147,8 +148,10 @@ func diskUsage(p string) int64 {
 			return nil
 		}
 		if fi, err := d.Info(); err == nil {
-			if st, ok := fi.Sys().(*unix.Stat_t); ok && st.Nlink > 2 {
-				return nil // also in .links and elsewhere: freeing this copy frees nothing
+			if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Nlink > 1 {
+				// Linked by the optimiser: the inode is freed, and counted, when pruneLinks
+				// removes its last link, the .links entry.
+				return nil
 			}
 			n += fi.Size()
 		}
@@ -170,7 +173,7 @@ func (s *Store) pruneLinks() int64 {
 		if err != nil {
 			continue
 		}
-		if st, ok := fi.Sys().(*unix.Stat_t); ok && st.Nlink == 1 {
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Nlink == 1 {
 			freed += fi.Size()
 			os.Remove(filepath.Join(dir, e.Name()))
 		}

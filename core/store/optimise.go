@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"syscall"
 
 	"github.com/den-sh/den/core/nar"
 	"golang.org/x/sys/unix"
@@ -43,7 +44,7 @@ func (s *Store) Optimise() (*OptimiseResult, error) {
 			if err != nil {
 				return err
 			}
-			st := fi.Sys().(*unix.Stat_t)
+			st := fi.Sys().(*syscall.Stat_t)
 			h, _, err := nar.Hash(p)
 			if err != nil {
 				return err
@@ -59,7 +60,7 @@ func (s *Store) Optimise() (*OptimiseResult, error) {
 			if err != nil {
 				return err
 			}
-			if lst := lfi.Sys().(*unix.Stat_t); lst.Ino == st.Ino && lst.Dev == st.Dev {
+			if lst := lfi.Sys().(*syscall.Stat_t); lst.Ino == st.Ino && lst.Dev == st.Dev {
 				return nil
 			}
 			if err := replaceWithLink(p, link); err != nil {

@@ -93,8 +93,10 @@ func (s *Store) ParsePath(p string) (storepath.Path, error) {
 func (s *Store) db(write bool, fn func(tx *bolt.Tx) error) error {
 	opts := &bolt.Options{Timeout: 2 * time.Minute}
 	if !write {
-		if _, err := os.Stat(s.dbPath); errors.Is(err, os.ErrNotExist) {
-			write = true // the first reader creates the database
+		// The first reader creates the database. An empty file is one another opener has just
+		// created and not yet locked: bbolt would initialise it through a read-only descriptor.
+		if fi, err := os.Stat(s.dbPath); errors.Is(err, os.ErrNotExist) || (err == nil && fi.Size() == 0) {
+			write = true
 		} else {
 			opts.ReadOnly = true
 		}
