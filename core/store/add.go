@@ -121,7 +121,8 @@ func (s *Store) Publish(tmp string, p storepath.Path, opt Publish) (*PathInfo, e
 }
 
 // checkTree rejects what a store path may not hold: special files (NAR cannot represent them)
-// and symlinks that leave both the tree and the store.
+// and symlinks that lead out of both the tree and the store, followed through any other links in
+// the tree (a link's text alone can look harmless: d/d/../../.. when d -> .).
 func checkTree(root, storeDir string) error {
 	return filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -134,16 +135,19 @@ func checkTree(root, storeDir string) error {
 			if err != nil {
 				return err
 			}
-			if filepath.IsAbs(target) {
-				t := filepath.Clean(target)
-				if t != storeDir && !strings.HasPrefix(t, storeDir+"/") {
-					return fmt.Errorf("symlink %s points to %s, outside the store", rel, target)
+			where := linkEscapes(root, storeDir, rel)
+			if rel == "." {
+				// The path itself is a link: its target is read from the store dir.
+				t := filepath.Join(storeDir, target)
+				if filepath.IsAbs(target) {
+					t = filepath.Clean(target)
 				}
-				return nil
+				if t != storeDir && !strings.HasPrefix(t, storeDir+"/") {
+					where = "outside the store"
+				}
 			}
-			resolved := filepath.Join(filepath.Dir(rel), target)
-			if resolved == ".." || strings.HasPrefix(resolved, "../") {
-				return fmt.Errorf("symlink %s points to %s, outside the output", rel, target)
+			if where != "" {
+				return fmt.Errorf("symlink %s points to %s, %s", rel, target, where)
 			}
 		case mode.IsDir(), mode.IsRegular():
 		default:
@@ -151,6 +155,54 @@ func checkTree(root, storeDir string) error {
 		}
 		return nil
 	})
+}
+
+// linkEscapes resolves the symlink at rel inside root the way the kernel would, one component at
+// a time, and says where it leads if that is outside both the tree and the store ("" if not).
+// An absolute target inside the store is accepted as is: store paths may point at each other.
+func linkEscapes(root, storeDir, rel string) string {
+	var dir []string // resolved components below root
+	todo := []string{rel}
+	for hops := 0; len(todo) > 0; {
+		comp := todo[0]
+		todo = todo[1:]
+		if strings.Contains(comp, "/") {
+			todo = append(strings.Split(comp, "/"), todo...)
+			continue
+		}
+		switch comp {
+		case "", ".":
+			continue
+		case "..":
+			if len(dir) == 0 {
+				return "outside the output"
+			}
+			dir = dir[:len(dir)-1]
+			continue
+		}
+		cur := filepath.Join(append([]string{root}, append(dir, comp)...)...)
+		fi, err := os.Lstat(cur)
+		if err != nil || fi.Mode()&fs.ModeSymlink == 0 {
+			dir = append(dir, comp) // a dangling or plain component stays inside
+			continue
+		}
+		if hops++; hops > 40 {
+			return "through too many levels of symlinks"
+		}
+		target, err := os.Readlink(cur)
+		if err != nil {
+			return "unreadable"
+		}
+		if filepath.IsAbs(target) {
+			t := filepath.Clean(target)
+			if t == storeDir || strings.HasPrefix(t, storeDir+"/") {
+				return ""
+			}
+			return "outside the store"
+		}
+		todo = append([]string{target}, todo...)
+	}
+	return ""
 }
 
 // canonicalize makes a tree read-only with mtime 1, as Nix does, so that identical content looks
