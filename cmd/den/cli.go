@@ -8,26 +8,34 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"sync"
 	"syscall"
 
 	"github.com/den-sh/den/core/build"
 	"github.com/den-sh/den/core/config"
+	"github.com/den-sh/den/core/gomod"
 	"github.com/den-sh/den/core/hosttools"
+	"github.com/den-sh/den/core/index"
 	"github.com/den-sh/den/core/manifest"
 	"github.com/den-sh/den/core/mirror"
+	"github.com/den-sh/den/core/resolve"
 	"github.com/den-sh/den/core/sandbox"
 	"github.com/den-sh/den/core/store"
+	"github.com/den-sh/den/core/version"
 )
 
-var version = "dev"
+// denVersion is set at link time by release builds (-X main.denVersion=…).
+var denVersion = "dev"
 
 // CLI is den's command line.
 type CLI struct {
 	Globals
 
-	Build   BuildCmd   `cmd:"" help:"Realize a recipe of the current project and print its store path."`
-	Store   StoreCmd   `cmd:"" help:"Inspect and maintain the store."`
-	Version VersionCmd `cmd:"" help:"Print den's version."`
+	Build    BuildCmd    `cmd:"" help:"Realize packages or recipes of the current project and print their store paths."`
+	Versions VersionsCmd `cmd:"" help:"List the versions of a package, newest first."`
+	Search   SearchCmd   `cmd:"" help:"Search the built-in package index."`
+	Store    StoreCmd    `cmd:"" help:"Inspect and maintain the store."`
+	Version  VersionCmd  `cmd:"" help:"Print den's version."`
 }
 
 // Globals are flags every command takes.
@@ -41,10 +49,14 @@ type App struct {
 	Stdout, Stderr io.Writer
 	Globals        *Globals
 
-	cfg     *config.Config
-	st      *store.Store
-	roots   *store.TempRoots
-	cleanup func()
+	cfg      *config.Config
+	st       *store.Store
+	roots    *store.TempRoots
+	cleanup  func()
+	resolver *resolve.Resolver
+	goOnce   sync.Once
+	goClient *gomod.Client
+	goErr    error
 }
 
 // Config loads the environment and user config once.
@@ -105,6 +117,7 @@ func (a *App) Builder(printLogs bool) (*build.Builder, error) {
 		Log:       log,
 		TempRoots: a.roots,
 		Resolve:   (&mirror.Resolver{Configured: a.cfg.User.Mirrors, ConfigFile: a.cfg.File}).Resolve,
+		GoModules: a.goModules,
 	}, nil
 }
 
@@ -124,6 +137,14 @@ func (a *App) applyProjectSandbox(m *manifest.Manifest, b *build.Builder) {
 // Tools resolves host tools, caching identities in the state dir.
 func (a *App) Tools() *hosttools.Resolver {
 	return &hosttools.Resolver{Path: os.Getenv("PATH"), CacheFile: filepath.Join(a.cfg.StateDir, "hosttools.json")}
+}
+
+func (a *App) projectRoot() (string, error) {
+	wd, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	return manifest.Find(wd)
 }
 
 // Project finds and loads the den.toml above the working directory.
@@ -154,13 +175,15 @@ func signalContext() (context.Context, context.CancelFunc) {
 func isInputError(err error) bool {
 	var me *manifest.Error
 	var nf *manifest.NotFoundError
-	return errors.As(err, &me) || errors.As(err, &nf)
+	var nv *version.NoMatchError
+	var up *index.UnknownError
+	return errors.As(err, &me) || errors.As(err, &nf) || errors.As(err, &nv) || errors.As(err, &up)
 }
 
 // VersionCmd prints den's version.
 type VersionCmd struct{}
 
 func (c *VersionCmd) Run(a *App) error {
-	_, err := io.WriteString(a.Stdout, "den "+version+"\n")
+	_, err := io.WriteString(a.Stdout, "den "+denVersion+"\n")
 	return err
 }

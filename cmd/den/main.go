@@ -60,7 +60,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		kong.UsageOnError(),
 		kong.Writers(stdout, stderr),
 		kong.Exit(func(code int) { exitCode = code; panic(kongExit{}) }),
-		kong.Vars{"version": version},
+		kong.Vars{"version": denVersion},
 	)
 	if err != nil {
 		fmt.Fprintf(stderr, "den: %v\n", err)

@@ -18,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/den-sh/den/core/gomod/gomodtest"
+	"github.com/den-sh/den/core/platform"
 	"github.com/den-sh/den/core/sandbox"
 	"github.com/rogpeppe/go-internal/testscript"
 )
@@ -84,10 +86,62 @@ func setupScript(env *testscript.Env) error {
 	} {
 		env.Setenv(k, v)
 	}
+	// testscript runs each script as a subtest of a *testing.T, which the fakes need.
+	if tb, ok := env.T().(testing.TB); ok {
+		env.Values["goproxy"] = &fakeGoProxy{tb: tb}
+	}
 	return os.MkdirAll(w+"/home", 0o755)
 }
 
+// fakeGoProxy is a script's fake Go module proxy, started by its first goproxy command.
+type fakeGoProxy struct {
+	tb testing.TB
+	p  *gomodtest.Proxy
+}
+
+func goProxyOf(ts *testscript.TestScript) *fakeGoProxy {
+	f, ok := ts.Value("goproxy").(*fakeGoProxy)
+	if !ok {
+		ts.Fatalf("the script harness has no fake Go proxy")
+	}
+	if f.p == nil {
+		f.p = gomodtest.NewProxy(f.tb, nil)
+	}
+	return f
+}
+
 var scriptCmds = map[string]func(ts *testscript.TestScript, neg bool, args []string){
+	// goproxy GOVERSION...: start a fake Go module proxy with a checksum database serving
+	// golang.org/toolchain for those Go releases (this system and aarch64-darwin), and point
+	// GOPROXY and GOSUMDB at it.
+	"goproxy": func(ts *testscript.TestScript, neg bool, args []string) {
+		p := goProxyOf(ts).p
+		cur := platform.Current()
+		for _, v := range args {
+			for _, sys := range [][2]string{{cur.GOOS(), cur.GOARCH()}, {"darwin", "arm64"}} {
+				p.Add(gomodtest.ToolchainModule, gomodtest.ToolchainVersion(v, sys[0], sys[1]), gomodtest.ToolchainFiles(v, sys[0], sys[1]))
+			}
+		}
+		ts.Setenv("GOPROXY", p.URL)
+		ts.Setenv("GOSUMDB", p.SumDBKey)
+		ts.Setenv("GOENV", "off")
+	},
+	// goproxy-tamper zip GOVERSION | sumdb-key: make the fake proxy serve a different toolchain
+	// zip than the database recorded, or sign the database with another key.
+	"goproxy-tamper": func(ts *testscript.TestScript, neg bool, args []string) {
+		p := goProxyOf(ts).p
+		switch args[0] {
+		case "zip":
+			cur := platform.Current()
+			files := gomodtest.ToolchainFiles(args[1], cur.GOOS(), cur.GOARCH())
+			files["bin/go"] = "#!/bin/sh\necho pwned\n"
+			p.ServeOtherZip(gomodtest.ToolchainModule, gomodtest.ToolchainVersion(args[1], cur.GOOS(), cur.GOARCH()), files)
+		case "sumdb-key":
+			p.SignWithOtherKey()
+		default:
+			ts.Fatalf("unknown tampering %q", args[0])
+		}
+	},
 	// httpserve DIR VAR: serve DIR on loopback; VAR gets the base URL.
 	"httpserve": func(ts *testscript.TestScript, neg bool, args []string) {
 		if len(args) != 2 {

@@ -23,6 +23,7 @@ import (
 	"github.com/den-sh/den/core/archive"
 	"github.com/den-sh/den/core/derivation"
 	"github.com/den-sh/den/core/fetch"
+	"github.com/den-sh/den/core/gomod"
 	"github.com/den-sh/den/core/hash"
 	"github.com/den-sh/den/core/sandbox"
 	"github.com/den-sh/den/core/store"
@@ -38,6 +39,9 @@ type Builder struct {
 	Log       io.Writer // progress and logs (stderr)
 	Client    *http.Client
 	Resolve   func(*url.URL) ([]string, error) // mirror:// schemes
+	// GoModules opens the Go module proxy client, on first need: realizing a lock that holds no
+	// Go module must not require Go's configuration.
+	GoModules func() (*gomod.Client, error)
 	TempRoots *store.TempRoots
 	// Jobs bounds how many downloads and builds run at once.
 	Jobs int
@@ -122,7 +126,10 @@ func (b *Builder) realize(ctx context.Context, d *derivation.Derivation) error {
 	defer func() { <-b.sem }()
 	if d.IsFixed() {
 		_, err := b.Store.Ensure(d.Out, func(tmp string) (string, store.Publish, error) {
-			return tmp, store.Publish{CA: "fixed:" + d.OutputHash}, b.fetch(ctx, d, tmp)
+			if d.Builder == derivation.BuilderFetch {
+				return tmp, store.Publish{CA: "fixed:" + d.OutputHash}, b.fetch(ctx, d, tmp)
+			}
+			return tmp, store.Publish{CA: d.Builder + ":" + d.OutputHash}, b.fetchGo(ctx, d, tmp)
 		})
 		return err
 	}
@@ -173,6 +180,41 @@ func (b *Builder) fetch(ctx context.Context, d *derivation.Derivation, tmp strin
 		}
 	}
 	return os.Rename(res.Path, tmp)
+}
+
+// fetchGo downloads a Go module (or toolchain, or go.mod) through the module proxies and checks
+// it against the h1: hash the lock recorded from the checksum database before unpacking it.
+func (b *Builder) fetchGo(ctx context.Context, d *derivation.Derivation, tmp string) error {
+	if b.GoModules == nil {
+		return fmt.Errorf("%s: no Go module proxy is configured", d.Name)
+	}
+	client, err := b.GoModules()
+	if err != nil {
+		return err
+	}
+	b.logf("downloading %s@%s", d.Module, d.ModVersion)
+	if d.Builder == derivation.BuilderGoMod {
+		data, err := client.GoMod(ctx, d.Module, d.ModVersion)
+		if err != nil {
+			return err
+		}
+		if err := gomod.VerifyMod(data, d.OutputHash); err != nil {
+			return err
+		}
+		return os.WriteFile(tmp, data, 0o444)
+	}
+	zipFile := tmp + ".zip"
+	defer os.Remove(zipFile)
+	if err := client.DownloadZip(ctx, d.Module, d.ModVersion, zipFile); err != nil {
+		return err
+	}
+	if err := gomod.VerifyZip(zipFile, d.OutputHash); err != nil {
+		return err
+	}
+	if d.Builder == derivation.BuilderGoToolchain {
+		return gomod.UnzipToolchain(zipFile, d.ModVersion, tmp)
+	}
+	return gomod.UnzipModule(zipFile, d.Module, d.ModVersion, tmp)
 }
 
 // build runs the script of d. In the sandbox the output is assembled at tmp and appears to the

@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"strings"
 
 	"github.com/den-sh/den/core/hash"
 	"github.com/den-sh/den/core/storepath"
@@ -22,6 +23,12 @@ import (
 const (
 	BuilderFetch  = "fetchurl" // fixed-output download of URLs, verified against OutputHash
 	BuilderScript = "script"   // a shell script run in the sandbox
+	// BuilderGoModule is a Go module's source tree, from its zip verified against the h1: hash
+	// in OutputHash; BuilderGoToolchain is a golang.org/toolchain zip unpacked as a GOROOT, with
+	// the go command's executable bits; BuilderGoMod is a module's go.mod file alone.
+	BuilderGoModule    = "gomodule"
+	BuilderGoToolchain = "gotoolchain"
+	BuilderGoMod       = "gomod"
 )
 
 // HostTool is a program from the host that a build may use. Its identity enters the hash, so a
@@ -46,7 +53,9 @@ type Derivation struct {
 	Inputs     []storepath.Path  `json:"inputs,omitempty"`
 	HostTools  []HostTool        `json:"hostTools,omitempty"`
 	URLs       []string          `json:"urls,omitempty"`
-	OutputHash string            `json:"outputHash,omitempty"` // fixed-output: SRI of the file
+	OutputHash string            `json:"outputHash,omitempty"` // fixed-output: SRI of the file, or h1:
+	Module     string            `json:"module,omitempty"`     // Go module fixed outputs
+	ModVersion string            `json:"modVersion,omitempty"`
 	// Unpack marks a download that builds will unpack: it is checked to unpack safely before it
 	// enters the store, so a hostile archive never becomes a valid path.
 	Unpack bool           `json:"unpack,omitempty"`
@@ -58,7 +67,13 @@ type Derivation struct {
 }
 
 // IsFixed reports whether d is a fixed-output download.
-func (d *Derivation) IsFixed() bool { return d.Builder == BuilderFetch }
+func (d *Derivation) IsFixed() bool {
+	switch d.Builder {
+	case BuilderFetch, BuilderGoModule, BuilderGoToolchain, BuilderGoMod:
+		return true
+	}
+	return false
+}
 
 // Encode returns the canonical encoding, with the output path when computed.
 func (d *Derivation) Encode() []byte {
@@ -77,6 +92,15 @@ func (d *Derivation) Encode() []byte {
 // Seal computes d.Out for the store dir.
 func (d *Derivation) Seal(storeDir string) error {
 	if err := storepath.CheckName(d.Name); err != nil {
+		return err
+	}
+	switch d.Builder {
+	case BuilderGoModule, BuilderGoToolchain, BuilderGoMod:
+		if !strings.HasPrefix(d.OutputHash, "h1:") || d.Module == "" || d.ModVersion == "" {
+			return fmt.Errorf("%s: a Go module download needs a module, a version and an h1: hash", d.Name)
+		}
+		var err error
+		d.Out, err = storepath.FixedOther(storeDir, d.Builder, d.OutputHash, d.Name)
 		return err
 	}
 	if d.IsFixed() {

@@ -38,6 +38,25 @@ func (p *Planner) Plan(name string) (*derivation.Derivation, error) {
 	if !ok {
 		return nil, &UnknownError{Name: name, Known: p.names()}
 	}
+	var needs []*derivation.Derivation
+	for _, dep := range r.Deps {
+		dd, err := p.Plan(dep)
+		if err != nil {
+			return nil, err
+		}
+		needs = append(needs, dd)
+	}
+	d, err := p.PlanRecipe(r, needs)
+	if err != nil {
+		return nil, err
+	}
+	p.planned[name] = d
+	return d, nil
+}
+
+// PlanRecipe returns the sealed derivation of r, whose dependencies are already planned.
+func (p *Planner) PlanRecipe(r *manifest.Recipe, deps []*derivation.Derivation) (*derivation.Derivation, error) {
+	name := r.Name
 	d := &derivation.Derivation{
 		Name:    r.Name + "-" + r.Version,
 		Version: r.Version,
@@ -70,11 +89,7 @@ func (p *Planner) Plan(name string) (*derivation.Derivation, error) {
 		}
 		d.Src = sp
 	}
-	for _, dep := range r.Deps {
-		dd, err := p.Plan(dep)
-		if err != nil {
-			return nil, err
-		}
+	for _, dd := range deps {
 		d.Inputs = append(d.Inputs, dd.Out)
 		d.Needs = append(d.Needs, dd)
 	}
@@ -90,7 +105,6 @@ func (p *Planner) Plan(name string) (*derivation.Derivation, error) {
 	if err := d.Seal(p.Store.Dir); err != nil {
 		return nil, fmt.Errorf("recipe %s: %w", name, err)
 	}
-	p.planned[name] = d
 	return d, nil
 }
 

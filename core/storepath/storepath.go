@@ -145,6 +145,14 @@ func FixedRecursive(storeDir string, narHash hash.Hash, name string) (Path, erro
 	return Make(storeDir, "output:out", inner, name)
 }
 
+// FixedOther is the path of a fixed-output artifact identified by a hash Nix has no spelling for,
+// such as a Go module's h1: dirhash. It follows Nix's fixed-output scheme with den's own method
+// tag, so it depends on the method, the hash and the name only.
+func FixedOther(storeDir, method, contentHash, name string) (Path, error) {
+	inner := hash.Sum(hash.SHA256, []byte("fixed:out:"+method+":"+contentHash+":"))
+	return Make(storeDir, "output:out", inner, name)
+}
+
 // Output is the path of an input-addressed derivation output: the inner hash is the hash of the
 // derivation's canonical encoding.
 func Output(storeDir string, drvHash hash.Hash, output, name string) (Path, error) {

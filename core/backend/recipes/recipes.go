@@ -1,0 +1,84 @@
+// Package recipes is the backend for packages built from a source recipe of the index (GNU hello,
+// CPython): the whole recipe goes into den.lock, so the lock alone rebuilds it.
+package recipes
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"path"
+	"strings"
+
+	"github.com/den-sh/den/core/backend"
+	"github.com/den-sh/den/core/derivation"
+	"github.com/den-sh/den/core/hash"
+	"github.com/den-sh/den/core/index"
+	"github.com/den-sh/den/core/lock"
+	"github.com/den-sh/den/core/manifest"
+	"github.com/den-sh/den/core/platform"
+	"github.com/den-sh/den/core/recipe"
+	"github.com/den-sh/den/core/version"
+)
+
+// Backend implements backend.Backend.
+type Backend struct{}
+
+// Name of the backend in den.lock.
+const Name = index.Recipe
+
+// Versions is the one version the index's recipe builds.
+func (Backend) Versions(ctx context.Context, env *backend.Env, e *index.Entry) ([]string, error) {
+	return []string{e.Recipe.Version}, nil
+}
+
+// Lock copies the recipe into the lock; it is the same on every system.
+func (Backend) Lock(ctx context.Context, env *backend.Env, e *index.Entry, c version.Constraint, systems []platform.System) (*lock.Package, error) {
+	r := e.Recipe
+	if _, err := version.Select(c, []string{r.Version}); err != nil {
+		return nil, fmt.Errorf("%s: %w; den's index builds %s %s from source", e.Name, err, e.Name, r.Version)
+	}
+	urls := r.Src.URLs
+	if r.Src.URL != "" {
+		urls = append([]string{r.Src.URL}, urls...)
+	}
+	p := &lock.Package{
+		Name: e.Name, Constraint: c.String(), Version: r.Version, Backend: Name,
+		Attrs: map[string]string{"build": r.Build, "host-tools": strings.Join(r.HostTools, " ")},
+		Systems: map[string]*lock.System{},
+	}
+	for _, u := range urls {
+		p.Sources = append(p.Sources, lock.Source{Kind: "url", Name: fileName(u), URL: u, Hash: r.Src.Hash})
+	}
+	for _, sys := range systems {
+		p.Systems[sys.String()] = &lock.System{}
+	}
+	return p, nil
+}
+
+func fileName(raw string) string {
+	if u, err := url.Parse(raw); err == nil && u.Path != "" {
+		return path.Base(u.Path)
+	}
+	return path.Base(raw)
+}
+
+// Plan rebuilds the recipe from the lock and plans it like a den.toml recipe.
+func (Backend) Plan(ctx context.Context, env *backend.Env, p *lock.Package, sys platform.System) (*derivation.Derivation, error) {
+	if !p.HasSystem(sys.String()) {
+		return nil, &backend.NotLockedForError{Package: p.Name, System: sys.String()}
+	}
+	if sys != env.Current {
+		return nil, fmt.Errorf("%s is built from source with host tools and cannot be built for %s on %s", p.Name, sys, env.Current)
+	}
+	r := &manifest.Recipe{Name: p.Name, Version: p.Version, Build: p.Attrs["build"], HostTools: strings.Fields(p.Attrs["host-tools"])}
+	for _, s := range p.Sources {
+		h, err := hash.Parse(s.Hash, "")
+		if err != nil {
+			return nil, fmt.Errorf("den.lock: %s: %w", p.Name, err)
+		}
+		r.Src.URLs = append(r.Src.URLs, s.URL)
+		r.Src.Hash = h
+	}
+	planner := &recipe.Planner{Store: env.Store, Tools: env.Tools, System: sys}
+	return planner.PlanRecipe(r, nil)
+}

@@ -1,0 +1,282 @@
+// Package index owns den's built-in package index: one small TOML entry per package, embedded in
+// the binary (the default that works with no configuration, like a pinned nixpkgs), plus the
+// generic forms go:MODULE/PATH and npm:PACKAGE for anything on those registries.
+package index
+
+import (
+	"bytes"
+	"embed"
+	"fmt"
+	"io/fs"
+	"path"
+	"sort"
+	"strings"
+
+	"github.com/den-sh/den/core/hash"
+	"github.com/den-sh/den/core/platform"
+	"github.com/pelletier/go-toml/v2"
+)
+
+//go:embed packages/*.toml
+var files embed.FS
+
+// Backends.
+const (
+	GoToolchain = "go-toolchain" // golang.org/toolchain from the Go module proxy
+	GoSource    = "go-source"    // a Go program built from source, go install semantics
+	NPM         = "npm"          // an npm package and its dependency tree, run with node
+	NPMPlatform = "npm-platform" // an npm package that carries a native binary for one platform
+	Recipe      = "recipe"       // built from a source tarball by a script
+)
+
+// Entry is one package of the index.
+type Entry struct {
+	Name        string            `toml:"-"`
+	Description string            `toml:"description"`
+	Backend     string            `toml:"backend"`
+	Tags        []string          `toml:"tags"`
+	Package     string            `toml:"package"` // npm name; {os} and {cpu} are npm's platform names
+	PackageOS   map[string]string `toml:"-"`       // per-os overrides of Package (package-linux, …)
+	Bin         map[string]string `toml:"bin"`     // npm-platform: command name → file in the package
+	Module      string            `toml:"module"`  // go-source: module path
+	Path        string            `toml:"path"`    // go-source: package to install (default: the module)
+	Recipe      *RecipeEntry      `toml:"recipe"`
+}
+
+// RecipeEntry is the source recipe of a recipe-backed package.
+type RecipeEntry struct {
+	Version   string   `toml:"version"`
+	Src       Src      `toml:"src"`
+	Build     string   `toml:"build"`
+	HostTools []string `toml:"host-tools"`
+}
+
+// Src is a recipe's source.
+type Src struct {
+	URL  string   `toml:"url"`
+	URLs []string `toml:"urls"`
+	Hash string   `toml:"hash"`
+}
+
+// Index is the set of known packages.
+type Index struct{ entries map[string]*Entry }
+
+// rawEntry adds the per-os package keys TOML cannot map onto a Go map directly.
+type rawEntry struct {
+	Entry
+	PackageLinux  string `toml:"package-linux"`
+	PackageDarwin string `toml:"package-darwin"`
+}
+
+// Load reads the embedded index. An error here is a bug in den, caught by the tests.
+func Load() (*Index, error) {
+	ix := &Index{entries: map[string]*Entry{}}
+	err := fs.WalkDir(files, "packages", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		data, err := files.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		var raw rawEntry
+		dec := toml.NewDecoder(bytes.NewReader(data))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&raw); err != nil {
+			return fmt.Errorf("index entry %s: %v", p, err)
+		}
+		e := raw.Entry
+		e.Name = strings.TrimSuffix(path.Base(p), ".toml")
+		e.PackageOS = map[string]string{}
+		if raw.PackageLinux != "" {
+			e.PackageOS["linux"] = raw.PackageLinux
+		}
+		if raw.PackageDarwin != "" {
+			e.PackageOS["darwin"] = raw.PackageDarwin
+		}
+		if err := e.check(); err != nil {
+			return fmt.Errorf("index entry %s: %v", p, err)
+		}
+		ix.entries[e.Name] = &e
+		return nil
+	})
+	return ix, err
+}
+
+func (e *Entry) check() error {
+	switch e.Backend {
+	case GoToolchain:
+	case GoSource:
+		if e.Module == "" {
+			return fmt.Errorf("go-source needs module")
+		}
+	case NPM:
+		if e.Package == "" {
+			return fmt.Errorf("npm needs package")
+		}
+	case NPMPlatform:
+		if e.Package == "" || len(e.Bin) == 0 {
+			return fmt.Errorf("npm-platform needs package and bin")
+		}
+	case Recipe:
+		if e.Recipe == nil || e.Recipe.Version == "" || e.Recipe.Build == "" {
+			return fmt.Errorf("recipe needs [recipe] with version and build")
+		}
+		if _, err := hash.Parse(e.Recipe.Src.Hash, ""); err != nil {
+			return err
+		}
+	default:
+		return fmt.Errorf("unknown backend %q", e.Backend)
+	}
+	if e.Description == "" {
+		return fmt.Errorf("no description")
+	}
+	return nil
+}
+
+// InstallPath is the Go package a go-source entry installs.
+func (e *Entry) InstallPath() string {
+	if e.Path != "" {
+		return e.Path
+	}
+	return e.Module
+}
+
+// NPMName is the npm package that carries e on sys.
+func (e *Entry) NPMName(sys platform.System) string {
+	tmpl := e.Package
+	if o, ok := e.PackageOS[sys.OS]; ok {
+		tmpl = o
+	}
+	return strings.NewReplacer("{os}", sys.OS, "{cpu}", NPMCPU(sys)).Replace(tmpl)
+}
+
+// NPMCPU is npm's name for the system's processor.
+func NPMCPU(sys platform.System) string {
+	switch sys.Arch {
+	case "x86_64":
+		return "x64"
+	case "aarch64":
+		return "arm64"
+	case "i686":
+		return "ia32"
+	case "armv7l":
+		return "arm"
+	}
+	return sys.Arch
+}
+
+// UnknownError says no package has the name asked for, and which names come close.
+type UnknownError struct {
+	Name    string
+	Similar []string
+}
+
+func (e *UnknownError) Error() string {
+	msg := fmt.Sprintf("unknown package %q", e.Name)
+	if len(e.Similar) > 0 {
+		msg += fmt.Sprintf("; did you mean %s?", strings.Join(quoteAll(e.Similar), " or "))
+	}
+	return msg
+}
+
+// Hints says how to find packages.
+func (e *UnknownError) Hints() []string {
+	return []string{"den search TERM lists packages; npm:PACKAGE and go:MODULE/PATH reach anything on those registries"}
+}
+
+func quoteAll(s []string) []string {
+	out := make([]string, len(s))
+	for i, x := range s {
+		out[i] = fmt.Sprintf("%q", x)
+	}
+	return out
+}
+
+// Lookup finds a package by name, accepting the generic forms npm:PACKAGE and go:MODULE/PATH.
+func (ix *Index) Lookup(name string) (*Entry, error) {
+	if e, ok := ix.entries[name]; ok {
+		return e, nil
+	}
+	if pkg, ok := strings.CutPrefix(name, "npm:"); ok && pkg != "" {
+		return &Entry{Name: name, Description: "npm package " + pkg, Backend: NPM, Package: pkg}, nil
+	}
+	if p, ok := strings.CutPrefix(name, "go:"); ok && p != "" {
+		// The module is found later, through the proxy (the longest prefix of the path that is
+		// a module), as go install does.
+		return &Entry{Name: name, Description: "Go program " + p, Backend: GoSource, Path: p}, nil
+	}
+	return nil, &UnknownError{Name: name, Similar: ix.similar(name)}
+}
+
+// Names lists every package, sorted.
+func (ix *Index) Names() []string {
+	out := make([]string, 0, len(ix.entries))
+	for n := range ix.entries {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Search finds packages whose name, description or tags contain term (case-insensitive); name
+// matches come first.
+func (ix *Index) Search(term string) []*Entry {
+	term = strings.ToLower(term)
+	var byName, byText []*Entry
+	for _, n := range ix.Names() {
+		e := ix.entries[n]
+		switch {
+		case strings.Contains(strings.ToLower(n), term):
+			byName = append(byName, e)
+		case strings.Contains(strings.ToLower(e.Description), term) || containsTag(e.Tags, term):
+			byText = append(byText, e)
+		}
+	}
+	return append(byName, byText...)
+}
+
+func containsTag(tags []string, term string) bool {
+	for _, t := range tags {
+		if strings.Contains(strings.ToLower(t), term) {
+			return true
+		}
+	}
+	return false
+}
+
+// similar returns index names within two edits of name, or sharing a prefix with it.
+func (ix *Index) similar(name string) []string {
+	var out []string
+	for _, n := range ix.Names() {
+		if distance(n, name) <= 2 || (len(name) >= 3 && strings.HasPrefix(n, name)) {
+			out = append(out, n)
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return distance(out[i], name) < distance(out[j], name) })
+	if len(out) > 3 {
+		out = out[:3]
+	}
+	return out
+}
+
+// distance is the Levenshtein distance.
+func distance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
