@@ -43,7 +43,7 @@ func (Backend) Lock(ctx context.Context, env *backend.Env, e *index.Entry, c ver
 	}
 	p := &lock.Package{
 		Name: e.Name, Constraint: c.String(), Version: r.Version, Backend: Name,
-		Attrs: map[string]string{"build": r.Build, "host-tools": strings.Join(r.HostTools, " ")},
+		Attrs:   map[string]string{"build": r.Build, "host-tools": strings.Join(r.HostTools, " ")},
 		Systems: map[string]*lock.System{},
 	}
 	for _, u := range urls {
