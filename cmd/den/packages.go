@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	"github.com/den-sh/den/core/backend"
+	"github.com/den-sh/den/core/derivation"
 	"github.com/den-sh/den/core/gomod"
 	"github.com/den-sh/den/core/index"
 	"github.com/den-sh/den/core/npm"
@@ -70,6 +71,13 @@ func (a *App) Resolver() (*resolve.Resolver, error) {
 			}
 			return npm.NewClient(cfg, nil), nil
 		}),
+	}
+	env.Realize = func(ctx context.Context, d *derivation.Derivation) error {
+		b, err := a.Builder(false)
+		if err != nil {
+			return err
+		}
+		return b.Realize(ctx, d)
 	}
 	a.resolver = resolve.New(ix, env)
 	return a.resolver, nil

@@ -35,6 +35,9 @@ type Env struct {
 	Plan func(ctx context.Context, p *lock.Package, sys platform.System) (*derivation.Derivation, error)
 	// Index finds the entries of such dependencies.
 	Index *index.Index
+	// Realize builds a derivation into the store; backends that must run a tool to lock (the Go
+	// toolchain, to find which modules a program needs) realize it through this.
+	Realize func(ctx context.Context, d *derivation.Derivation) error
 }
 
 // Backend is one source of packages.
