@@ -54,6 +54,7 @@ type App struct {
 	roots    *store.TempRoots
 	cleanup  func()
 	resolver *resolve.Resolver
+	builder  *build.Builder
 	goOnce   sync.Once
 	goClient *gomod.Client
 	goErr    error
@@ -100,8 +101,13 @@ func (a *App) Store() (*store.Store, error) {
 	return s, nil
 }
 
-// Builder is a realizer wired to this process's store, config and terminal.
+// Builder is the realizer of this process, wired to its store, config and terminal; one per
+// process, so the sandbox is probed once and concurrent realizes share their work.
 func (a *App) Builder(printLogs bool) (*build.Builder, error) {
+	if a.builder != nil {
+		a.builder.PrintLogs = a.builder.PrintLogs || printLogs
+		return a.builder, nil
+	}
 	s, err := a.Store()
 	if err != nil {
 		return nil, err
@@ -110,7 +116,7 @@ func (a *App) Builder(printLogs bool) (*build.Builder, error) {
 	if a.Globals.Quiet {
 		log = io.Discard
 	}
-	return &build.Builder{
+	a.builder = &build.Builder{
 		Store:     s,
 		Sandbox:   sandbox.Mode(a.cfg.User.Sandbox),
 		PrintLogs: printLogs,
@@ -118,7 +124,8 @@ func (a *App) Builder(printLogs bool) (*build.Builder, error) {
 		TempRoots: a.roots,
 		Resolve:   (&mirror.Resolver{Configured: a.cfg.User.Mirrors, ConfigFile: a.cfg.File}).Resolve,
 		GoModules: a.goModules,
-	}, nil
+	}
+	return a.builder, nil
 }
 
 // applyProjectSandbox lets den.toml's [options] sandbox make isolation stricter, never weaker: a
