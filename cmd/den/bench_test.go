@@ -24,6 +24,42 @@ func TestBench(t *testing.T) {
 		t.Fatalf("build den first (make build): %v", err)
 	}
 	t.Run("nar-hash", func(t *testing.T) { benchNarHash(t, den) })
+	t.Run("go-toolchain-cold", func(t *testing.T) { benchGoToolchain(t, den) })
+}
+
+// benchGoToolchain: a cold fetch of a Go toolchain, den build go@V into an empty store against
+// GOTOOLCHAIN=goV go version with an empty module cache, same proxy. Target: ratio <= 1.0.
+func benchGoToolchain(t *testing.T, den string) {
+	v := os.Getenv("DEN_BENCH_GO")
+	if v == "" {
+		v = "1.22.12"
+	}
+	var denTimes, goTimes []time.Duration
+	for i := 0; i < 3; i++ {
+		dir := t.TempDir()
+		cmd := exec.Command(den, "build", "go@"+v)
+		cmd.Env = append(os.Environ(), "DEN_STORE="+dir+"/store", "DEN_STATE="+dir+"/state", "DEN_CACHE="+dir+"/cache")
+		denTimes = append(denTimes, timeCmd(t, cmd))
+		mod := t.TempDir()
+		cmd = exec.Command("go", "version")
+		cmd.Dir = mod
+		cmd.Env = append(os.Environ(), "GOTOOLCHAIN=go"+v, "GOMODCACHE="+mod+"/mod", "GOPATH="+mod+"/gopath", "GOFLAGS=-modcacherw")
+		goTimes = append(goTimes, timeCmd(t, cmd))
+	}
+	benchReport(t, "cold fetch of go "+v, medianOf(denTimes), medianOf(goTimes), "GOTOOLCHAIN=go"+v+" go version", 1.0)
+}
+
+func timeCmd(t *testing.T, cmd *exec.Cmd) time.Duration {
+	start := time.Now()
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%v: %v\n%s", cmd.Args, err, out)
+	}
+	return time.Since(start)
+}
+
+func medianOf(ds []time.Duration) time.Duration {
+	sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
+	return ds[len(ds)/2]
 }
 
 // benchNarHash: NAR-hashing a Go toolchain's tree (about 270 MB), den store hash against

@@ -208,13 +208,7 @@ func (b *Builder) fetchGo(ctx context.Context, d *derivation.Derivation, tmp str
 	if err := client.DownloadZip(ctx, d.Module, d.ModVersion, zipFile); err != nil {
 		return err
 	}
-	if err := gomod.VerifyZip(zipFile, d.OutputHash); err != nil {
-		return err
-	}
-	if d.Builder == derivation.BuilderGoToolchain {
-		return gomod.UnzipToolchain(zipFile, d.ModVersion, tmp)
-	}
-	return gomod.UnzipModule(zipFile, d.Module, d.ModVersion, tmp)
+	return gomod.UnzipVerified(zipFile, d.Module, d.ModVersion, tmp, d.OutputHash, d.Builder == derivation.BuilderGoToolchain)
 }
 
 // build runs the script of d. In the sandbox the output is assembled at tmp and appears to the
@@ -279,7 +273,11 @@ func (b *Builder) build(ctx context.Context, d *derivation.Derivation, tmp strin
 		return outHost, store.Publish{}, err
 	}
 	var path []string
+	notPrograms := goModulePaths(d)
 	for _, in := range d.Inputs {
+		if notPrograms[in] {
+			continue
+		}
 		if fi, err := os.Stat(filepath.Join(string(in), "bin")); err == nil && fi.IsDir() {
 			path = append(path, filepath.Join(string(in), "bin"))
 		}
@@ -302,6 +300,17 @@ func (b *Builder) build(ctx context.Context, d *derivation.Derivation, tmp strin
 		"LC_ALL": "C", "TZ": "UTC", "NIX_STORE": b.Store.Dir,
 	} {
 		env[k] = v
+	}
+	if len(d.GoModules) > 0 {
+		goEnv, err := prepareGoProxy(d.GoModules, buildDir)
+		if err != nil {
+			return outHost, store.Publish{}, fmt.Errorf("%s: preparing its Go modules: %w", d.Name, err)
+		}
+		for k, v := range goEnv {
+			env[k] = v
+		}
+		// The go command finds its GOROOT from its own path, the toolchain in the store.
+		delete(env, "GOROOT")
 	}
 	var envList []string
 	for k, v := range env {
