@@ -55,6 +55,14 @@ func (c *BuildCmd) Run(a *App) error {
 			fmt.Fprintln(a.Stdout, out)
 			continue
 		}
+		if pkg, ok := projectPackage(m, target); ok {
+			out, err := a.buildLocked(ctx, m, pkg, sys, c.PrintLogs)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(a.Stdout, out)
+			continue
+		}
 		out, err := a.buildPackage(ctx, target, sys, c.PrintLogs)
 		if err != nil {
 			var ue *index.UnknownError
@@ -71,6 +79,19 @@ func (c *BuildCmd) Run(a *App) error {
 		fmt.Fprintln(a.Stdout, out)
 	}
 	return nil
+}
+
+// projectPackage finds target among den.toml's [packages] (by name, without a version).
+func projectPackage(m *manifest.Manifest, target string) (manifest.Package, bool) {
+	if m == nil {
+		return manifest.Package{}, false
+	}
+	for _, p := range m.Packages {
+		if p.Name == target {
+			return p, true
+		}
+	}
+	return manifest.Package{}, false
 }
 
 func (a *App) buildRecipe(ctx context.Context, m *manifest.Manifest, planner *recipe.Planner, name string, printLogs bool) (string, error) {

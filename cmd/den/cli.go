@@ -32,6 +32,7 @@ type CLI struct {
 	Globals
 
 	Build    BuildCmd    `cmd:"" help:"Realize packages or recipes of the current project and print their store paths."`
+	Lock     LockCmd     `cmd:"" help:"Resolve den.toml's packages for every system into den.lock."`
 	Versions VersionsCmd `cmd:"" help:"List the versions of a package, newest first."`
 	Search   SearchCmd   `cmd:"" help:"Search the built-in package index."`
 	Store    StoreCmd    `cmd:"" help:"Inspect and maintain the store."`

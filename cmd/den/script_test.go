@@ -2,6 +2,7 @@ package main
 
 import (
 	"archive/tar"
+	"archive/zip"
 	"compress/gzip"
 	"crypto/sha256"
 	"encoding/base64"
@@ -12,16 +13,21 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/den-sh/den/core/gomod/gomodtest"
 	"github.com/den-sh/den/core/platform"
+	"github.com/den-sh/den/core/resolve"
 	"github.com/den-sh/den/core/sandbox"
 	"github.com/rogpeppe/go-internal/testscript"
+	"golang.org/x/mod/modfile"
+	"golang.org/x/mod/module"
 )
 
 func TestMain(m *testing.M) {
@@ -41,6 +47,7 @@ func TestScript(t *testing.T) {
 			t.Fatal("DEN_REQUIRE_NIX=1 but nix-store is not on PATH (install Debian's nix-bin)")
 		}
 	}
+	t.Cleanup(removeRealGo)
 	testscript.Run(t, scriptParams("../../testdata/script"))
 }
 
@@ -112,22 +119,22 @@ func goProxyOf(ts *testscript.TestScript) *fakeGoProxy {
 
 var scriptCmds = map[string]func(ts *testscript.TestScript, neg bool, args []string){
 	// goproxy GOVERSION...: start a fake Go module proxy with a checksum database serving
-	// golang.org/toolchain for those Go releases (this system and aarch64-darwin), and point
+	// golang.org/toolchain for those Go releases (den's default systems), and point
 	// GOPROXY and GOSUMDB at it.
 	"goproxy": func(ts *testscript.TestScript, neg bool, args []string) {
 		p := goProxyOf(ts).p
-		cur := platform.Current()
 		for _, v := range args {
-			for _, sys := range [][2]string{{cur.GOOS(), cur.GOARCH()}, {"darwin", "arm64"}} {
-				p.Add(gomodtest.ToolchainModule, gomodtest.ToolchainVersion(v, sys[0], sys[1]), gomodtest.ToolchainFiles(v, sys[0], sys[1]))
+			for _, sys := range resolve.DefaultSystems() {
+				p.Add(gomodtest.ToolchainModule, gomodtest.ToolchainVersion(v, sys.GOOS(), sys.GOARCH()), gomodtest.ToolchainFiles(v, sys.GOOS(), sys.GOARCH()))
 			}
 		}
 		ts.Setenv("GOPROXY", p.URL)
 		ts.Setenv("GOSUMDB", p.SumDBKey)
 		ts.Setenv("GOENV", "off")
 	},
-	// goproxy-tamper zip GOVERSION | sumdb-key: make the fake proxy serve a different toolchain
-	// zip than the database recorded, or sign the database with another key.
+	// goproxy-tamper zip GOVERSION | sumdb-key | lists-down: make the fake proxy serve a
+	// different toolchain zip than the database recorded, sign the database with another key, or
+	// fail every version listing.
 	"goproxy-tamper": func(ts *testscript.TestScript, neg bool, args []string) {
 		p := goProxyOf(ts).p
 		switch args[0] {
@@ -138,9 +145,62 @@ var scriptCmds = map[string]func(ts *testscript.TestScript, neg bool, args []str
 			p.ServeOtherZip(gomodtest.ToolchainModule, gomodtest.ToolchainVersion(args[1], cur.GOOS(), cur.GOARCH()), files)
 		case "sumdb-key":
 			p.SignWithOtherKey()
+		case "lists-down":
+			p.FailLists(true)
 		default:
 			ts.Fatalf("unknown tampering %q", args[0])
 		}
+	},
+	// goproxy-realgo: like goproxy, but the toolchain is the host's own Go (its GOROOT, zipped
+	// once per test binary) as golang.org/toolchain for this system, so that go-source builds
+	// really compile. The same release for aarch64-darwin is a stand-in, enough to lock it. GOVER
+	// gets the release (go1.26.8).
+	"goproxy-realgo": func(ts *testscript.TestScript, neg bool, args []string) {
+		goVersion, zipFile, err := realGoZip()
+		ts.Check(err)
+		p := goProxyOf(ts).p
+		cur := platform.Current()
+		p.AddZip(gomodtest.ToolchainModule, gomodtest.ToolchainVersion(goVersion, cur.GOOS(), cur.GOARCH()), zipFile)
+		if cur.GOOS() != "darwin" || cur.GOARCH() != "arm64" {
+			p.Add(gomodtest.ToolchainModule, gomodtest.ToolchainVersion(goVersion, "darwin", "arm64"), gomodtest.ToolchainFiles(goVersion, "darwin", "arm64"))
+		}
+		ts.Setenv("GOPROXY", p.URL)
+		ts.Setenv("GOSUMDB", p.SumDBKey)
+		ts.Setenv("GOENV", "off")
+		ts.Setenv("GOVER", goVersion)
+	},
+	// goproxy-add [-sum] MODULE VERSION DIR: serve the files under DIR as MODULE@VERSION on the
+	// fake proxy (and its checksum database). With -sum, DIR first gets a go.sum for the
+	// requirements of its go.mod, from the hashes of the modules the proxy already serves.
+	"goproxy-add": func(ts *testscript.TestScript, neg bool, args []string) {
+		withSum := len(args) > 0 && args[0] == "-sum"
+		if withSum {
+			args = args[1:]
+		}
+		if len(args) != 3 {
+			ts.Fatalf("usage: goproxy-add [-sum] MODULE VERSION DIR")
+		}
+		p := goProxyOf(ts).p
+		files := moduleFiles(ts, args[2])
+		if withSum {
+			f, err := modfile.Parse("go.mod", []byte(files["go.mod"]), nil)
+			ts.Check(err)
+			var sum strings.Builder
+			for _, r := range f.Require {
+				zipHash, modHash := p.Hashes(r.Mod.Path, r.Mod.Version)
+				fmt.Fprintf(&sum, "%s %s %s\n%s %s/go.mod %s\n", r.Mod.Path, r.Mod.Version, zipHash, r.Mod.Path, r.Mod.Version, modHash)
+			}
+			files["go.sum"] = sum.String()
+		}
+		p.Add(args[0], args[1], files)
+	},
+	// goproxy-tamper-module MODULE VERSION DIR: make the fake proxy serve the files under DIR as
+	// MODULE@VERSION while the checksum database keeps the hash of the original.
+	"goproxy-tamper-module": func(ts *testscript.TestScript, neg bool, args []string) {
+		if len(args) != 3 {
+			ts.Fatalf("usage: goproxy-tamper-module MODULE VERSION DIR")
+		}
+		goProxyOf(ts).p.ServeOtherZip(args[0], args[1], moduleFiles(ts, args[2]))
 	},
 	// httpserve DIR VAR: serve DIR on loopback; VAR gets the base URL.
 	"httpserve": func(ts *testscript.TestScript, neg bool, args []string) {
@@ -260,6 +320,123 @@ var scriptCmds = map[string]func(ts *testscript.TestScript, neg bool, args []str
 			ts.Fatalf("%s has mode %s, want %s%s", args[0], got, map[bool]string{true: "not ", false: ""}[neg], args[1])
 		}
 	},
+}
+
+// moduleFiles reads the files under a script's directory as a module's files.
+func moduleFiles(ts *testscript.TestScript, dir string) gomodtest.Files {
+	root := ts.MkAbs(dir)
+	files := gomodtest.Files{}
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(root, p)
+		files[filepath.ToSlash(rel)] = string(data)
+		return nil
+	})
+	ts.Check(err)
+	return files
+}
+
+// realGo is the host's Go toolchain as a golang.org/toolchain zip, made once per test binary
+// (zipping a GOROOT takes seconds) and removed when TestScript ends.
+var realGo struct {
+	once      sync.Once
+	dir       string
+	goVersion string
+	zipFile   string
+	err       error
+}
+
+func realGoZip() (goVersion, zipFile string, err error) {
+	realGo.once.Do(func() {
+		realGo.goVersion, realGo.zipFile, realGo.err = makeRealGoZip()
+	})
+	return realGo.goVersion, realGo.zipFile, realGo.err
+}
+
+func removeRealGo() {
+	if realGo.dir != "" {
+		os.RemoveAll(realGo.dir)
+	}
+}
+
+// makeRealGoZip zips the host's GOROOT the way golang.org/toolchain zips are laid out: every
+// file under golang.org/toolchain@VERSION/, go.mod files renamed _go.mod. Files are stored, not
+// deflated, so that it is quick; the test suites (test/, testdata/) are left out, as no build
+// needs them, and so are the few names a module zip may not hold.
+func makeRealGoZip() (string, string, error) {
+	out, err := exec.Command("go", "env", "GOROOT").Output()
+	if err != nil {
+		return "", "", fmt.Errorf("go env GOROOT: %v", err)
+	}
+	goroot := strings.TrimSpace(string(out))
+	data, err := os.ReadFile(filepath.Join(goroot, "VERSION"))
+	if err != nil {
+		return "", "", err
+	}
+	goVersion, _, _ := strings.Cut(string(data), "\n")
+	goVersion = strings.TrimSpace(goVersion)
+	cur := platform.Current()
+	mv := gomodtest.ToolchainVersion(goVersion, cur.GOOS(), cur.GOARCH())
+	realGo.dir, err = os.MkdirTemp("", "den-realgo-")
+	if err != nil {
+		return "", "", err
+	}
+	zipFile := filepath.Join(realGo.dir, mv+".zip")
+	f, err := os.Create(zipFile)
+	if err != nil {
+		return "", "", err
+	}
+	defer f.Close()
+	zw := zip.NewWriter(f)
+	prefix := gomodtest.ToolchainModule + "@" + mv + "/"
+	folded := map[string]bool{}
+	err = filepath.WalkDir(goroot, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(goroot, p)
+		rel = filepath.ToSlash(rel)
+		if d.IsDir() {
+			if rel == "test" || d.Name() == "testdata" {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if !d.Type().IsRegular() {
+			return nil
+		}
+		if d.Name() == "go.mod" {
+			rel = path.Join(path.Dir(rel), "_go.mod")
+		}
+		if module.CheckFilePath(rel) != nil || folded[strings.ToLower(rel)] {
+			return nil
+		}
+		folded[strings.ToLower(rel)] = true
+		w, err := zw.CreateHeader(&zip.FileHeader{Name: prefix + rel, Method: zip.Store})
+		if err != nil {
+			return err
+		}
+		src, err := os.Open(p)
+		if err != nil {
+			return err
+		}
+		defer src.Close()
+		_, err = io.Copy(w, src)
+		return err
+	})
+	if err != nil {
+		return "", "", err
+	}
+	if err := zw.Close(); err != nil {
+		return "", "", err
+	}
+	return goVersion, zipFile, f.Close()
 }
 
 var bracedVar = regexp.MustCompile(`\$\{[A-Za-z_][A-Za-z0-9_]*\}`)

@@ -62,12 +62,14 @@ type Proxy struct {
 	failStatus    int
 	noSumDBProxy  bool
 	emptyList     map[string]bool
+	failLists     bool
 	requests      []string
 }
 
 type version struct {
 	honest  []byte // the zip the database hashes
 	served  []byte // the zip the proxy serves
+	zipFile string // served instead when served is nil (AddZip)
 	mod     []byte
 	zipHash string
 	modHash string
@@ -124,6 +126,30 @@ func (p *Proxy) Add(mod, vers string, files Files) {
 		p.modules[mod] = map[string]*version{}
 	}
 	p.modules[mod][vers] = &version{honest: zipData, served: zipData, mod: modData, zipHash: zipHash, modHash: modHash}
+}
+
+// AddZip makes one more module version available from a module zip on disk, served as is, for
+// zips too big to hold in memory (a real Go toolchain). Its go.mod is the module line alone. The
+// file must stay until the test ends.
+func (p *Proxy) AddZip(mod, vers, zipFile string) {
+	p.t.Helper()
+	zipHash, err := dirhash.HashZip(zipFile, dirhash.Hash1)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	modData := []byte(fmt.Sprintf("module %s\n", mod))
+	modHash, err := dirhash.Hash1([]string{"go.mod"}, func(string) (io.ReadCloser, error) {
+		return io.NopCloser(bytes.NewReader(modData)), nil
+	})
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.modules[mod] == nil {
+		p.modules[mod] = map[string]*version{}
+	}
+	p.modules[mod][vers] = &version{zipFile: zipFile, mod: modData, zipHash: zipHash, modHash: modHash}
 }
 
 // ServeOtherZip makes the proxy serve a zip of files for module@vers while the checksum database
@@ -193,6 +219,14 @@ func (p *Proxy) ProxySumDB(on bool) {
 func (p *Proxy) EmptyList(mod string) {
 	p.mu.Lock()
 	p.emptyList[mod] = true
+	p.mu.Unlock()
+}
+
+// FailLists makes version listings (@v/list and @latest) fail with 500 while module files are
+// still served: a machine that can fetch what a lock names but not look up versions.
+func (p *Proxy) FailLists(on bool) {
+	p.mu.Lock()
+	p.failLists = on
 	p.mu.Unlock()
 }
 
@@ -309,7 +343,12 @@ func (p *Proxy) serveModule(w http.ResponseWriter, r *http.Request, rest string)
 		list = append(list, v)
 	}
 	emptyList := p.emptyList[mod]
+	failLists := p.failLists
 	p.mu.Unlock()
+	if failLists && (file == "list" || file == "@latest") {
+		http.Error(w, "version lists are down", http.StatusInternalServerError)
+		return
+	}
 	semver.Sort(list)
 	if len(list) == 0 {
 		http.Error(w, "not found: unknown module "+mod, http.StatusNotFound)
@@ -350,6 +389,10 @@ func (p *Proxy) serveModule(w http.ResponseWriter, r *http.Request, rest string)
 		w.Write(v.mod)
 	case ".zip":
 		w.Header().Set("Content-Type", "application/zip")
+		if v.served == nil {
+			http.ServeFile(w, r, v.zipFile)
+			return
+		}
 		w.Write(v.served)
 	default:
 		http.NotFound(w, r)

@@ -1,0 +1,94 @@
+package main
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/den-sh/den/core/lock"
+	"github.com/den-sh/den/core/manifest"
+	"github.com/den-sh/den/core/platform"
+	"github.com/den-sh/den/core/resolve"
+)
+
+// LockCmd is den lock.
+type LockCmd struct{}
+
+func (c *LockCmd) Run(a *App) error {
+	m, err := a.Project()
+	if err != nil {
+		return err
+	}
+	r, err := a.Resolver()
+	if err != nil {
+		return err
+	}
+	old, _, err := lock.Read(m.Root)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signalContext()
+	defer stop()
+	next, changes, err := r.LockManifest(ctx, m, old, nil)
+	if err != nil {
+		return err
+	}
+	if err := lock.Write(m.Root, next); err != nil {
+		return err
+	}
+	a.printChanges(changes)
+	return nil
+}
+
+// printChanges reports what a lock update did, one package a line.
+func (a *App) printChanges(changes []resolve.Change) {
+	if a.Globals.Quiet {
+		return
+	}
+	if len(changes) == 0 {
+		fmt.Fprintln(a.Stderr, "den.lock is up to date")
+		return
+	}
+	for _, ch := range changes {
+		switch {
+		case ch.Old == "":
+			fmt.Fprintf(a.Stderr, "+ %s %s\n", ch.Name, ch.New)
+		case ch.New == "":
+			fmt.Fprintf(a.Stderr, "- %s %s\n", ch.Name, ch.Old)
+		default:
+			fmt.Fprintf(a.Stderr, "~ %s %s → %s\n", ch.Name, ch.Old, ch.New)
+		}
+	}
+}
+
+// buildLocked realizes a package of den.toml from den.lock when the lock has it for this
+// constraint and system, and otherwise resolves it in memory (den build never writes the lock).
+func (a *App) buildLocked(ctx context.Context, m *manifest.Manifest, pkg manifest.Package, sys platform.System, printLogs bool) (string, error) {
+	r, err := a.Resolver()
+	if err != nil {
+		return "", err
+	}
+	f, _, err := lock.Read(m.Root)
+	if err != nil {
+		return "", err
+	}
+	p := f.Get(pkg.Name)
+	if p == nil || p.Constraint != pkg.Version || !p.HasSystem(sys.String()) {
+		p, err = r.LockRef(ctx, pkg.Name+"@"+pkg.Version, []platform.System{sys})
+		if err != nil {
+			return "", err
+		}
+	}
+	d, err := r.Plan(ctx, p, sys)
+	if err != nil {
+		return "", err
+	}
+	b, err := a.Builder(printLogs)
+	if err != nil {
+		return "", err
+	}
+	a.applyProjectSandbox(m, b)
+	if err := b.Realize(ctx, d); err != nil {
+		return "", buildFailure(err)
+	}
+	return string(d.Out), nil
+}

@@ -1,0 +1,141 @@
+package resolve
+
+import (
+	"context"
+	"fmt"
+	"sort"
+
+	"github.com/den-sh/den/core/lock"
+	"github.com/den-sh/den/core/manifest"
+	"github.com/den-sh/den/core/platform"
+	"github.com/den-sh/den/core/version"
+)
+
+// DefaultSystems are locked when den.toml names none: the current system and the four common
+// ones, so that a lock written on one laptop serves the team's other machines and CI.
+func DefaultSystems() []platform.System {
+	out := []platform.System{platform.Current()}
+	for _, s := range []string{"x86_64-linux", "aarch64-linux", "x86_64-darwin", "aarch64-darwin"} {
+		sys, _ := platform.Parse(s)
+		if sys != out[0] {
+			out = append(out, sys)
+		}
+	}
+	return out
+}
+
+// Systems are the systems a manifest locks for.
+func Systems(m *manifest.Manifest) ([]platform.System, error) {
+	if len(m.Systems) == 0 {
+		return DefaultSystems(), nil
+	}
+	var out []platform.System
+	for _, s := range m.Systems {
+		sys, err := platform.Parse(s)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, sys)
+	}
+	return out, nil
+}
+
+// Change is one package whose lock entry changed.
+type Change struct {
+	Name       string
+	Old, New   string // versions; Old is empty for an added package, New for a removed one
+	Constraint string
+}
+
+// LockManifest brings a lock up to date with the manifest: entries whose constraint and systems
+// are unchanged are kept as they are (a lock is only re-resolved when asked), new or changed
+// packages are resolved, and packages no longer in the manifest are dropped. Names in update are
+// re-resolved within their constraints even when unchanged; all of them if update is ["*"].
+func (r *Resolver) LockManifest(ctx context.Context, m *manifest.Manifest, old *lock.File, update []string) (*lock.File, []Change, error) {
+	systems, err := Systems(m)
+	if err != nil {
+		return nil, nil, err
+	}
+	again := map[string]bool{}
+	for _, u := range update {
+		again[u] = true
+	}
+	next := &lock.File{Version: lock.FormatVersion}
+	var changes []Change
+	for _, pkg := range m.Packages {
+		want := systems
+		if len(pkg.Systems) > 0 {
+			want = nil
+			for _, s := range pkg.Systems {
+				sys, err := platform.Parse(s)
+				if err != nil {
+					return nil, nil, posError(m, pkg, err)
+				}
+				want = append(want, sys)
+			}
+		}
+		prev := old.Get(pkg.Name)
+		if prev != nil && prev.Constraint == pkg.Version && coversAll(prev, want) && !again[pkg.Name] && !again["*"] {
+			next.Put(prev)
+			continue
+		}
+		e, err := r.Index.Lookup(pkg.Name)
+		if err != nil {
+			return nil, nil, posError(m, pkg, err)
+		}
+		c, err := version.ParseConstraint(pkg.Version)
+		if err != nil {
+			return nil, nil, posError(m, pkg, err)
+		}
+		p, err := r.Lock(ctx, e, c, want)
+		if err != nil {
+			return nil, nil, posError(m, pkg, err)
+		}
+		p.Name = pkg.Name
+		next.Put(p)
+		if prev == nil || prev.Version != p.Version {
+			ch := Change{Name: pkg.Name, New: p.Version, Constraint: pkg.Version}
+			if prev != nil {
+				ch.Old = prev.Version
+			}
+			changes = append(changes, ch)
+		}
+	}
+	for _, p := range old.Packages {
+		if next.Get(p.Name) == nil {
+			changes = append(changes, Change{Name: p.Name, Old: p.Version})
+		}
+	}
+	sort.Slice(changes, func(i, j int) bool { return changes[i].Name < changes[j].Name })
+	return next, changes, nil
+}
+
+func coversAll(p *lock.Package, systems []platform.System) bool {
+	if len(p.Systems) != len(systems) {
+		return false
+	}
+	for _, s := range systems {
+		if !p.HasSystem(s.String()) {
+			return false
+		}
+	}
+	return true
+}
+
+// PackageError places a package's error at its line in den.toml.
+type PackageError struct {
+	File      string
+	Line, Col int
+	Name      string
+	Err       error
+}
+
+func (e *PackageError) Error() string {
+	return fmt.Sprintf("%s:%d:%d: %s: %v", e.File, e.Line, e.Col, e.Name, e.Err)
+}
+
+func (e *PackageError) Unwrap() error { return e.Err }
+
+func posError(m *manifest.Manifest, pkg manifest.Package, err error) error {
+	return &PackageError{File: m.Path, Line: pkg.Pos.Line, Col: pkg.Pos.Col, Name: pkg.Name, Err: err}
+}
