@@ -18,6 +18,7 @@ import (
 	"github.com/den-sh/den/core/index"
 	"github.com/den-sh/den/core/manifest"
 	"github.com/den-sh/den/core/mirror"
+	"github.com/den-sh/den/core/progress"
 	"github.com/den-sh/den/core/resolve"
 	"github.com/den-sh/den/core/sandbox"
 	"github.com/den-sh/den/core/store"
@@ -113,15 +114,15 @@ func (a *App) Builder(printLogs bool) (*build.Builder, error) {
 	if err != nil {
 		return nil, err
 	}
-	var log io.Writer = a.Stderr
-	if a.Globals.Quiet {
-		log = io.Discard
+	var rep *progress.Reporter
+	if !a.Globals.Quiet {
+		rep = progress.New(a.Stderr)
 	}
 	a.builder = &build.Builder{
 		Store:     s,
 		Sandbox:   sandbox.Mode(a.cfg.User.Sandbox),
 		PrintLogs: printLogs,
-		Log:       log,
+		Progress:  rep,
 		TempRoots: a.roots,
 		Resolve:   (&mirror.Resolver{Configured: a.cfg.User.Mirrors, ConfigFile: a.cfg.File}).Resolve,
 		GoModules: a.goModules,

@@ -25,6 +25,7 @@ import (
 	"github.com/den-sh/den/core/fetch"
 	"github.com/den-sh/den/core/gomod"
 	"github.com/den-sh/den/core/hash"
+	"github.com/den-sh/den/core/progress"
 	"github.com/den-sh/den/core/sandbox"
 	"github.com/den-sh/den/core/store"
 	"github.com/den-sh/den/core/storepath"
@@ -35,8 +36,8 @@ type Builder struct {
 	Store     *store.Store
 	Sandbox   sandbox.Mode
 	Cores     int
-	PrintLogs bool      // stream build logs to Log
-	Log       io.Writer // progress and logs (stderr)
+	PrintLogs bool               // stream build logs to Progress's writer
+	Progress  *progress.Reporter // progress and log lines (stderr); nil for silence
 	Client    *http.Client
 	Resolve   func(*url.URL) ([]string, error) // mirror:// schemes
 	// GoModules opens the Go module proxy client, on first need: realizing a lock that holds no
@@ -152,20 +153,18 @@ func (b *Builder) realize(ctx context.Context, d *derivation.Derivation) error {
 	return err
 }
 
-func (b *Builder) logf(format string, args ...any) {
-	if b.Log != nil {
-		fmt.Fprintf(b.Log, format+"\n", args...)
-	}
-}
+func (b *Builder) logf(format string, args ...any) { b.Progress.Logf(format, args...) }
 
 func (b *Builder) fetch(ctx context.Context, d *derivation.Derivation, tmp string) error {
 	want, err := hash.Parse(d.OutputHash, "")
 	if err != nil {
 		return err
 	}
-	b.logf("downloading %s", d.Name)
+	task := b.Progress.Start("downloading", d.Name, 0)
+	defer task.Done()
 	res, err := fetch.Fetch(ctx, fetch.Request{
 		URLs: d.URLs, Hash: want, Dir: filepath.Dir(tmp), Client: b.Client, Resolve: b.Resolve,
+		Progress: task.Set,
 	})
 	if err != nil {
 		return err
@@ -192,7 +191,9 @@ func (b *Builder) fetchGo(ctx context.Context, d *derivation.Derivation, tmp str
 	if err != nil {
 		return err
 	}
-	b.logf("downloading %s@%s", d.Module, d.ModVersion)
+	task := b.Progress.Start("downloading", d.Module+"@"+d.ModVersion, 0)
+	defer task.Done()
+	ctx = gomod.WithProgress(ctx, func(n int64) { task.Set(n, 0) })
 	if d.Builder == derivation.BuilderGoMod {
 		data, err := client.GoMod(ctx, d.Module, d.ModVersion)
 		if err != nil {
@@ -325,10 +326,11 @@ func (b *Builder) build(ctx context.Context, d *derivation.Derivation, tmp strin
 	defer log.Close()
 	tail := &tailBuffer{max: 25}
 	var w io.Writer = io.MultiWriter(log, tail)
-	if b.PrintLogs && b.Log != nil {
-		w = io.MultiWriter(log, tail, b.Log)
+	if b.PrintLogs && b.Progress != nil {
+		w = io.MultiWriter(log, tail, &logLines{r: b.Progress})
 	}
-	b.logf("building %s", d.Name)
+	task := b.Progress.Start("building", d.Name, 0)
+	defer task.Done()
 	err = sandbox.Run(ctx, sandbox.Spec{
 		Args:     []string{shell, "--noprofile", "--norc", "-e", "-o", "pipefail", script},
 		Env:      envList,
@@ -449,6 +451,28 @@ func (b *Builder) openLog(out storepath.Path) (string, *os.File, error) {
 	name := filepath.Join(dir, out.Base()+".log")
 	f, err := os.Create(name)
 	return name, f, err
+}
+
+// logLines passes a build's log to the progress reporter line by line, so streamed logs and
+// progress bars do not overwrite each other.
+type logLines struct {
+	r       *progress.Reporter
+	mu      sync.Mutex
+	partial []byte
+}
+
+func (l *logLines) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.partial = append(l.partial, p...)
+	for {
+		i := bytes.IndexByte(l.partial, '\n')
+		if i < 0 {
+			return len(p), nil
+		}
+		l.r.Logf("%s", l.partial[:i])
+		l.partial = l.partial[i+1:]
+	}
 }
 
 // tailBuffer keeps the last lines written to it, to show when a build fails.

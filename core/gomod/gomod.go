@@ -254,13 +254,32 @@ func (c *Client) DownloadZip(ctx context.Context, mod, version, destFile string)
 	if err := checkZipNames(f, mod, version); err != nil {
 		return err
 	}
-	if err := f.Sync(); err != nil {
-		return err
-	}
+	// No fsync: the zip is a step on the way to the store, which syncs what it publishes.
 	if err := f.Close(); err != nil {
 		return err
 	}
 	return os.Rename(f.Name(), destFile)
+}
+
+type progressKey struct{}
+
+// WithProgress returns a context under which DownloadZip reports the bytes received so far to fn,
+// for progress bars; it keeps the Client's API free of display concerns.
+func WithProgress(ctx context.Context, fn func(done int64)) context.Context {
+	return context.WithValue(ctx, progressKey{}, fn)
+}
+
+type countingWriter struct {
+	w      io.Writer
+	n      int64
+	report func(int64)
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	c.report(c.n)
+	return n, err
 }
 
 func (c *Client) download(ctx context.Context, rawURL string, w io.Writer) error {
@@ -270,6 +289,9 @@ func (c *Client) download(ctx context.Context, rawURL string, w io.Writer) error
 	}
 	defer body.Close()
 	lr := &io.LimitedReader{R: body, N: modzip.MaxZipFile + 1}
+	if fn, ok := ctx.Value(progressKey{}).(func(int64)); ok {
+		w = &countingWriter{w: w, report: fn}
+	}
 	if _, err := io.Copy(w, lr); err != nil {
 		return fmt.Errorf("reading %s: %w", redact(rawURL), err)
 	}
