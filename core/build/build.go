@@ -191,7 +191,11 @@ func (b *Builder) fetchGo(ctx context.Context, d *derivation.Derivation, tmp str
 	if err != nil {
 		return err
 	}
-	task := b.Progress.Start("downloading", d.Module+"@"+d.ModVersion, 0)
+	what := d.Module + "@" + d.ModVersion
+	if d.Builder == derivation.BuilderGoMod {
+		what += " go.mod"
+	}
+	task := b.Progress.Start("downloading", what, 0)
 	defer task.Done()
 	ctx = gomod.WithProgress(ctx, func(n int64) { task.Set(n, 0) })
 	if d.Builder == derivation.BuilderGoMod {

@@ -40,6 +40,17 @@ type HostTool struct {
 	Hash    string `json:"hash"`
 }
 
+// GoModuleInput is one Go module version a build's go command may ask for: its go.mod when the
+// module is in the module graph, its source tree when the build compiles its packages or looks
+// into it to find which module holds a package. Before the script runs, the builder serves these
+// to the go command as a module proxy directory, so a Go build needs no network.
+type GoModuleInput struct {
+	Module  string         `json:"module"`
+	Version string         `json:"version"`
+	Mod     storepath.Path `json:"mod,omitempty"` // the go.mod file (a BuilderGoMod output)
+	Dir     storepath.Path `json:"dir,omitempty"` // the unpacked module (a BuilderGoModule output)
+}
+
 // Derivation describes how to produce one store path.
 type Derivation struct {
 	Name       string            `json:"name"` // the store name, e.g. hello-2.12.1
@@ -58,8 +69,12 @@ type Derivation struct {
 	ModVersion string            `json:"modVersion,omitempty"`
 	// Unpack marks a download that builds will unpack: it is checked to unpack safely before it
 	// enters the store, so a hostile archive never becomes a valid path.
-	Unpack bool           `json:"unpack,omitempty"`
-	Out    storepath.Path `json:"out,omitempty"`
+	Unpack bool `json:"unpack,omitempty"`
+	// GoModules are the modules a script's go command resolves offline (see GoModuleInput).
+	// Their paths are also among Inputs, so they are realized first and kept alive with the
+	// derivation.
+	GoModules []GoModuleInput `json:"goModules,omitempty"`
+	Out       storepath.Path  `json:"out,omitempty"`
 
 	// Needs are the derivations producing Src and Inputs, realized first. They are described by
 	// their paths in the encoding.
@@ -82,6 +97,14 @@ func (d *Derivation) Encode() []byte {
 	sort.Slice(c.Inputs, func(i, j int) bool { return c.Inputs[i] < c.Inputs[j] })
 	c.HostTools = append([]HostTool{}, d.HostTools...)
 	sort.Slice(c.HostTools, func(i, j int) bool { return c.HostTools[i].Name < c.HostTools[j].Name })
+	c.GoModules = append([]GoModuleInput(nil), d.GoModules...)
+	sort.Slice(c.GoModules, func(i, j int) bool {
+		a, b := c.GoModules[i], c.GoModules[j]
+		if a.Module != b.Module {
+			return a.Module < b.Module
+		}
+		return a.Version < b.Version
+	})
 	b, err := json.Marshal(&c)
 	if err != nil {
 		panic(err) // only strings, lists and maps of strings: cannot fail

@@ -64,3 +64,35 @@ func TestFixedOutputIgnoresURLs(t *testing.T) {
 		t.Fatalf("URL changed a fixed-output path")
 	}
 }
+
+func TestGoModulesEnterTheHash(t *testing.T) {
+	mods := func() []GoModuleInput {
+		return []GoModuleInput{
+			{Module: "example.com/b", Version: "v1.0.0", Mod: store + "/b0000000000000000000000000000000-b.mod"},
+			{Module: "example.com/a", Version: "v1.0.0", Mod: store + "/a0000000000000000000000000000000-a.mod",
+				Dir: store + "/a0000000000000000000000000000001-a"},
+		}
+	}
+	without := base()
+	without.Seal(store)
+	d := base()
+	d.GoModules = mods()
+	d.Seal(store)
+	if d.Out == without.Out {
+		t.Fatal("adding Go modules kept the path")
+	}
+	swapped := base()
+	swapped.GoModules = mods()
+	swapped.GoModules[0], swapped.GoModules[1] = swapped.GoModules[1], swapped.GoModules[0]
+	swapped.Seal(store)
+	if swapped.Out != d.Out {
+		t.Errorf("the order of Go modules changed the path")
+	}
+	noDir := base()
+	noDir.GoModules = mods()
+	noDir.GoModules[1].Dir = ""
+	noDir.Seal(store)
+	if noDir.Out == d.Out {
+		t.Errorf("dropping a module's source tree kept the path")
+	}
+}

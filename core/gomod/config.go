@@ -413,3 +413,45 @@ func joinPatterns(a, b string) string {
 	}
 	return a + "," + b
 }
+
+// Config returns the settings the client was made with.
+func (c *Client) Config() *Config { return c.cfg }
+
+// Environ is the configuration as go command environment variables (NAME=value), for running
+// the go command against the same proxies and checksum database as den. GOPROXY lists only the
+// proxies den uses, never "direct", so the go command cannot fall back on version control where
+// den would not; unset settings are left out.
+func (cfg *Config) Environ() []string {
+	var proxies strings.Builder
+	for i, p := range cfg.Proxies {
+		proxies.WriteString(p.URL)
+		if i < len(cfg.Proxies)-1 {
+			if p.FallBackOnError {
+				proxies.WriteByte('|')
+			} else {
+				proxies.WriteByte(',')
+			}
+		}
+	}
+	gosumdb := "off"
+	if cfg.SumDB != nil {
+		gosumdb = cfg.SumDB.Key
+		if cfg.SumDB.URL != "" {
+			gosumdb += " " + cfg.SumDB.URL
+		}
+	}
+	var env []string
+	for _, kv := range [][2]string{
+		{"GOPROXY", proxies.String()},
+		{"GOSUMDB", gosumdb},
+		{"GONOSUMDB", cfg.NoSumDB},
+		{"GONOPROXY", cfg.NoProxy},
+		{"GOPRIVATE", cfg.Values["GOPRIVATE"]},
+		{"GOINSECURE", cfg.Insecure},
+	} {
+		if kv[1] != "" {
+			env = append(env, kv[0]+"="+kv[1])
+		}
+	}
+	return env
+}

@@ -244,3 +244,34 @@ func TestParseGOSUMDBDefault(t *testing.T) {
 		t.Errorf("db = %+v", db)
 	}
 }
+
+func TestConfigEnviron(t *testing.T) {
+	key := testKey(t, "sum.den.test")
+	cfg, err := gomod.LoadConfigFrom(envOf(map[string]string{
+		"GOPROXY":   "http://127.0.0.1:1/a|http://127.0.0.1:1/b,direct",
+		"GOSUMDB":   key + " http://127.0.0.1:1/sumdb",
+		"GOPRIVATE": "corp.den.test",
+	}), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"GOPROXY=http://127.0.0.1:1/a|http://127.0.0.1:1/b",
+		"GOSUMDB=" + key + " http://127.0.0.1:1/sumdb",
+		"GONOSUMDB=corp.den.test",
+		"GONOPROXY=corp.den.test",
+		"GOPRIVATE=corp.den.test",
+	}
+	if got := cfg.Environ(); !slices.Equal(got, want) {
+		t.Errorf("Environ() = %q, want %q", got, want)
+	}
+
+	cfg, err = gomod.LoadConfigFrom(envOf(map[string]string{"GOPROXY": "http://127.0.0.1:1/a", "GOSUMDB": "off"}), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = []string{"GOPROXY=http://127.0.0.1:1/a", "GOSUMDB=off"}
+	if got := cfg.Environ(); !slices.Equal(got, want) {
+		t.Errorf("Environ() = %q, want %q", got, want)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"github.com/den-sh/den/core/backend"
+	"github.com/den-sh/den/core/backend/gosource"
 	"github.com/den-sh/den/core/backend/gotoolchain"
 	"github.com/den-sh/den/core/backend/recipes"
 	"github.com/den-sh/den/core/derivation"
@@ -28,6 +29,7 @@ func New(ix *index.Index, env *backend.Env) *Resolver {
 	r := &Resolver{Index: ix, Env: env, backends: map[string]backend.Backend{
 		index.GoToolchain: gotoolchain.Backend{},
 		index.Recipe:      recipes.Backend{},
+		index.GoSource:    gosource.Backend{},
 	}}
 	env.Index = ix
 	env.Lock = r.Lock
