@@ -126,6 +126,17 @@ func (a *App) Builder(printLogs bool) (*build.Builder, error) {
 		TempRoots: a.roots,
 		Resolve:   (&mirror.Resolver{Configured: a.cfg.User.Mirrors, ConfigFile: a.cfg.File}).Resolve,
 		GoModules: a.goModules,
+		Auth: func(u string) string {
+			r, err := a.Resolver()
+			if err != nil {
+				return ""
+			}
+			c, err := r.Env.NPM()
+			if err != nil {
+				return ""
+			}
+			return c.Config().AuthFor(u)
+		},
 	}
 	return a.builder, nil
 }

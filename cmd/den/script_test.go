@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path"
@@ -22,6 +23,8 @@ import (
 	"time"
 
 	"github.com/den-sh/den/core/gomod/gomodtest"
+	"github.com/den-sh/den/core/npm"
+	"github.com/den-sh/den/core/npm/npmtest"
 	"github.com/den-sh/den/core/platform"
 	"github.com/den-sh/den/core/resolve"
 	"github.com/den-sh/den/core/sandbox"
@@ -97,6 +100,7 @@ func setupScript(env *testscript.Env) error {
 	if tb, ok := env.T().(testing.TB); ok {
 		env.Values["goproxy"] = &fakeGoProxy{tb: tb}
 	}
+	env.Values["npm"] = &fakeNPM{}
 	return os.MkdirAll(w+"/home", 0o755)
 }
 
@@ -117,7 +121,51 @@ func goProxyOf(ts *testscript.TestScript) *fakeGoProxy {
 	return f
 }
 
+// fakeNPM is a script's fake npm registry.
+type fakeNPM struct{ r *npmtest.Registry }
+
+// fakeNode stands in for node: it answers --version and runs "JavaScript" files as shell
+// scripts, which is enough to check the wrappers and the node_modules layout.
+func fakeNode(v string) string {
+	return "#!/bin/sh\nif [ \"$1\" = --version ]; then echo v" + v + "; exit 0; fi\nexec /bin/sh \"$@\"\n"
+}
+
 var scriptCmds = map[string]func(ts *testscript.TestScript, neg bool, args []string){
+	// npmregistry: start a fake npm registry on loopback with node (20.1.0, 22.3.0) and esbuild
+	// (0.20.0) platform packages for den's default systems, left-pad 1.0.0 and 1.3.0, and
+	// greeter 1.0.0 (depends on left-pad ^1, command greet); point npm_config_registry at it.
+	"npmregistry": func(ts *testscript.TestScript, neg bool, args []string) {
+		r := npmtest.Start("/")
+		ts.Defer(r.Close)
+		for _, sys := range resolve.DefaultSystems() {
+			ns, err := npm.SystemFor(sys)
+			ts.Check(err)
+			for _, v := range []string{"20.1.0", "22.3.0"} {
+				r.Add(npmtest.Package{Name: "node-" + ns.OS + "-" + ns.CPU, Version: v, OS: []string{ns.OS}, CPU: []string{ns.CPU},
+					Bin: map[string]string{"node": "bin/node"}, Files: map[string]string{"bin/node": fakeNode(v)}})
+			}
+			r.Add(npmtest.Package{Name: "@esbuild/" + ns.OS + "-" + ns.CPU, Version: "0.20.0", OS: []string{ns.OS}, CPU: []string{ns.CPU},
+				Files: map[string]string{"bin/esbuild": "#!/bin/sh\necho esbuild 0.20.0 " + ns.OS + "-" + ns.CPU + "\n"}})
+		}
+		for _, v := range []string{"1.0.0", "1.3.0"} {
+			r.Add(npmtest.Package{Name: "left-pad", Version: v, Files: map[string]string{"index.js": "left-pad " + v + "\n"}})
+		}
+		r.Add(npmtest.Package{Name: "greeter", Version: "1.0.0", Deps: map[string]string{"left-pad": "^1.0.0"},
+			Bin:   map[string]string{"greet": "bin/greet.js"},
+			Files: map[string]string{"bin/greet.js": "d=$(dirname \"$0\")\necho hello from greet\ncat \"$d/../../left-pad/index.js\"\n"}})
+		ts.Value("npm").(*fakeNPM).r = r
+		ts.Setenv("npm_config_registry", r.URL)
+		u, _ := url.Parse(r.URL)
+		ts.Setenv("NPM_AUTH_KEY", "//"+u.Host+u.Path)
+	},
+	// npm-tamper NAME VERSION | npm-token TOKEN: serve a tarball that does not match its
+	// integrity, or require a bearer token.
+	"npm-tamper": func(ts *testscript.TestScript, neg bool, args []string) {
+		ts.Value("npm").(*fakeNPM).r.Tamper(args[0], args[1])
+	},
+	"npm-token": func(ts *testscript.TestScript, neg bool, args []string) {
+		ts.Value("npm").(*fakeNPM).r.RequireToken(args[0])
+	},
 	// goproxy GOVERSION...: start a fake Go module proxy with a checksum database serving
 	// golang.org/toolchain for those Go releases (den's default systems), and point
 	// GOPROXY and GOSUMDB at it.
@@ -153,16 +201,18 @@ var scriptCmds = map[string]func(ts *testscript.TestScript, neg bool, args []str
 	},
 	// goproxy-realgo: like goproxy, but the toolchain is the host's own Go (its GOROOT, zipped
 	// once per test binary) as golang.org/toolchain for this system, so that go-source builds
-	// really compile. The same release for aarch64-darwin is a stand-in, enough to lock it. GOVER
-	// gets the release (go1.26.8).
+	// really compile. The same release for the other common systems is a stand-in, enough to
+	// lock it. GOVER gets the release (go1.26.8).
 	"goproxy-realgo": func(ts *testscript.TestScript, neg bool, args []string) {
 		goVersion, zipFile, err := realGoZip()
 		ts.Check(err)
 		p := goProxyOf(ts).p
 		cur := platform.Current()
 		p.AddZip(gomodtest.ToolchainModule, gomodtest.ToolchainVersion(goVersion, cur.GOOS(), cur.GOARCH()), zipFile)
-		if cur.GOOS() != "darwin" || cur.GOARCH() != "arm64" {
-			p.Add(gomodtest.ToolchainModule, gomodtest.ToolchainVersion(goVersion, "darwin", "arm64"), gomodtest.ToolchainFiles(goVersion, "darwin", "arm64"))
+		for _, sys := range [][2]string{{"linux", "amd64"}, {"linux", "arm64"}, {"darwin", "amd64"}, {"darwin", "arm64"}} {
+			if sys != [2]string{cur.GOOS(), cur.GOARCH()} {
+				p.Add(gomodtest.ToolchainModule, gomodtest.ToolchainVersion(goVersion, sys[0], sys[1]), gomodtest.ToolchainFiles(goVersion, sys[0], sys[1]))
+			}
 		}
 		ts.Setenv("GOPROXY", p.URL)
 		ts.Setenv("GOSUMDB", p.SumDBKey)

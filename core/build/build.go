@@ -40,6 +40,9 @@ type Builder struct {
 	Progress  *progress.Reporter // progress and log lines (stderr); nil for silence
 	Client    *http.Client
 	Resolve   func(*url.URL) ([]string, error) // mirror:// schemes
+	// Auth gives the Authorization header for a download URL (a private npm registry's token
+	// from .npmrc), or "".
+	Auth func(url string) string
 	// GoModules opens the Go module proxy client, on first need: realizing a lock that holds no
 	// Go module must not require Go's configuration.
 	GoModules func() (*gomod.Client, error)
@@ -162,9 +165,15 @@ func (b *Builder) fetch(ctx context.Context, d *derivation.Derivation, tmp strin
 	}
 	task := b.Progress.Start("downloading", d.Name, 0)
 	defer task.Done()
+	var header http.Header
+	if b.Auth != nil {
+		if v := b.Auth(d.URLs[0]); v != "" {
+			header = http.Header{"Authorization": {v}}
+		}
+	}
 	res, err := fetch.Fetch(ctx, fetch.Request{
 		URLs: d.URLs, Hash: want, Dir: filepath.Dir(tmp), Client: b.Client, Resolve: b.Resolve,
-		Progress: task.Set,
+		Progress: task.Set, Header: header,
 	})
 	if err != nil {
 		return err

@@ -99,12 +99,14 @@ func (f *File) Remove(name string) {
 	f.Packages = out
 }
 
-// SourcesFor returns the package's sources on sys: the shared ones, then the system's own.
+// SourcesFor returns the package's sources on sys, shared and the system's own, in the lock's
+// canonical order: a plan made from it must not depend on how the lock was put together.
 func (p *Package) SourcesFor(sys string) []Source {
 	out := append([]Source{}, p.Sources...)
 	if s := p.Systems[sys]; s != nil {
 		out = append(out, s.Sources...)
 	}
+	sortSources(out)
 	return out
 }
 
@@ -149,6 +151,7 @@ func (p *Package) Factor() {
 	for src := range shared {
 		p.Sources = append(p.Sources, src)
 	}
+	sortSources(p.Sources)
 	for _, s := range p.Systems {
 		rest := s.Sources[:0]
 		for _, src := range s.Sources {

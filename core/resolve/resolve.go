@@ -9,6 +9,7 @@ import (
 	"github.com/den-sh/den/core/backend"
 	"github.com/den-sh/den/core/backend/gosource"
 	"github.com/den-sh/den/core/backend/gotoolchain"
+	"github.com/den-sh/den/core/backend/npmpkg"
 	"github.com/den-sh/den/core/backend/recipes"
 	"github.com/den-sh/den/core/derivation"
 	"github.com/den-sh/den/core/index"
@@ -30,6 +31,8 @@ func New(ix *index.Index, env *backend.Env) *Resolver {
 		index.GoToolchain: gotoolchain.Backend{},
 		index.Recipe:      recipes.Backend{},
 		index.GoSource:    gosource.Backend{},
+		index.NPM:         npmpkg.Tree{},
+		index.NPMPlatform: npmpkg.Platform{},
 	}}
 	env.Index = ix
 	env.Lock = r.Lock

@@ -1,0 +1,317 @@
+// Package npmpkg holds den's two npm backends: Platform, for packages that carry a native binary
+// for one platform (node itself as node-<os>-<cpu>, bun, deno, esbuild, pnpm…), and Tree, for
+// JavaScript tools whose whole dependency tree is resolved at lock time and pinned, each tarball
+// by its integrity, and whose commands run with the locked node from the store.
+package npmpkg
+
+import (
+	"context"
+	"fmt"
+	"path"
+	"sort"
+	"strings"
+
+	"github.com/den-sh/den/core/backend"
+	"github.com/den-sh/den/core/derivation"
+	"github.com/den-sh/den/core/hash"
+	"github.com/den-sh/den/core/hosttools"
+	"github.com/den-sh/den/core/index"
+	"github.com/den-sh/den/core/lock"
+	"github.com/den-sh/den/core/npm"
+	"github.com/den-sh/den/core/platform"
+	"github.com/den-sh/den/core/storepath"
+	"github.com/den-sh/den/core/version"
+)
+
+// Platform is the backend for npm packages with a native binary per platform.
+type Platform struct{}
+
+// Tree is the backend for npm packages run with node.
+type Tree struct{}
+
+func client(env *backend.Env) (*npm.Client, error) {
+	if env.NPM == nil {
+		return nil, fmt.Errorf("no npm registry client")
+	}
+	return env.NPM()
+}
+
+func versions(ctx context.Context, env *backend.Env, name string) ([]string, error) {
+	c, err := client(env)
+	if err != nil {
+		return nil, err
+	}
+	vs, err := c.Versions(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	vs = append([]string{}, vs...)
+	version.Sort(vs)
+	return vs, nil
+}
+
+// Versions lists the versions of the package for the current system.
+func (Platform) Versions(ctx context.Context, env *backend.Env, e *index.Entry) ([]string, error) {
+	return versions(ctx, env, e.NPMName(env.Current))
+}
+
+// Versions lists the package's versions.
+func (Tree) Versions(ctx context.Context, env *backend.Env, e *index.Entry) ([]string, error) {
+	return versions(ctx, env, e.Package)
+}
+
+// relTarball writes a tarball URL relative to the registry it came from, so the lock carries no
+// registry host; a tarball elsewhere keeps its full URL.
+func relTarball(registry, tarball string) string {
+	if registry != "" && strings.HasPrefix(tarball, registry) {
+		return strings.TrimPrefix(tarball, registry)
+	}
+	return tarball
+}
+
+func encodeBins(bins map[string]string) string {
+	var parts []string
+	for name, p := range bins {
+		parts = append(parts, name+"="+p)
+	}
+	sort.Strings(parts)
+	return strings.Join(parts, " ")
+}
+
+func decodeBins(s string) map[string]string {
+	out := map[string]string{}
+	for _, part := range strings.Fields(s) {
+		if name, p, ok := strings.Cut(part, "="); ok {
+			out[name] = p
+		}
+	}
+	return out
+}
+
+// Lock records, for each system, the platform package's tarball and integrity.
+func (b Platform) Lock(ctx context.Context, env *backend.Env, e *index.Entry, c version.Constraint, systems []platform.System) (*lock.Package, error) {
+	vs, err := b.Versions(ctx, env, e)
+	if err != nil {
+		return nil, err
+	}
+	v, err := version.Select(c, vs)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", e.Name, err)
+	}
+	cl, err := client(env)
+	if err != nil {
+		return nil, err
+	}
+	p := &lock.Package{Name: e.Name, Constraint: c.String(), Version: v, Backend: index.NPMPlatform,
+		Attrs: map[string]string{"bin": encodeBins(e.Bin)}, Systems: map[string]*lock.System{}}
+	for _, sys := range systems {
+		name := e.NPMName(sys)
+		doc, err := cl.Packument(ctx, name)
+		if err != nil {
+			return nil, fmt.Errorf("%s for %s: %w", e.Name, sys, err)
+		}
+		m := doc.Versions[v]
+		if m == nil {
+			return nil, fmt.Errorf("%s %s has no build for %s (npm package %s@%s is not published)", e.Name, v, sys, name, v)
+		}
+		h, ok := m.Dist.Hash()
+		if !ok {
+			return nil, &npm.IntegrityError{Package: name, Version: v, Integrity: m.Dist.Integrity}
+		}
+		p.Systems[sys.String()] = &lock.System{Sources: []lock.Source{{
+			Kind: "npm", Name: name, Version: v, URL: relTarball(doc.Registry, m.Dist.Tarball), Hash: h.SRI(),
+		}}}
+	}
+	return p, nil
+}
+
+// tarball is the fixed-output download of one locked npm tarball.
+func tarball(env *backend.Env, cfg *npm.Config, s lock.Source, sys platform.System) (*derivation.Derivation, error) {
+	u := cfg.TarballURL(s.Name, s.URL)
+	if u == "" {
+		return nil, fmt.Errorf("no npm registry configured for %s", s.Name)
+	}
+	if _, err := hash.Parse(s.Hash, ""); err != nil {
+		return nil, fmt.Errorf("den.lock: %s@%s: %w", s.Name, s.Version, err)
+	}
+	d := &derivation.Derivation{
+		Name:       storepath.SanitizeName(strings.TrimPrefix(strings.ReplaceAll(s.Name, "/", "-"), "@") + "-" + s.Version + ".tgz"),
+		Builder:    derivation.BuilderFetch,
+		URLs:       []string{u},
+		OutputHash: s.Hash,
+		Unpack:     true,
+		System:     sys.String(),
+		Host:       sys.String(),
+	}
+	return d, d.Seal(env.Store.Dir)
+}
+
+func baseTools(env *backend.Env) ([]derivation.HostTool, error) {
+	return env.Tools.Resolve(hosttools.Base, false)
+}
+
+// Plan unpacks the platform package into the store and links its commands into bin/.
+func (Platform) Plan(ctx context.Context, env *backend.Env, p *lock.Package, sys platform.System) (*derivation.Derivation, error) {
+	srcs := p.SourcesFor(sys.String())
+	if !p.HasSystem(sys.String()) || len(srcs) != 1 {
+		return nil, &backend.NotLockedForError{Package: p.Name, System: sys.String()}
+	}
+	cl, err := client(env)
+	if err != nil {
+		return nil, err
+	}
+	src, err := tarball(env, cl.Config(), srcs[0], sys)
+	if err != nil {
+		return nil, err
+	}
+	var script strings.Builder
+	script.WriteString("cp -R . \"$out/\"\nmkdir -p \"$out/bin\"\n")
+	bins := decodeBins(p.Attr(sys.String(), "bin"))
+	names := make([]string, 0, len(bins))
+	for n := range bins {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		rel := path.Clean(bins[n])
+		fmt.Fprintf(&script, "chmod +x %q\n", "$out/"+rel)
+		if rel != "bin/"+n {
+			fmt.Fprintf(&script, "ln -s %q %q\n", "../"+rel, "$out/bin/"+n)
+		}
+	}
+	tools, err := baseTools(env)
+	if err != nil {
+		return nil, err
+	}
+	d := &derivation.Derivation{
+		Name: storepath.SanitizeName(p.Name + "-" + p.Version), Version: p.Version,
+		System: sys.String(), Host: sys.String(), Builder: derivation.BuilderScript,
+		Script: script.String(), Src: src.Out, Needs: []*derivation.Derivation{src}, HostTools: tools,
+	}
+	return d, d.Seal(env.Store.Dir)
+}
+
+// Lock resolves the package's whole dependency tree for each system, and locks the node that
+// runs it.
+func (b Tree) Lock(ctx context.Context, env *backend.Env, e *index.Entry, c version.Constraint, systems []platform.System) (*lock.Package, error) {
+	vs, err := b.Versions(ctx, env, e)
+	if err != nil {
+		return nil, err
+	}
+	v, err := version.Select(c, vs)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", e.Name, err)
+	}
+	cl, err := client(env)
+	if err != nil {
+		return nil, err
+	}
+	p := &lock.Package{Name: e.Name, Constraint: c.String(), Version: v, Backend: index.NPM,
+		Attrs: map[string]string{"package": e.Package}, Systems: map[string]*lock.System{}}
+	for _, sys := range systems {
+		nsys, err := npm.SystemFor(sys)
+		if err != nil {
+			return nil, err
+		}
+		tree, err := cl.Resolve(ctx, e.Package, v, nsys)
+		if err != nil {
+			return nil, fmt.Errorf("%s for %s: %w", e.Name, sys, err)
+		}
+		ls := &lock.System{Attrs: map[string]string{"root": tree.Root}}
+		for _, n := range tree.Nodes {
+			ls.Sources = append(ls.Sources, lock.Source{Kind: "npm", Name: n.Package, Version: n.Version,
+				Path: n.Path, URL: n.TarballPath, Hash: n.Integrity})
+			if n.Path == tree.Root {
+				ls.Attrs["bin"] = encodeBins(n.Bin)
+			}
+		}
+		p.Systems[sys.String()] = ls
+	}
+	// The runtime: node, locked with the tool so the tool's closure holds it.
+	nodeEntry, err := env.Index.Lookup("node")
+	if err != nil {
+		return nil, err
+	}
+	latest, _ := version.ParseConstraint("latest")
+	node, err := env.Lock(ctx, nodeEntry, latest, systems)
+	if err != nil {
+		return nil, fmt.Errorf("%s needs node: %w", e.Name, err)
+	}
+	p.Deps = []*lock.Package{node}
+	// Attributes the same on every system move up, like sources.
+	for _, key := range []string{"root", "bin"} {
+		same, first := true, ""
+		i := 0
+		for _, s := range p.Systems {
+			if i == 0 {
+				first = s.Attrs[key]
+			} else if s.Attrs[key] != first {
+				same = false
+			}
+			i++
+		}
+		if same {
+			p.Attrs[key] = first
+			for _, s := range p.Systems {
+				delete(s.Attrs, key)
+			}
+		}
+	}
+	return p, nil
+}
+
+// Plan lays the locked tree out under lib/node_modules and writes a bin/ wrapper per command
+// that runs it with the locked node, by absolute store path, so node is in the closure.
+func (Tree) Plan(ctx context.Context, env *backend.Env, p *lock.Package, sys platform.System) (*derivation.Derivation, error) {
+	if !p.HasSystem(sys.String()) || len(p.Deps) != 1 {
+		return nil, &backend.NotLockedForError{Package: p.Name, System: sys.String()}
+	}
+	cl, err := client(env)
+	if err != nil {
+		return nil, err
+	}
+	node, err := env.Plan(ctx, p.Deps[0], sys)
+	if err != nil {
+		return nil, err
+	}
+	d := &derivation.Derivation{
+		Name: storepath.SanitizeName(strings.TrimPrefix(strings.ReplaceAll(p.Name, "/", "-"), "npm:") + "-" + p.Version), Version: p.Version,
+		System: sys.String(), Host: sys.String(), Builder: derivation.BuilderScript,
+		Inputs: []storepath.Path{node.Out}, Needs: []*derivation.Derivation{node},
+	}
+	var script strings.Builder
+	script.WriteString("mkdir -p \"$out/bin\" \"$out/lib\"\n")
+	for _, s := range p.SourcesFor(sys.String()) {
+		src, err := tarball(env, cl.Config(), s, sys)
+		if err != nil {
+			return nil, err
+		}
+		if clean := path.Clean(s.Path); clean != s.Path || strings.HasPrefix(clean, "..") || !strings.HasPrefix(clean, "node_modules/") {
+			return nil, fmt.Errorf("den.lock: %s: bad install path %q", p.Name, s.Path)
+		}
+		d.Inputs = append(d.Inputs, src.Out)
+		d.Needs = append(d.Needs, src)
+		dir := "$out/lib/" + s.Path
+		fmt.Fprintf(&script, "mkdir -p %q && tar -xzf %q -C %q --strip-components=1 --no-same-owner\n", dir, string(src.Out), dir)
+	}
+	root := p.Attr(sys.String(), "root")
+	bins := decodeBins(p.Attr(sys.String(), "bin"))
+	names := make([]string, 0, len(bins))
+	for n := range bins {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		target := "$out/lib/" + root + "/" + path.Clean(bins[n])
+		wrapper := "$out/bin/" + n
+		fmt.Fprintf(&script, "printf '#!/bin/sh\\nexec %%s %%s \"$@\"\\n' %q %q > %q\nchmod +x %q\n",
+			string(node.Out)+"/bin/node", target, wrapper, wrapper)
+	}
+	tools, err := baseTools(env)
+	if err != nil {
+		return nil, err
+	}
+	d.Script = script.String()
+	d.HostTools = tools
+	return d, d.Seal(env.Store.Dir)
+}
