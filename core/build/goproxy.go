@@ -5,12 +5,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 
 	"github.com/den-sh/den/core/derivation"
 	"github.com/den-sh/den/core/storepath"
 	"golang.org/x/mod/module"
+	"golang.org/x/mod/semver"
 	modzip "golang.org/x/mod/zip"
 )
 
@@ -73,9 +73,19 @@ func prepareGoProxy(mods []derivation.GoModuleInput, buildDir string) (map[strin
 		}
 		versions[dir] = append(versions[dir], m.Version)
 	}
+	// list and @latest answer what the go command asks beyond exact versions: the newest version
+	// of the program's module, whose go.mod says whether the one installed is retracted. Only
+	// versions the lock holds are listed, so the go command finds what it found at lock time.
 	for dir, vs := range versions {
-		sort.Strings(vs)
+		semver.Sort(vs)
 		if err := os.WriteFile(filepath.Join(dir, "list"), []byte(strings.Join(vs, "\n")+"\n"), 0o644); err != nil {
+			return nil, err
+		}
+		latest, err := json.Marshal(struct{ Version string }{vs[len(vs)-1]})
+		if err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(filepath.Join(filepath.Dir(dir), "@latest"), latest, 0o644); err != nil {
 			return nil, err
 		}
 	}

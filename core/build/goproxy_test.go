@@ -93,8 +93,13 @@ func TestPrepareGoProxy(t *testing.T) {
 	if err != nil || string(list) != "v0.9.0\nv1.0.0\n" {
 		t.Errorf("list = %q, %v", list, err)
 	}
+	var latest struct{ Version string }
+	data, err := os.ReadFile(filepath.Join(filepath.Dir(v), "@latest"))
+	if err != nil || json.Unmarshal(data, &latest) != nil || latest.Version != "v1.0.0" {
+		t.Errorf("@latest = %q, %v", data, err)
+	}
 	var info struct{ Version string }
-	data, err := os.ReadFile(filepath.Join(v, "v1.0.0.info"))
+	data, err = os.ReadFile(filepath.Join(v, "v1.0.0.info"))
 	if err != nil || json.Unmarshal(data, &info) != nil || info.Version != "v1.0.0" {
 		t.Errorf("v1.0.0.info = %q, %v", data, err)
 	}
