@@ -166,9 +166,11 @@ func (b Backend) Lock(ctx context.Context, env *backend.Env, e *index.Entry, c v
 	}
 	// The toolchain is chosen from this go.mod, so it is checked before it is believed; the go
 	// command checks it again below, with everything else.
-	if _, modHash, err := client.Lookup(ctx, mod, v); err != nil {
+	_, modHash, err := client.Lookup(ctx, mod, v)
+	if err != nil {
 		return nil, err
-	} else if modHash != "" {
+	}
+	if modHash != "" { // "" for modules GONOSUMDB or GOSUMDB=off exempt
 		if err := gomod.VerifyMod(goMod, modHash); err != nil {
 			return nil, err
 		}
