@@ -193,6 +193,8 @@ var scriptCmds = map[string]func(ts *testscript.TestScript, neg bool, args []str
 			p.ServeOtherZip(gomodtest.ToolchainModule, gomodtest.ToolchainVersion(args[1], cur.GOOS(), cur.GOARCH()), files)
 		case "sumdb-key":
 			p.SignWithOtherKey()
+		case "sumdb-records":
+			p.TamperSumDBRecords()
 		case "lists-down":
 			p.FailLists(true)
 		default:
