@@ -78,17 +78,5 @@ func (a *App) buildLocked(ctx context.Context, m *manifest.Manifest, pkg manifes
 			return "", err
 		}
 	}
-	d, err := r.Plan(ctx, p, sys)
-	if err != nil {
-		return "", err
-	}
-	b, err := a.Builder(printLogs)
-	if err != nil {
-		return "", err
-	}
-	a.applyProjectSandbox(m, b)
-	if err := b.Realize(ctx, d); err != nil {
-		return "", buildFailure(err)
-	}
-	return string(d.Out), nil
+	return a.realizeLocked(ctx, m, p, sys, printLogs)
 }

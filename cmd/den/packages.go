@@ -13,6 +13,8 @@ import (
 	"github.com/den-sh/den/core/derivation"
 	"github.com/den-sh/den/core/gomod"
 	"github.com/den-sh/den/core/index"
+	"github.com/den-sh/den/core/lock"
+	"github.com/den-sh/den/core/manifest"
 	"github.com/den-sh/den/core/npm"
 	"github.com/den-sh/den/core/platform"
 	"github.com/den-sh/den/core/resolve"
@@ -173,6 +175,16 @@ func (a *App) buildPackage(ctx context.Context, ref string, sys platform.System,
 	if err != nil {
 		return "", err
 	}
+	return a.realizeLocked(ctx, nil, p, sys, printLogs)
+}
+
+// realizeLocked plans a locked package for sys and realizes it, under the project's sandbox
+// setting when there is a project.
+func (a *App) realizeLocked(ctx context.Context, m *manifest.Manifest, p *lock.Package, sys platform.System, printLogs bool) (string, error) {
+	r, err := a.Resolver()
+	if err != nil {
+		return "", err
+	}
 	d, err := r.Plan(ctx, p, sys)
 	if err != nil {
 		return "", err
@@ -180,6 +192,9 @@ func (a *App) buildPackage(ctx context.Context, ref string, sys platform.System,
 	b, err := a.Builder(printLogs)
 	if err != nil {
 		return "", err
+	}
+	if m != nil {
+		a.applyProjectSandbox(m, b)
 	}
 	if err := b.Realize(ctx, d); err != nil {
 		return "", buildFailure(err)

@@ -5,9 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
-	"strings"
 
 	"github.com/den-sh/den/core/nar"
+	"github.com/den-sh/den/core/progress"
 	"github.com/den-sh/den/core/store"
 	"github.com/den-sh/den/core/storepath"
 )
@@ -260,7 +260,7 @@ func (c *StoreGCCmd) Run(a *App) error {
 	if c.DryRun {
 		verb = "would delete"
 	}
-	fmt.Fprintf(a.Stderr, "%s %d store path(s), %s freed\n", verb, len(res.Deleted), humanBytes(res.Bytes))
+	fmt.Fprintf(a.Stderr, "%s %d store path(s), %s freed\n", verb, len(res.Deleted), progress.Bytes(res.Bytes))
 	return nil
 }
 
@@ -276,20 +276,6 @@ func (c *StoreOptimiseCmd) Run(a *App) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(a.Stderr, "linked %d file(s), %s saved\n", res.Files, humanBytes(res.Saved))
+	fmt.Fprintf(a.Stderr, "linked %d file(s), %s saved\n", res.Files, progress.Bytes(res.Saved))
 	return nil
-}
-
-func humanBytes(n int64) string {
-	units := []string{"B", "KiB", "MiB", "GiB", "TiB"}
-	f := float64(n)
-	i := 0
-	for f >= 1024 && i < len(units)-1 {
-		f /= 1024
-		i++
-	}
-	if i == 0 {
-		return fmt.Sprintf("%d B", n)
-	}
-	return strings.TrimSuffix(fmt.Sprintf("%.1f", f), ".0") + " " + units[i]
 }

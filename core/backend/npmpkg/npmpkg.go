@@ -60,6 +60,20 @@ func (Tree) Versions(ctx context.Context, env *backend.Env, e *index.Entry) ([]s
 	return versions(ctx, env, e.Package)
 }
 
+// choose picks the version of npm package name that c selects.
+func choose(ctx context.Context, env *backend.Env, e *index.Entry, name string, c version.Constraint) (string, *npm.Client, error) {
+	vs, err := versions(ctx, env, name)
+	if err != nil {
+		return "", nil, err
+	}
+	v, err := version.Select(c, vs)
+	if err != nil {
+		return "", nil, fmt.Errorf("%s: %w", e.Name, err)
+	}
+	cl, err := client(env)
+	return v, cl, err
+}
+
 // relTarball writes a tarball URL relative to the registry it came from, so the lock carries no
 // registry host; a tarball elsewhere keeps its full URL.
 func relTarball(registry, tarball string) string {
@@ -90,15 +104,7 @@ func decodeBins(s string) map[string]string {
 
 // Lock records, for each system, the platform package's tarball and integrity.
 func (b Platform) Lock(ctx context.Context, env *backend.Env, e *index.Entry, c version.Constraint, systems []platform.System) (*lock.Package, error) {
-	vs, err := b.Versions(ctx, env, e)
-	if err != nil {
-		return nil, err
-	}
-	v, err := version.Select(c, vs)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", e.Name, err)
-	}
-	cl, err := client(env)
+	v, cl, err := choose(ctx, env, e, e.NPMName(env.Current), c)
 	if err != nil {
 		return nil, err
 	}
@@ -194,15 +200,7 @@ func (Platform) Plan(ctx context.Context, env *backend.Env, p *lock.Package, sys
 // Lock resolves the package's whole dependency tree for each system, and locks the node that
 // runs it.
 func (b Tree) Lock(ctx context.Context, env *backend.Env, e *index.Entry, c version.Constraint, systems []platform.System) (*lock.Package, error) {
-	vs, err := b.Versions(ctx, env, e)
-	if err != nil {
-		return nil, err
-	}
-	v, err := version.Select(c, vs)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", e.Name, err)
-	}
-	cl, err := client(env)
+	v, cl, err := choose(ctx, env, e, e.Package, c)
 	if err != nil {
 		return nil, err
 	}
