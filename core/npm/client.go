@@ -87,7 +87,8 @@ type Manifest struct {
 	// BundleDependencies are shipped inside the tarball and so are not resolved.
 	BundleDependencies []string
 	// Bin maps command names to paths inside the package, cleaned: a string "bin" becomes
-	// {name-without-scope: path}, and entries that would escape the package are dropped.
+	// {name-without-scope: path}, names are reduced to a base name and paths are cleaned to
+	// stay inside the package.
 	Bin              map[string]string
 	OS, CPU, Libc    []string
 	Engines          map[string]string
