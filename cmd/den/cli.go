@@ -32,6 +32,7 @@ var denVersion = "dev"
 type CLI struct {
 	Globals
 
+	Init     InitCmd     `cmd:"" help:"Create den.toml in a directory from a template."`
 	Build    BuildCmd    `cmd:"" help:"Realize packages or recipes of the current project and print their store paths."`
 	Lock     LockCmd     `cmd:"" help:"Resolve den.toml's packages for every system into den.lock."`
 	Versions VersionsCmd `cmd:"" help:"List the versions of a package, newest first."`
