@@ -32,13 +32,22 @@ var denVersion = "dev"
 type CLI struct {
 	Globals
 
-	Init     InitCmd     `cmd:"" help:"Create den.toml in a directory from a template."`
-	Build    BuildCmd    `cmd:"" help:"Realize packages or recipes of the current project and print their store paths."`
-	Lock     LockCmd     `cmd:"" help:"Resolve den.toml's packages for every system into den.lock."`
-	Versions VersionsCmd `cmd:"" help:"List the versions of a package, newest first."`
-	Search   SearchCmd   `cmd:"" help:"Search the built-in package index."`
-	Store    StoreCmd    `cmd:"" help:"Inspect and maintain the store."`
-	Version  VersionCmd  `cmd:"" help:"Print den's version."`
+	Init        InitCmd        `cmd:"" help:"Create den.toml in a directory from a template."`
+	Build       BuildCmd       `cmd:"" help:"Realize packages or recipes of the current project and print their store paths."`
+	Add         AddCmd         `cmd:"" help:"Add packages to den.toml, lock and realize them."`
+	Rm          RmCmd          `cmd:"" help:"Remove packages from den.toml and the environment."`
+	Update      UpdateCmd      `cmd:"" help:"Re-resolve packages within their constraints."`
+	Sync        SyncCmd        `cmd:"" help:"Realize the locked environment."`
+	Run         RunCmd         `cmd:"" help:"Run a script or a command in the environment."`
+	X           XCmd           `cmd:"" name:"x" help:"Run a command with packages, outside any project."`
+	Env         EnvCmd         `cmd:"" help:"Print the environment."`
+	Generations GenerationsCmd `cmd:"" help:"List the project's generations."`
+	Rollback    RollbackCmd    `cmd:"" help:"Switch back to an earlier generation."`
+	Lock        LockCmd        `cmd:"" help:"Resolve den.toml's packages for every system into den.lock."`
+	Versions    VersionsCmd    `cmd:"" help:"List the versions of a package, newest first."`
+	Search      SearchCmd      `cmd:"" help:"Search the built-in package index."`
+	Store       StoreCmd       `cmd:"" help:"Inspect and maintain the store."`
+	Version     VersionCmd     `cmd:"" help:"Print den's version."`
 }
 
 // Globals are flags every command takes.

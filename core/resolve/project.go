@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strings"
 
 	"github.com/den-sh/den/core/lock"
 	"github.com/den-sh/den/core/manifest"
@@ -138,4 +139,62 @@ func (e *PackageError) Unwrap() error { return e.Err }
 
 func posError(m *manifest.Manifest, pkg manifest.Package, err error) error {
 	return &PackageError{File: m.Path, Line: pkg.Pos.Line, Col: pkg.Pos.Col, Name: pkg.Name, Err: err}
+}
+
+// OutOfDateError says den.lock does not match den.toml, for --frozen.
+type OutOfDateError struct {
+	Reasons []string
+}
+
+func (e *OutOfDateError) Error() string {
+	return "den.lock is out of date with den.toml: " + strings.Join(e.Reasons, "; ")
+}
+
+// Hints says how to bring it up to date.
+func (e *OutOfDateError) Hints() []string {
+	return []string{"run den sync (without --frozen) and commit den.lock"}
+}
+
+// UpToDate checks, without any network, that the lock holds every package of the manifest with
+// its constraint for every system, and nothing else.
+func UpToDate(m *manifest.Manifest, f *lock.File, exists bool) error {
+	if !exists {
+		return &OutOfDateError{Reasons: []string{"there is no den.lock"}}
+	}
+	systems, err := Systems(m)
+	if err != nil {
+		return err
+	}
+	var reasons []string
+	names := map[string]bool{}
+	for _, pkg := range m.Packages {
+		names[pkg.Name] = true
+		want := systems
+		if len(pkg.Systems) > 0 {
+			want = nil
+			for _, s := range pkg.Systems {
+				if sys, err := platform.Parse(s); err == nil {
+					want = append(want, sys)
+				}
+			}
+		}
+		p := f.Get(pkg.Name)
+		switch {
+		case p == nil:
+			reasons = append(reasons, fmt.Sprintf("%s is not locked", pkg.Name))
+		case p.Constraint != pkg.Version:
+			reasons = append(reasons, fmt.Sprintf("%s is locked for %q, den.toml asks for %q", pkg.Name, p.Constraint, pkg.Version))
+		case !coversAll(p, want):
+			reasons = append(reasons, fmt.Sprintf("%s is not locked for the systems den.toml lists", pkg.Name))
+		}
+	}
+	for _, p := range f.Packages {
+		if !names[p.Name] {
+			reasons = append(reasons, fmt.Sprintf("%s is locked but not in den.toml", p.Name))
+		}
+	}
+	if len(reasons) > 0 {
+		return &OutOfDateError{Reasons: reasons}
+	}
+	return nil
 }

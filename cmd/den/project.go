@@ -1,0 +1,236 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"github.com/den-sh/den/core/index"
+	"github.com/den-sh/den/core/lock"
+	"github.com/den-sh/den/core/manifest"
+	"github.com/den-sh/den/core/platform"
+	"github.com/den-sh/den/core/resolve"
+	"github.com/den-sh/den/core/storepath"
+	"github.com/den-sh/den/envs"
+)
+
+// environment is a realized environment: its profile and variables.
+type environment struct {
+	profile *envs.Profile
+	vars    []envs.Var
+}
+
+// lockProject brings den.lock up to date with m (unless frozen, where it only checks) and
+// returns it; it writes den.lock only when write is set and something changed.
+func (a *App) lockProject(ctx context.Context, m *manifest.Manifest, frozen, write bool, update []string) (*lock.File, []resolve.Change, error) {
+	old, exists, err := lock.Read(m.Root)
+	if err != nil {
+		return nil, nil, err
+	}
+	if frozen {
+		return old, nil, resolve.UpToDate(m, old, exists)
+	}
+	if len(update) == 0 && resolve.UpToDate(m, old, exists) == nil {
+		return old, nil, nil
+	}
+	r, err := a.Resolver()
+	if err != nil {
+		return nil, nil, err
+	}
+	next, changes, err := r.LockManifest(ctx, m, old, update)
+	if err != nil {
+		return nil, nil, err
+	}
+	if write {
+		if err := lock.Write(m.Root, next); err != nil {
+			return nil, nil, err
+		}
+	}
+	return next, changes, nil
+}
+
+// packageVars are the variables a package brings into an environment.
+func packageVars(p *lock.Package, out storepath.Path) map[string]string {
+	if p.Backend == index.GoToolchain {
+		return map[string]string{"GOROOT": string(out)}
+	}
+	return nil
+}
+
+// realizeEnvironment realizes the locked packages of names (in that order) for this system,
+// side by side, and composes them into a profile.
+func (a *App) realizeEnvironment(ctx context.Context, f *lock.File, names []string, profileName string) (*envs.Profile, error) {
+	r, err := a.Resolver()
+	if err != nil {
+		return nil, err
+	}
+	b, err := a.Builder(false)
+	if err != nil {
+		return nil, err
+	}
+	sys := platform.Current()
+	pkgs := make([]envs.Package, len(names))
+	errs := make([]error, len(names))
+	var wg sync.WaitGroup
+	for i, name := range names {
+		p := f.Get(name)
+		if p == nil {
+			return nil, fmt.Errorf("%s is not in den.lock", name)
+		}
+		d, err := r.Plan(ctx, p, sys)
+		if err != nil {
+			return nil, err
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = b.Realize(ctx, d)
+			pkgs[i] = envs.Package{Name: name, Out: d.Out, Vars: packageVars(p, d.Out)}
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, buildFailure(err)
+	}
+	s, err := a.Store()
+	if err != nil {
+		return nil, err
+	}
+	prof, err := envs.BuildProfile(s, profileName, pkgs)
+	if err != nil {
+		return nil, err
+	}
+	a.roots.Add(prof.Path)
+	return prof, nil
+}
+
+// projectPackages are the names of m's packages that apply to this system, in file order.
+func projectPackages(m *manifest.Manifest) []string {
+	cur := platform.Current().String()
+	var names []string
+	for _, p := range m.Packages {
+		if len(p.Systems) > 0 && !contains(p.Systems, cur) {
+			continue
+		}
+		names = append(names, p.Name)
+	}
+	return names
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// profileName is the store name of a project's profile.
+func profileName(m *manifest.Manifest) string {
+	return storepath.SanitizeName(filepath.Base(m.Root) + "-env")
+}
+
+// syncProject locks (or, frozen, checks the lock), realizes and switches the project to its
+// environment, and returns it.
+func (a *App) syncProject(ctx context.Context, m *manifest.Manifest, frozen bool) (*environment, []resolve.Change, error) {
+	f, changes, err := a.lockProject(ctx, m, frozen, true, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	return a.activate(ctx, m, f, changes)
+}
+
+func (a *App) activate(ctx context.Context, m *manifest.Manifest, f *lock.File, changes []resolve.Change) (*environment, []resolve.Change, error) {
+	prof, err := a.realizeEnvironment(ctx, f, projectPackages(m), profileName(m))
+	if err != nil {
+		return nil, nil, err
+	}
+	s, err := a.Store()
+	if err != nil {
+		return nil, nil, err
+	}
+	if _, err := envs.Switch(s, m.Root, prof.Path); err != nil {
+		return nil, nil, err
+	}
+	vars, err := envs.Variables(prof.Path, prof.Packages, m.Env, m.Root, os.Getenv)
+	if err != nil {
+		return nil, nil, err
+	}
+	return &environment{profile: prof, vars: vars}, changes, nil
+}
+
+// SyncCmd is den sync.
+type SyncCmd struct {
+	Frozen bool `help:"Fail if den.lock is missing or out of date with den.toml; never re-resolve (for CI)."`
+}
+
+func (c *SyncCmd) Run(a *App) error {
+	m, err := a.Project()
+	if err != nil {
+		return err
+	}
+	ctx, stop := signalContext()
+	defer stop()
+	env, changes, err := a.syncProject(ctx, m, c.Frozen)
+	if err != nil {
+		return err
+	}
+	a.printChanges(changes)
+	if !a.Globals.Quiet {
+		fmt.Fprintf(a.Stderr, "environment ready: %s\n", env.profile.Path)
+	}
+	return nil
+}
+
+// pureKeep are the variables --pure keeps from the outer environment.
+func pureKeep(name string) bool {
+	switch name {
+	case "HOME", "USER", "LOGNAME", "TERM", "LANG", "SHELL", "TZ":
+		return true
+	}
+	return strings.HasPrefix(name, "LC_")
+}
+
+// childEnv is the environment a command runs with.
+func childEnv(vars []envs.Var, pure bool) []string {
+	base := os.Environ()
+	if pure {
+		var kept []string
+		for _, kv := range base {
+			if k, _, _ := strings.Cut(kv, "="); pureKeep(k) {
+				kept = append(kept, kv)
+			}
+		}
+		base = kept
+	}
+	return envs.Apply(base, vars)
+}
+
+// lookPathIn finds a command on the PATH of env.
+func lookPathIn(name string, env []string) (string, error) {
+	if strings.Contains(name, "/") {
+		return name, nil
+	}
+	path := ""
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "PATH="); ok {
+			path = v
+		}
+	}
+	for _, dir := range filepath.SplitList(path) {
+		if dir == "" {
+			continue
+		}
+		p := filepath.Join(dir, name)
+		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
+			return p, nil
+		}
+	}
+	return "", &usageError{err: fmt.Errorf("%s: command not found in the environment", name),
+		hints: []string{"den add PKG adds the package that provides it"}}
+}

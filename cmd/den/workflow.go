@@ -1,0 +1,394 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+
+	"github.com/den-sh/den/core/index"
+	"github.com/den-sh/den/core/lock"
+	"github.com/den-sh/den/core/manifest"
+	"github.com/den-sh/den/core/platform"
+	"github.com/den-sh/den/core/version"
+	"github.com/den-sh/den/envs"
+)
+
+// RunCmd is den run.
+type RunCmd struct {
+	Pure   bool     `help:"Keep only HOME, USER, LOGNAME, TERM, LANG, LC_*, SHELL and TZ from the outer environment."`
+	Frozen bool     `help:"Use den.lock as it is; fail if it is missing or out of date."`
+	Args   []string `arg:"" passthrough:"" name:"command" help:"A script of den.toml's [scripts] with its arguments, or -- and a command."`
+}
+
+func (c *RunCmd) Run(a *App) error {
+	m, err := a.Project()
+	if err != nil {
+		return err
+	}
+	ctx, stop := signalContext()
+	env, _, err := a.syncProject(ctx, m, c.Frozen)
+	stop()
+	if err != nil {
+		return err
+	}
+	// "den run -- CMD" runs a command; "den run NAME" runs the script NAME if there is one.
+	argv := c.Args
+	explicit := len(argv) > 0 && argv[0] == "--"
+	if explicit {
+		argv = argv[1:]
+	}
+	if len(argv) == 0 {
+		return &usageError{err: errors.New("den run needs a script name or -- and a command"),
+			hints: []string{"den run -- go version", "den run test"}}
+	}
+	if script, ok := m.Scripts[argv[0]]; ok && !explicit {
+		if len(argv) > 1 {
+			script += ` "$@"`
+		}
+		argv = append([]string{"/bin/sh", "-c", script}, argv...)
+	}
+	childEnv := childEnv(env.vars, c.Pure)
+	path, err := lookPathIn(argv[0], childEnv)
+	if err != nil {
+		return err
+	}
+	// The environment is rooted by the project's generation, so den can step aside: the
+	// command gets den's pid, terminal, signals and exit status as they are.
+	if a.cleanup != nil {
+		a.cleanup()
+	}
+	return fmt.Errorf("exec %s: %w", path, syscall.Exec(path, argv, childEnv))
+}
+
+// EnvCmd is den env.
+type EnvCmd struct {
+	JSON   bool   `help:"Print a JSON object of the variables' values."`
+	Shell  string `enum:",bash,zsh,fish" default:"" help:"Print code that sets the variables in this shell (bash, zsh, fish)."`
+	Frozen bool   `help:"Use den.lock as it is; fail if it is missing or out of date."`
+}
+
+func (c *EnvCmd) Run(a *App) error {
+	m, err := a.Project()
+	if err != nil {
+		return err
+	}
+	ctx, stop := signalContext()
+	defer stop()
+	env, _, err := a.syncProject(ctx, m, c.Frozen)
+	if err != nil {
+		return err
+	}
+	final := map[string]string{}
+	for _, kv := range envs.Apply(os.Environ(), env.vars) {
+		k, v, _ := strings.Cut(kv, "=")
+		final[k] = v
+	}
+	names := make([]string, 0, len(env.vars))
+	seen := map[string]bool{}
+	for _, v := range env.vars {
+		if !seen[v.Name] {
+			seen[v.Name] = true
+			names = append(names, v.Name)
+		}
+	}
+	if c.JSON {
+		out := map[string]string{}
+		for _, n := range names {
+			out[n] = final[n]
+		}
+		enc := json.NewEncoder(a.Stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(out)
+	}
+	for _, n := range names {
+		switch c.Shell {
+		case "fish":
+			if n == "PATH" || strings.HasSuffix(n, "PATH") {
+				fmt.Fprintf(a.Stdout, "set -gx %s", n)
+				for _, e := range filepath.SplitList(final[n]) {
+					fmt.Fprintf(a.Stdout, " %s", fishQuote(e))
+				}
+				fmt.Fprintln(a.Stdout, ";")
+			} else {
+				fmt.Fprintf(a.Stdout, "set -gx %s %s;\n", n, fishQuote(final[n]))
+			}
+		default:
+			fmt.Fprintf(a.Stdout, "export %s=%s;\n", n, shQuote(final[n]))
+		}
+	}
+	return nil
+}
+
+func shQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
+
+func fishQuote(s string) string {
+	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(s) + "'"
+}
+
+// AddCmd is den add.
+type AddCmd struct {
+	Packages []string `arg:"" name:"package" help:"Packages, with an optional version: node@20, gopls, npm:prettier@3."`
+}
+
+func (c *AddCmd) Run(a *App) error {
+	return a.editProject(func(path string, data []byte) ([]byte, error) {
+		ix, err := index.Load()
+		if err != nil {
+			return nil, err
+		}
+		for _, ref := range c.Packages {
+			name, constraint := version.SplitRef(ref)
+			if _, err := ix.Lookup(name); err != nil {
+				return nil, &usageError{err: err}
+			}
+			if _, err := version.ParseConstraint(constraint); err != nil {
+				return nil, &usageError{err: err}
+			}
+			if data, err = manifest.AddPackage(path, data, name, constraint); err != nil {
+				return nil, err
+			}
+		}
+		return data, nil
+	}, nil)
+}
+
+// RmCmd is den rm.
+type RmCmd struct {
+	Packages []string `arg:"" name:"package" help:"Packages to remove from den.toml."`
+}
+
+func (c *RmCmd) Run(a *App) error {
+	return a.editProject(func(path string, data []byte) (out []byte, err error) {
+		out = data
+		for _, name := range c.Packages {
+			if out, err = manifest.RemovePackage(path, out, name); err != nil {
+				return nil, err
+			}
+		}
+		return out, nil
+	}, nil)
+}
+
+// UpdateCmd is den update.
+type UpdateCmd struct {
+	Packages []string `arg:"" optional:"" name:"package" help:"Packages to re-resolve (default: all)."`
+}
+
+func (c *UpdateCmd) Run(a *App) error {
+	update := c.Packages
+	if len(update) == 0 {
+		update = []string{"*"}
+	}
+	return a.editProject(nil, update)
+}
+
+// editProject applies edit to den.toml (if any), re-locks (re-resolving update), realizes the
+// result, and only then writes den.toml and den.lock: a failure anywhere leaves both as they were.
+func (a *App) editProject(edit func(path string, data []byte) ([]byte, error), update []string) error {
+	m, err := a.Project()
+	if err != nil {
+		return err
+	}
+	path := filepath.Join(m.Root, manifest.FileName)
+	orig, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	data := orig
+	if edit != nil {
+		if data, err = edit(m.Path, orig); err != nil {
+			return err
+		}
+		if m, err = manifest.Parse(m.Path, data); err != nil {
+			return err
+		}
+	}
+	for _, name := range update {
+		if name != "*" && !containsPackage(m, name) {
+			return &usageError{err: fmt.Errorf("no package %q in den.toml", name)}
+		}
+	}
+	ctx, stop := signalContext()
+	defer stop()
+	f, changes, err := a.lockProject(ctx, m, false, false, update)
+	if err != nil {
+		return err
+	}
+	if _, _, err := a.activate(ctx, m, f, changes); err != nil {
+		return err
+	}
+	if edit != nil && string(data) != string(orig) {
+		if err := manifest.WriteAtomic(path, data); err != nil {
+			return err
+		}
+	}
+	if err := lock.Write(m.Root, f); err != nil {
+		return err
+	}
+	a.printChanges(changes)
+	return nil
+}
+
+func containsPackage(m *manifest.Manifest, name string) bool {
+	for _, p := range m.Packages {
+		if p.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// XCmd is den x.
+type XCmd struct {
+	Packages []string `arg:"" name:"package" help:"Packages with optional versions, then -- and the command." passthrough:""`
+}
+
+func (c *XCmd) Run(a *App) error {
+	var refs, argv []string
+	for i, arg := range c.Packages {
+		if arg == "--" {
+			argv = c.Packages[i+1:]
+			break
+		}
+		refs = append(refs, arg)
+	}
+	if len(refs) == 0 || len(argv) == 0 {
+		return &usageError{err: errors.New("den x needs packages, then -- and a command"),
+			hints: []string{"den x node@22 -- node --version"}}
+	}
+	r, err := a.Resolver()
+	if err != nil {
+		return err
+	}
+	ctx, stop := signalContext()
+	defer stop()
+	f := &lock.File{Version: lock.FormatVersion}
+	var names []string
+	for _, ref := range refs {
+		p, err := r.LockRef(ctx, ref, []platform.System{platform.Current()})
+		if err != nil {
+			return err
+		}
+		f.Put(p)
+		names = append(names, p.Name)
+	}
+	prof, err := a.realizeEnvironment(ctx, f, names, "den-x-env")
+	if err != nil {
+		return err
+	}
+	vars, err := envs.Variables(prof.Path, prof.Packages, nil, "", os.Getenv)
+	if err != nil {
+		return err
+	}
+	env := childEnv(vars, false)
+	path, err := lookPathIn(argv[0], env)
+	if err != nil {
+		return err
+	}
+	// den stays, holding the environment as temp roots while the command runs.
+	return runChild(path, argv, env)
+}
+
+// runChild runs a command with the terminal, forwarding signals sent to den, and returns its
+// exit status as an exitError.
+func runChild(path string, argv, env []string) error {
+	cmd := exec.Command(path, argv[1:]...)
+	cmd.Args = argv
+	cmd.Env = env
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT)
+	defer signal.Stop(sigs)
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	go func() {
+		for s := range sigs {
+			cmd.Process.Signal(s)
+		}
+	}()
+	err := cmd.Wait()
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			return &exitError{code: 128 + int(ws.Signal())}
+		}
+		return &exitError{code: ee.ExitCode()}
+	}
+	return err
+}
+
+// GenerationsCmd is den generations.
+type GenerationsCmd struct {
+	JSON bool `help:"Print JSON."`
+}
+
+func (c *GenerationsCmd) Run(a *App) error {
+	m, err := a.Project()
+	if err != nil {
+		return err
+	}
+	gens, err := envs.List(m.Root)
+	if err != nil {
+		return err
+	}
+	if c.JSON {
+		return json.NewEncoder(a.Stdout).Encode(gens)
+	}
+	sort.Slice(gens, func(i, j int) bool { return gens[i].Number < gens[j].Number })
+	for _, g := range gens {
+		mark := " "
+		if g.Current {
+			mark = "*"
+		}
+		names := ""
+		if p, err := envs.ReadProfile(g.Profile); err == nil {
+			var parts []string
+			for _, pkg := range p.Packages {
+				parts = append(parts, pkg.Name+" "+versionOf(pkg.Out))
+			}
+			names = strings.Join(parts, ", ")
+		}
+		fmt.Fprintf(a.Stdout, "%s %3d  %s  %s\n", mark, g.Number, g.Time.Format("2006-01-02 15:04:05"), names)
+	}
+	return nil
+}
+
+// versionOf reads a version from a store name like "go-1.22.3".
+func versionOf(p interface{ Name() string }) string {
+	n := p.Name()
+	if i := strings.LastIndexByte(n, '-'); i >= 0 {
+		return n[i+1:]
+	}
+	return n
+}
+
+// RollbackCmd is den rollback.
+type RollbackCmd struct {
+	Generation int `arg:"" optional:"" help:"Generation to switch to (default: the previous one)."`
+}
+
+func (c *RollbackCmd) Run(a *App) error {
+	m, err := a.Project()
+	if err != nil {
+		return err
+	}
+	s, err := a.Store()
+	if err != nil {
+		return err
+	}
+	g, err := envs.Rollback(s, m.Root, c.Generation)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(a.Stderr, "switched to generation %d\n", g.Number)
+	return nil
+}
+
