@@ -15,4 +15,7 @@ require (
 	golang.org/x/sys v0.49.0
 )
 
-require golang.org/x/tools v0.51.0 // indirect
+require (
+	github.com/creack/pty v1.1.24 // indirect
+	golang.org/x/tools v0.51.0 // indirect
+)

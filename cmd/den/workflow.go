@@ -391,4 +391,3 @@ func (c *RollbackCmd) Run(a *App) error {
 	fmt.Fprintf(a.Stderr, "switched to generation %d\n", g.Number)
 	return nil
 }
-
