@@ -1,0 +1,72 @@
+package shellhook
+
+import (
+	"os/exec"
+	"path/filepath"
+	"strings"
+)
+
+// Zsh starts zsh with ZDOTDIR pointing at den's own directory, whose .zshenv and .zshrc source
+// the user's (from the user's ZDOTDIR, or HOME) and then restore the user's ZDOTDIR.
+type Zsh struct{}
+
+func (Zsh) Name() string { return "zsh" }
+
+func (Zsh) Command(bin string, env []string, s Session) (*exec.Cmd, error) {
+	dir := filepath.Join(s.TempDir, "zdotdir")
+	userDir, userSet := lookupEnv(env, "ZDOTDIR")
+	restore := "unset ZDOTDIR"
+	if userSet {
+		restore = "ZDOTDIR=" + quoteSh(userDir)
+	}
+	// .zshenv runs before /etc/zsh/zshrc (and decides things such as skip_global_compinit), so
+	// the user's .zshenv runs there; the user's .zshenv may itself move ZDOTDIR, which .zshrc
+	// then keeps.
+	zshenv := `# den shell: the user's .zshenv, then back to den's ZDOTDIR for .zshrc.
+__den_zdotdir=$ZDOTDIR
+` + restore + `
+if [[ -f ${ZDOTDIR:-$HOME}/.zshenv ]]; then source ${ZDOTDIR:-$HOME}/.zshenv; fi
+if (( ${+ZDOTDIR} )); then __den_user_zdotdir=$ZDOTDIR; else unset __den_user_zdotdir; fi
+ZDOTDIR=$__den_zdotdir
+`
+	var b strings.Builder
+	b.WriteString(`# den shell: the user's .zshrc, then den's PATH, prompt marker and init.
+if (( ${+__den_user_zdotdir} )); then ZDOTDIR=$__den_user_zdotdir; else unset ZDOTDIR; fi
+unset __den_user_zdotdir __den_zdotdir
+if [[ -f ${ZDOTDIR:-$HOME}/.zshrc ]]; then source ${ZDOTDIR:-$HOME}/.zshrc; fi
+() {
+	emulate -L zsh
+	local out=$DEN_PATH p
+	[[ -n $out ]] || return 0
+	for p in ${(s.:.)PATH}; do
+		if [[ :$out: != *:"$p":* ]]; then out+=:$p; fi
+	done
+	PATH=$out
+}
+`)
+	if s.Marker != "" {
+		// % starts a prompt escape; with prompt_subst the prompt refers to the marker, so
+		// that no $ or backquote in it is expanded.
+		b.WriteString("__den_marker=" + quoteSh(s.Marker) + "\n")
+		b.WriteString(`() {
+	local m=${__den_marker//\%/%%}
+	if [[ -o prompt_subst ]]; then m='${__den_marker//\%/%%}'; fi
+	if [[ $PROMPT != "$m"* ]]; then PROMPT=$m$PROMPT; fi
+}
+`)
+	}
+	files := map[string]string{}
+	if s.Init != "" {
+		init := filepath.Join(s.TempDir, "init.zsh")
+		files[filepath.Base(init)] = s.Init + "\n"
+		b.WriteString("source " + quoteSh(init) + "\n")
+	}
+	files[filepath.Join("zdotdir", ".zshenv")] = zshenv
+	files[filepath.Join("zdotdir", ".zshrc")] = b.String()
+	if err := writeFiles(s.TempDir, files); err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(bin, "-i")
+	cmd.Env = sessionEnv(env, "ZDOTDIR="+dir)
+	return cmd, nil
+}
