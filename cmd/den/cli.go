@@ -48,6 +48,7 @@ type CLI struct {
 	Search      SearchCmd      `cmd:"" help:"Search the built-in package index."`
 	Store       StoreCmd       `cmd:"" help:"Inspect and maintain the store."`
 	Version     VersionCmd     `cmd:"" help:"Print den's version."`
+	Completion  CompletionCmd  `cmd:"" help:"Print a shell completion script for bash, zsh or fish."`
 }
 
 // Globals are flags every command takes.
