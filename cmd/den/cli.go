@@ -39,6 +39,7 @@ type CLI struct {
 	Update      UpdateCmd      `cmd:"" help:"Re-resolve packages within their constraints."`
 	Sync        SyncCmd        `cmd:"" help:"Realize the locked environment."`
 	Run         RunCmd         `cmd:"" help:"Run a script or a command in the environment."`
+	Shell       ShellCmd       `cmd:"" help:"Start your shell (bash, zsh or fish) in the environment."`
 	X           XCmd           `cmd:"" name:"x" help:"Run a command with packages, outside any project."`
 	Env         EnvCmd         `cmd:"" help:"Print the environment."`
 	Generations GenerationsCmd `cmd:"" help:"List the project's generations."`

@@ -4,6 +4,7 @@ import (
 	"os"
 	"testing"
 
+	"github.com/den-sh/den/core/store"
 	"github.com/rogpeppe/go-internal/testscript"
 )
 
@@ -13,9 +14,14 @@ func TestE2E(t *testing.T) {
 	if os.Getenv("DEN_E2E") != "1" {
 		t.Skip("set DEN_E2E=1 (make e2e) to run against the real registries")
 	}
+	// One store for every script: a package two journeys need (gopls, compiled from source) is
+	// realized once, and the per-path locks are exercised by scripts running side by side. Scripts
+	// that need an empty store make their own.
+	shared := t.TempDir()
+	t.Cleanup(func() { store.RemoveTree(shared) })
 	p := scriptParams("../../testdata/e2e")
 	p.Setup = func(env *testscript.Env) error {
-		w := env.WorkDir
+
 		// den's own directories are fresh; everything that says where registries are is the
 		// machine's own.
 		for _, k := range []string{"HOME", "PATH", "GOPROXY", "GOSUMDB", "GONOSUMDB", "GOPRIVATE", "GOINSECURE",
@@ -24,9 +30,9 @@ func TestE2E(t *testing.T) {
 				env.Setenv(k, v)
 			}
 		}
-		env.Setenv("DEN_STORE", w+"/store")
-		env.Setenv("DEN_STATE", w+"/state")
-		env.Setenv("DEN_CACHE", w+"/cache")
+		env.Setenv("DEN_STORE", shared+"/store")
+		env.Setenv("DEN_STATE", shared+"/state")
+		env.Setenv("DEN_CACHE", shared+"/cache")
 		env.Setenv("DEN_REPO", repoRoot())
 		return nil
 	}

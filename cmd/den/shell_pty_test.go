@@ -1,0 +1,150 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/creack/pty"
+	"github.com/den-sh/den/core/npm"
+	"github.com/den-sh/den/core/npm/npmtest"
+	"github.com/den-sh/den/core/platform"
+)
+
+// ptyOutput collects what a program writes to its terminal; EIO is the end of output.
+type ptyOutput struct {
+	mu   sync.Mutex
+	buf  bytes.Buffer
+	done chan struct{}
+}
+
+func readPTY(f *os.File) *ptyOutput {
+	o := &ptyOutput{done: make(chan struct{})}
+	go func() {
+		defer close(o.done)
+		b := make([]byte, 4096)
+		for {
+			n, err := f.Read(b)
+			o.mu.Lock()
+			o.buf.Write(b[:n])
+			o.mu.Unlock()
+			if err != nil {
+				return // EIO when the other side is gone, as Linux reports it
+			}
+		}
+	}()
+	return o
+}
+
+func (o *ptyOutput) String() string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.buf.String()
+}
+
+// expect waits, with a deadline, until the output after from holds want; it returns where it
+// ends.
+func (o *ptyOutput) expect(t *testing.T, from int, want string) int {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		s := o.String()
+		if from <= len(s) {
+			if i := strings.Index(s[from:], want); i >= 0 {
+				return from + i + len(want)
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("no %q in the terminal output after byte %d:\n%s", want, from, o.String())
+	return 0
+}
+
+// TestShellPTY drives den shell in real interactive bash, zsh and fish: the project's tools on
+// PATH, the prompt marker, [shell] init, [env], a nested den shell without duplicate PATH
+// entries, and exit back out.
+func TestShellPTY(t *testing.T) {
+	nodeSys, err := npm.SystemFor(platform.Current())
+	if err != nil {
+		t.Skip(err)
+	}
+	reg := npmtest.New(t, npmtest.Package{Name: "node-" + nodeSys.OS + "-" + nodeSys.CPU, Version: "20.1.0",
+		OS: []string{nodeSys.OS}, CPU: []string{nodeSys.CPU}, Bin: map[string]string{"node": "bin/node"},
+		Files: map[string]string{"bin/node": fakeNode("20.1.0")}})
+	for _, shell := range []string{"bash", "zsh", "fish"} {
+		t.Run(shell, func(t *testing.T) {
+			shellPath, err := exec.LookPath(shell)
+			if err != nil {
+				if os.Getenv("DEN_REQUIRE_SHELLS") == "1" {
+					t.Fatalf("%s is not installed", shell)
+				}
+				t.Skipf("%s is not installed", shell)
+			}
+			dir := t.TempDir()
+			home, proj, bin := filepath.Join(dir, "home"), filepath.Join(dir, "proj"), filepath.Join(dir, "bin")
+			for _, d := range []string{home, proj, bin, filepath.Join(home, ".config/fish"), filepath.Join(home, ".local/share/fish/generated_completions")} {
+				os.MkdirAll(d, 0o755)
+			}
+			// den itself, for the nested shell: this test binary answers to the name den.
+			if err := os.Symlink(os.Args[0], filepath.Join(bin, "den")); err != nil {
+				t.Fatal(err)
+			}
+			os.WriteFile(filepath.Join(home, ".bashrc"), []byte("PS1='$ '\n"), 0o644)
+			os.WriteFile(filepath.Join(home, ".zshrc"), []byte("PROMPT='$ '\n"), 0o644)
+			os.WriteFile(filepath.Join(home, ".config/fish/config.fish"), []byte("function fish_prompt; echo -n '$ '; end\n"), 0o644)
+			os.WriteFile(filepath.Join(proj, "den.toml"), []byte(fmt.Sprintf(
+				"systems = [%q]\n\n[packages]\nnode = \"20\"\n\n[env]\nGREETING = \"hello wörld\"\n\n[shell]\ninit = \"echo init-ran\"\n",
+				platform.Current().String())), 0o644)
+
+			cmd := exec.Command(os.Args[0], "shell")
+			cmd.Args[0] = "den"
+			cmd.Dir = proj
+			cmd.Env = []string{"HOME=" + home, "PATH=" + bin + ":/usr/bin:/bin", "SHELL=" + shellPath, "TERM=dumb",
+				"DEN_STORE=" + dir + "/store", "DEN_STATE=" + dir + "/state", "DEN_CACHE=" + dir + "/cache",
+				"XDG_CONFIG_HOME=" + home + "/.config", "npm_config_registry=" + reg.URL, "LANG=C.UTF-8",
+				"DEN_REQUIRE_SANDBOX=" + os.Getenv("DEN_REQUIRE_SANDBOX")}
+			ptmx, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: 40, Cols: 200})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ptmx.Close()
+			out := readPTY(ptmx)
+			send := func(s string) { ptmx.Write([]byte(s + "\n")) }
+
+			at := out.expect(t, 0, "init-ran")
+			at = out.expect(t, at, "(den:proj) $ ")
+			send("node --version")
+			at = out.expect(t, at, "v20.1.0")
+			send("printenv GREETING")
+			at = out.expect(t, at, "hello wörld")
+
+			// A den shell inside the den shell: init runs again, PATH gains nothing twice.
+			send("den shell")
+			at = out.expect(t, at, "init-ran")
+			at = out.expect(t, at, "(den:proj) ")
+			send("printenv PATH | tr ':' '\\n' | grep -c -- '-proj-env/bin$' | sed 's/^/count=/'")
+			at = out.expect(t, at, "count=1\r\n")
+			send("exit")
+			at = out.expect(t, at, "(den:proj) $ ")
+			send("exit")
+			select {
+			case <-out.done:
+			case <-time.After(20 * time.Second):
+				t.Fatalf("den shell did not end after exit:\n%s", out.String())
+			}
+			err = cmd.Wait()
+			var ee *exec.ExitError
+			if errors.As(err, &ee) && !errors.Is(err, syscall.EIO) {
+				t.Fatalf("den shell exited with %v:\n%s", err, out.String())
+			}
+		})
+	}
+}
