@@ -142,26 +142,57 @@ func (a *App) syncProject(ctx context.Context, m *manifest.Manifest, frozen bool
 	if err != nil {
 		return nil, nil, err
 	}
-	return a.activate(ctx, m, f, changes)
+	env, err := a.compose(ctx, m, f)
+	if err != nil {
+		return nil, nil, err
+	}
+	return env, changes, a.switchTo(m, env)
 }
 
-func (a *App) activate(ctx context.Context, m *manifest.Manifest, f *lock.File, changes []resolve.Change) (*environment, []resolve.Change, error) {
+// compose realizes the locked packages of m and composes its environment, without making it
+// current.
+func (a *App) compose(ctx context.Context, m *manifest.Manifest, f *lock.File) (*environment, error) {
 	prof, err := a.realizeEnvironment(ctx, f, projectPackages(m), profileName(m))
 	if err != nil {
-		return nil, nil, err
-	}
-	s, err := a.Store()
-	if err != nil {
-		return nil, nil, err
-	}
-	if _, err := envs.Switch(s, m.Root, prof.Path); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	vars, err := envs.Variables(prof.Path, prof.Packages, m.Env, m.Root, os.Getenv)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	return &environment{profile: prof, vars: vars}, changes, nil
+	return &environment{profile: prof, vars: vars}, nil
+}
+
+// switchTo makes env the project's current generation and keeps, beside it, the den.toml and
+// den.lock it was made from, so that den rollback restores the files with the tools.
+func (a *App) switchTo(m *manifest.Manifest, env *environment) error {
+	s, err := a.Store()
+	if err != nil {
+		return err
+	}
+	g, err := envs.Switch(s, m.Root, env.profile.Path)
+	if err != nil {
+		return err
+	}
+	for _, name := range []string{manifest.FileName, lock.FileName} {
+		snap := snapshotPath(m.Root, g.Number, name)
+		if _, err := os.Stat(snap); err == nil {
+			continue // made when the generation was
+		}
+		data, err := os.ReadFile(filepath.Join(m.Root, name))
+		if err != nil {
+			continue
+		}
+		if err := manifest.WriteAtomic(snap, data); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// snapshotPath is where generation n keeps its copy of den.toml or den.lock.
+func snapshotPath(root string, n int, name string) string {
+	return filepath.Join(root, envs.StateDir, "generations", fmt.Sprintf("%d.%s", n, name))
 }
 
 // SyncCmd is den sync.

@@ -221,7 +221,8 @@ func (a *App) editProject(edit func(path string, data []byte) ([]byte, error), u
 	if err != nil {
 		return err
 	}
-	if _, _, err := a.activate(ctx, m, f, changes); err != nil {
+	env, err := a.compose(ctx, m, f)
+	if err != nil {
 		return err
 	}
 	if edit != nil && string(data) != string(orig) {
@@ -230,6 +231,9 @@ func (a *App) editProject(edit func(path string, data []byte) ([]byte, error), u
 		}
 	}
 	if err := lock.Write(m.Root, f); err != nil {
+		return err
+	}
+	if err := a.switchTo(m, env); err != nil {
 		return err
 	}
 	a.printChanges(changes)
@@ -388,6 +392,23 @@ func (c *RollbackCmd) Run(a *App) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(a.Stderr, "switched to generation %d\n", g.Number)
+	// The generation's den.toml and den.lock come back with its tools; otherwise the next den
+	// run would sync straight back to the files as they are.
+	restored := false
+	for _, name := range []string{manifest.FileName, lock.FileName} {
+		data, err := os.ReadFile(snapshotPath(m.Root, g.Number, name))
+		if err != nil {
+			continue
+		}
+		if err := manifest.WriteAtomic(filepath.Join(m.Root, name), data); err != nil {
+			return err
+		}
+		restored = true
+	}
+	if restored {
+		fmt.Fprintf(a.Stderr, "switched to generation %d; den.toml and den.lock restored\n", g.Number)
+	} else {
+		fmt.Fprintf(a.Stderr, "switched to generation %d\n", g.Number)
+	}
 	return nil
 }
