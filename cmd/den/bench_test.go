@@ -25,6 +25,67 @@ func TestBench(t *testing.T) {
 	}
 	t.Run("nar-hash", func(t *testing.T) { benchNarHash(t, den) })
 	t.Run("go-toolchain-cold", func(t *testing.T) { benchGoToolchain(t, den) })
+	t.Run("run-warm", func(t *testing.T) { benchRun(t, den) })
+}
+
+// benchRun: warm `den run -- true` in a synced project against `mise x -- true` (mise from the npm
+// registry) and plain /bin/true. Targets: den's overhead no more than mise's, and under 5 ms over
+// true.
+func benchRun(t *testing.T, den string) {
+	dir := t.TempDir()
+	proj := filepath.Join(dir, "proj")
+	os.MkdirAll(proj, 0o755)
+	os.WriteFile(filepath.Join(proj, "den.toml"), []byte("[packages]\n\n[env]\nGREETING = \"hi\"\n"), 0o644)
+	env := append(os.Environ(), "DEN_STORE="+dir+"/store", "DEN_STATE="+dir+"/state", "DEN_CACHE="+dir+"/cache")
+	sync := exec.Command(den, "sync")
+	sync.Dir, sync.Env = proj, env
+	if out, err := sync.CombinedOutput(); err != nil {
+		t.Fatalf("den sync: %v\n%s", err, out)
+	}
+	const n = 200
+	loop := func(name string, args ...string) time.Duration {
+		var best time.Duration
+		for round := 0; round < 3; round++ {
+			start := time.Now()
+			for i := 0; i < n; i++ {
+				cmd := exec.Command(name, args...)
+				cmd.Dir, cmd.Env = proj, env
+				if out, err := cmd.CombinedOutput(); err != nil {
+					t.Fatalf("%s %v: %v\n%s", name, args, err, out)
+				}
+			}
+			if d := time.Since(start) / n; best == 0 || d < best {
+				best = d
+			}
+		}
+		return best
+	}
+	trueT := loop("/bin/true")
+	denT := loop(den, "run", "--", "true")
+	over := denT - trueT
+	fmt.Printf("bench %-40s den %8.2f ms   /bin/true %8.2f ms   overhead %.2f ms (target < 5 ms: %s)\n",
+		"warm den run -- true", ms(denT), ms(trueT), ms(over), map[bool]string{true: "meets", false: "MISSES"}[over < 5*time.Millisecond])
+	mise, err := installMise(t)
+	if err != nil {
+		t.Logf("mise not measured: %v", err)
+		return
+	}
+	miseT := loop(mise, "x", "--", "true")
+	benchReport(t, "run overhead vs mise x -- true", over, miseT-trueT, "mise", 1.0)
+}
+
+// installMise installs mise from the npm registry the machine is configured with.
+func installMise(t *testing.T) (string, error) {
+	npmPath, err := exec.LookPath("npm")
+	if err != nil {
+		return "", err
+	}
+	dir := t.TempDir()
+	cmd := exec.Command(npmPath, "install", "--prefix", dir, "--no-audit", "--no-fund", "@jdxcode/mise")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("npm install @jdxcode/mise: %v\n%s", err, out)
+	}
+	return filepath.Join(dir, "node_modules", ".bin", "mise"), nil
 }
 
 // benchGoToolchain: a cold fetch of a Go toolchain, den build go@V into an empty store against

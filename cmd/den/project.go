@@ -174,6 +174,9 @@ func (a *App) switchTo(m *manifest.Manifest, env *environment) error {
 	if err != nil {
 		return err
 	}
+	if err := envs.WriteStamp(m.Root, env.profile.Path, m); err != nil {
+		return err
+	}
 	for _, name := range []string{manifest.FileName, lock.FileName} {
 		snap := snapshotPath(m.Root, g.Number, name)
 		if _, err := os.Stat(snap); err == nil {
@@ -193,6 +196,33 @@ func (a *App) switchTo(m *manifest.Manifest, env *environment) error {
 // snapshotPath is where generation n keeps its copy of den.toml or den.lock.
 func snapshotPath(root string, n int, name string) string {
 	return filepath.Join(root, envs.StateDir, "generations", fmt.Sprintf("%d.%s", n, name))
+}
+
+// unchanged returns the project's current environment when den.toml and den.lock are exactly as
+// when it was made: the fast path of den run, den shell and den env, which then reads no TOML,
+// plans nothing and opens no database. ok is false whenever anything is off; callers then sync.
+func unchanged() (root string, st *envs.Stamp, vars []envs.Var, ok bool) {
+	wd, err := os.Getwd()
+	if err != nil {
+		return "", nil, nil, false
+	}
+	root, err = manifest.Find(wd)
+	if err != nil {
+		return "", nil, nil, false
+	}
+	st, ok = envs.ReadStamp(root)
+	if !ok {
+		return "", nil, nil, false
+	}
+	prof, err := envs.ReadProfile(st.Profile)
+	if err != nil {
+		return "", nil, nil, false
+	}
+	vars, err = envs.Variables(prof.Path, prof.Packages, st.Env, root, os.Getenv)
+	if err != nil {
+		return "", nil, nil, false
+	}
+	return root, st, vars, true
 }
 
 // SyncCmd is den sync.
