@@ -3,10 +3,7 @@ package main
 import (
 	"errors"
 	"os"
-	"os/exec"
-	"os/signal"
 	"path/filepath"
-	"syscall"
 
 	"github.com/den-sh/den/shellhook"
 )
@@ -50,30 +47,5 @@ func (c *ShellCmd) Run(a *App) error {
 	if err != nil {
 		return err
 	}
-	return runInteractive(cmd)
-}
-
-// runInteractive runs an interactive shell on den's terminal. The shell owns the keyboard's
-// signals (Ctrl-C interrupts what runs in it, not den); den passes on those sent to it alone.
-func runInteractive(cmd *exec.Cmd) error {
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
-	signal.Ignore(syscall.SIGINT, syscall.SIGQUIT, syscall.SIGTSTP)
-	defer signal.Reset(syscall.SIGINT, syscall.SIGQUIT, syscall.SIGTSTP)
-	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGHUP)
-	defer signal.Stop(sigs)
-	if err := cmd.Start(); err != nil {
-		return err
-	}
-	go func() {
-		for s := range sigs {
-			cmd.Process.Signal(s)
-		}
-	}()
-	err := cmd.Wait()
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		return &exitError{code: ee.ExitCode()}
-	}
-	return err
+	return runChild(cmd, true)
 }

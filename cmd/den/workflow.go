@@ -348,18 +348,25 @@ func (c *XCmd) Run(a *App) error {
 		return err
 	}
 	// den stays, holding the environment as temp roots while the command runs.
-	return runChild(path, argv, env)
+	cmd := exec.Command(path, argv[1:]...)
+	cmd.Args, cmd.Env = argv, env
+	return runChild(cmd, false)
 }
 
-// runChild runs a command with the terminal, forwarding signals sent to den, and returns its
-// exit status as an exitError.
-func runChild(path string, argv, env []string) error {
-	cmd := exec.Command(path, argv[1:]...)
-	cmd.Args = argv
-	cmd.Env = env
+// runChild runs cmd on den's terminal and returns its exit status as an exitError (128+N when
+// signal N killed it). An interactive child (a shell) owns the keyboard's signals: Ctrl-C
+// interrupts what runs in it, not den. Otherwise den passes on every signal it gets.
+func runChild(cmd *exec.Cmd, interactive bool) error {
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	forward := []os.Signal{syscall.SIGTERM, syscall.SIGHUP}
+	if interactive {
+		signal.Ignore(syscall.SIGINT, syscall.SIGQUIT, syscall.SIGTSTP)
+		defer signal.Reset(syscall.SIGINT, syscall.SIGQUIT, syscall.SIGTSTP)
+	} else {
+		forward = append(forward, syscall.SIGINT, syscall.SIGQUIT)
+	}
 	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT)
+	signal.Notify(sigs, forward...)
 	defer signal.Stop(sigs)
 	if err := cmd.Start(); err != nil {
 		return err

@@ -7,7 +7,9 @@ package npmpkg
 import (
 	"context"
 	"fmt"
+	"maps"
 	"path"
+	"slices"
 	"sort"
 	"strings"
 
@@ -173,12 +175,7 @@ func (Platform) Plan(ctx context.Context, env *backend.Env, p *lock.Package, sys
 	var script strings.Builder
 	script.WriteString("cp -R . \"$out/\"\nmkdir -p \"$out/bin\"\n")
 	bins := decodeBins(p.Attr(sys.String(), "bin"))
-	names := make([]string, 0, len(bins))
-	for n := range bins {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
+	for _, n := range slices.Sorted(maps.Keys(bins)) {
 		rel := path.Clean(bins[n])
 		fmt.Fprintf(&script, "chmod +x %q\n", "$out/"+rel)
 		if rel != "bin/"+n {
@@ -294,12 +291,7 @@ func (Tree) Plan(ctx context.Context, env *backend.Env, p *lock.Package, sys pla
 	}
 	root := p.Attr(sys.String(), "root")
 	bins := decodeBins(p.Attr(sys.String(), "bin"))
-	names := make([]string, 0, len(bins))
-	for n := range bins {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
+	for _, n := range slices.Sorted(maps.Keys(bins)) {
 		target := "$out/lib/" + root + "/" + path.Clean(bins[n])
 		wrapper := "$out/bin/" + n
 		fmt.Fprintf(&script, "printf '#!/bin/sh\\nexec %%s %%s \"$@\"\\n' %q %q > %q\nchmod +x %q\n",
