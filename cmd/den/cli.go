@@ -40,6 +40,11 @@ type CLI struct {
 	Sync        SyncCmd        `cmd:"" help:"Realize the locked environment."`
 	Run         RunCmd         `cmd:"" help:"Run a script or a command in the environment."`
 	Shell       ShellCmd       `cmd:"" help:"Start your shell (bash, zsh or fish) in the environment."`
+	Hook        HookCmd        `cmd:"" help:"Print the prompt hook for your shell's rc file: eval \"$(den hook bash)\"."`
+	Export      ExportCmd      `cmd:"" help:"The prompt hook's per-prompt step (run by the hook)." hidden:""`
+	Allow       AllowCmd       `cmd:"" help:"Let the prompt hook activate this project."`
+	Direnv      DirenvCmd      `cmd:"" help:"Print use_den for direnv's direnvrc."`
+	Deny        DenyCmd        `cmd:"" help:"Stop the prompt hook from activating this project."`
 	X           XCmd           `cmd:"" name:"x" help:"Run a command with packages, outside any project."`
 	Env         EnvCmd         `cmd:"" help:"Print the environment."`
 	Generations GenerationsCmd `cmd:"" help:"List the project's generations."`

@@ -31,6 +31,13 @@ func main() {
 	if len(os.Args) > 1 && os.Args[1] == sandbox.InitArg {
 		sandbox.Main()
 	}
+	if len(os.Args) == 3 && os.Args[1] == "export" {
+		switch os.Args[2] {
+		case "bash", "zsh", "fish":
+			exportHook(os.Args[2], os.Stdout, os.Stderr)
+			os.Exit(0)
+		}
+	}
 	if len(os.Args) > 1 && os.Args[1] == "run" {
 		fastRun(os.Args[2:]) // returns only when the full path must handle it
 	}

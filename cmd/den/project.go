@@ -210,7 +210,12 @@ func unchanged() (root string, st *envs.Stamp, vars []envs.Var, ok bool) {
 	if err != nil {
 		return "", nil, nil, false
 	}
-	st, ok = envs.ReadStamp(root)
+	return unchangedAt(root)
+}
+
+// unchangedAt is unchanged for the project at root.
+func unchangedAt(root string) (string, *envs.Stamp, []envs.Var, bool) {
+	st, ok := envs.ReadStamp(root)
 	if !ok {
 		return "", nil, nil, false
 	}
@@ -218,7 +223,7 @@ func unchanged() (root string, st *envs.Stamp, vars []envs.Var, ok bool) {
 	if err != nil {
 		return "", nil, nil, false
 	}
-	vars, err = envs.Variables(prof.Path, prof.Packages, st.Env, root, os.Getenv)
+	vars, err := envs.Variables(prof.Path, prof.Packages, st.Env, root, os.Getenv)
 	if err != nil {
 		return "", nil, nil, false
 	}

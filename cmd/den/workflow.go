@@ -277,8 +277,19 @@ func (a *App) editProject(edit func(path string, data []byte) ([]byte, error), u
 		return err
 	}
 	if edit != nil && string(data) != string(orig) {
+		cfg, err := a.Config()
+		if err != nil {
+			return err
+		}
+		trusted := envs.TrustOf(cfg.StateDir, m.Root) == envs.Allowed
 		if err := manifest.WriteAtomic(path, data); err != nil {
 			return err
+		}
+		// den's own edit keeps a project the user allowed allowed.
+		if trusted {
+			if err := envs.SetTrust(cfg.StateDir, m.Root, envs.Allowed); err != nil {
+				return err
+			}
 		}
 	}
 	if err := lock.Write(m.Root, f); err != nil {

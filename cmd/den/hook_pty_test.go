@@ -1,0 +1,140 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/creack/pty"
+	"github.com/den-sh/den/core/npm"
+	"github.com/den-sh/den/core/npm/npmtest"
+	"github.com/den-sh/den/core/platform"
+)
+
+// TestHookPTY drives the prompt hook in real interactive bash, zsh and fish: an untrusted project
+// runs nothing and says so once; den allow activates it (realized in the background, applied at
+// a later prompt); leaving restores PATH and every variable; moving from project A straight into
+// B swaps cleanly; values with spaces, quotes and non-ASCII survive; in bash another prompt tool
+// in PROMPT_COMMAND still runs and the prompt sees the last command's status.
+func TestHookPTY(t *testing.T) {
+	nodeSys, err := npm.SystemFor(platform.Current())
+	if err != nil {
+		t.Skip(err)
+	}
+	reg := npmtest.New(t, npmtest.Package{Name: "node-" + nodeSys.OS + "-" + nodeSys.CPU, Version: "20.1.0",
+		OS: []string{nodeSys.OS}, CPU: []string{nodeSys.CPU}, Bin: map[string]string{"node": "bin/node"},
+		Files: map[string]string{"bin/node": fakeNode("20.1.0")}})
+	for _, shell := range []string{"bash", "zsh", "fish"} {
+		t.Run(shell, func(t *testing.T) {
+			shellPath, err := exec.LookPath(shell)
+			if err != nil {
+				if os.Getenv("DEN_REQUIRE_SHELLS") == "1" {
+					t.Fatalf("%s is not installed", shell)
+				}
+				t.Skipf("%s is not installed", shell)
+			}
+			dir := t.TempDir()
+			home, bin := filepath.Join(dir, "home"), filepath.Join(dir, "bin")
+			a, b := filepath.Join(dir, "a"), filepath.Join(dir, "b")
+			for _, d := range []string{home, bin, a, b, filepath.Join(home, ".config/fish"), filepath.Join(home, ".local/share/fish/generated_completions")} {
+				os.MkdirAll(d, 0o755)
+			}
+			os.Symlink(os.Args[0], filepath.Join(bin, "den"))
+			sys := platform.Current().String()
+			os.WriteFile(filepath.Join(a, "den.toml"), []byte(fmt.Sprintf(
+				"systems = [%q]\n[packages]\nnode = \"20\"\n[env]\nFOO = \"a 'q' \\\"d\\\" wörld\"\n", sys)), 0o644)
+			os.WriteFile(filepath.Join(b, "den.toml"), []byte("[env]\nBAR = \"from b\"\n"), 0o644)
+			switch shell {
+			case "bash":
+				os.WriteFile(filepath.Join(home, ".bashrc"), []byte(
+					"PROMPT_COMMAND='touch \"$HOME/other-tool-ran\"'\nPS1='[$?] $ '\neval \"$(den hook bash)\"\n"), 0o644)
+			case "zsh":
+				os.WriteFile(filepath.Join(home, ".zshrc"), []byte("PROMPT='[%?] $ '\neval \"$(den hook zsh)\"\n"), 0o644)
+			case "fish":
+				os.WriteFile(filepath.Join(home, ".config/fish/config.fish"), []byte(
+					"function fish_prompt; echo -n \"[$status] \\$ \"; end\nden hook fish | source\n"), 0o644)
+			}
+			cmd := exec.Command(shellPath, "-i")
+			cmd.Dir = dir
+			basePath := bin + ":/usr/bin:/bin"
+			cmd.Env = []string{"HOME=" + home, "PATH=" + basePath, "SHELL=" + shellPath, "TERM=dumb",
+				"DEN_STORE=" + dir + "/store", "DEN_STATE=" + dir + "/state", "DEN_CACHE=" + dir + "/cache",
+				"XDG_CONFIG_HOME=" + home + "/.config", "npm_config_registry=" + reg.URL, "LANG=C.UTF-8"}
+			if shell == "zsh" {
+				cmd.Env = append(cmd.Env, "ZDOTDIR="+home)
+			}
+			ptmx, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: 40, Cols: 250})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer func() { ptmx.Close(); cmd.Process.Kill(); cmd.Wait() }()
+			out := readPTY(ptmx)
+			send := func(s string) { ptmx.Write([]byte(s + "\n")) }
+			at := out.expect(t, 0, "$ ")
+
+			// Untrusted: one hint, nothing applied.
+			send("cd a")
+			at = out.expect(t, at, "den.toml is not allowed yet; run den allow")
+			send("printenv FOO || echo FOO-unset")
+			at = out.expect(t, at, "FOO-unset")
+			if strings.Count(out.String(), "is not allowed yet") != 1 {
+				t.Fatalf("the hint was shown more than once:\n%s", out.String())
+			}
+
+			// Allowed: realized in the background, applied at a later prompt.
+			send("den allow")
+			at = out.expect(t, at, "allowed ")
+			at = out.expect(t, at, "updating environment in the background")
+			// Prompts are never held: each answers at once, and a later one applies the result.
+			until := func(cmdline, want string) {
+				deadline := time.Now().Add(30 * time.Second)
+				for {
+					send(cmdline)
+					if i := strings.Index(out.String()[at:], want); i >= 0 {
+						at += i + len(want)
+						return
+					}
+					if time.Now().After(deadline) {
+						t.Fatalf("%q never showed:\n%s", want, out.String())
+					}
+					time.Sleep(300 * time.Millisecond)
+				}
+			}
+			until("node --version 2>/dev/null | sed 's/^/node=/'", "node=v20.1.0")
+			send("printenv FOO | sed 's/^/foo=/'")
+			at = out.expect(t, at, "foo=a 'q' \"d\" wörld")
+
+			// The prompt sees the last command's status.
+			send("false")
+			at = out.expect(t, at, "[1] $ ")
+
+			// From A straight into B: B's variables, none of A's.
+			send("den allow ../b && cd ../b")
+			at = out.expect(t, at, "allowed ")
+			send("printenv FOO || echo FOO-gone")
+			at = out.expect(t, at, "FOO-gone")
+			until("printenv BAR | sed 's/^/bar=/'", "bar=from b")
+
+			// Leaving: PATH and every variable as they were.
+			send("cd ..")
+			send("printenv BAR || echo BAR-gone; printenv PATH | sed 's/^/path=/'")
+			at = out.expect(t, at, "BAR-gone")
+			at = out.expect(t, at, "path="+basePath+"\r\n")
+			if shell == "bash" {
+				if _, err := os.Stat(filepath.Join(home, "other-tool-ran")); err != nil {
+					t.Fatalf("the other prompt tool did not run: %v", err)
+				}
+			}
+			send("exit")
+			select {
+			case <-out.done:
+			case <-time.After(20 * time.Second):
+				t.Fatalf("%s did not end after exit:\n%s", shell, out.String())
+			}
+		})
+	}
+}
