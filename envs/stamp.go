@@ -33,7 +33,8 @@ type FileID struct {
 // stampFiles are the files whose change invalidates a stamp.
 var stampFiles = []string{manifest.FileName, "den.lock"}
 
-func fileID(path string) FileID {
+// FileIDOf identifies the file at path now; a missing file has Missing set.
+func FileIDOf(path string) FileID {
 	fi, err := os.Stat(path)
 	if err != nil {
 		return FileID{Missing: true}
@@ -52,7 +53,7 @@ func stampPath(root string) string { return filepath.Join(root, StateDir, "stamp
 func WriteStamp(root string, profile storepath.Path, m *manifest.Manifest) error {
 	st := Stamp{Files: map[string]FileID{}, Profile: profile, Env: m.Env, Scripts: m.Scripts, Init: m.Shell.Init}
 	for _, name := range stampFiles {
-		st.Files[name] = fileID(filepath.Join(root, name))
+		st.Files[name] = FileIDOf(filepath.Join(root, name))
 	}
 	data, err := json.Marshal(st)
 	if err != nil {
@@ -77,7 +78,7 @@ func ReadStamp(root string) (*Stamp, bool) {
 		return nil, false
 	}
 	for _, name := range stampFiles {
-		if st.Files[name] != fileID(filepath.Join(root, name)) {
+		if st.Files[name] != FileIDOf(filepath.Join(root, name)) {
 			return nil, false
 		}
 	}

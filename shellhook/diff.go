@@ -22,7 +22,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 
 	"github.com/den-sh/den/core/manifest"
 	"github.com/den-sh/den/envs"
@@ -249,7 +248,7 @@ var sessionFiles = []string{manifest.FileName, "den.lock"}
 func NewHookSession(root string) HookSession {
 	s := HookSession{Root: root, Files: map[string]envs.FileID{}}
 	for _, name := range sessionFiles {
-		s.Files[name] = fileID(filepath.Join(root, name))
+		s.Files[name] = envs.FileIDOf(filepath.Join(root, name))
 	}
 	s.Profile = currentProfile(root)
 	return s
@@ -263,7 +262,7 @@ func (s HookSession) Unchanged(root string) bool {
 		return false
 	}
 	for name, id := range s.Files {
-		if fileID(filepath.Join(root, name)) != id {
+		if envs.FileIDOf(filepath.Join(root, name)) != id {
 			return false
 		}
 	}
@@ -282,19 +281,6 @@ func DecodeHookSession(str string) (HookSession, error) {
 	return s, nil
 }
 
-// fileID is envs.FileID of the file at path, computed as envs computes it for the stamp, so that
-// the two agree on what a change is.
-func fileID(path string) envs.FileID {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return envs.FileID{Missing: true}
-	}
-	id := envs.FileID{Size: fi.Size(), MtimeNs: fi.ModTime().UnixNano()}
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		id.Ino = st.Ino
-	}
-	return id
-}
 
 // currentProfile follows root/.den/current to its generation's profile, as envs.Current does
 // but without parsing the store path; "" when there is none or it is gone from the store.

@@ -86,6 +86,34 @@ end
 	return nil
 }
 
+// statusFile is where a background sync records how it ended, relative to the project.
+var statusFile = filepath.Join(envs.StateDir, "sync.status")
+
+
+// envReported remembers the background failure already reported to this shell.
+const envReported = "DEN_REPORTED"
+
+// lastSyncFailed reports the error of the last background sync of root if it failed after
+// den.toml and den.lock last changed: syncing again would fail the same way.
+func lastSyncFailed(root string) (string, bool) {
+	status := filepath.Join(root, statusFile)
+	st, err := os.Stat(status)
+	if err != nil {
+		return "", false
+	}
+	for _, name := range []string{manifest.FileName, "den.lock"} {
+		if fi, err := os.Stat(filepath.Join(root, name)); err == nil && fi.ModTime().After(st.ModTime()) {
+			return "", false
+		}
+	}
+	data, err := os.ReadFile(status)
+	if err != nil {
+		return "", false
+	}
+	msg, ok := strings.CutPrefix(strings.TrimSpace(string(data)), "error: ")
+	return msg, ok
+}
+
 // envUntrusted remembers, for the shell's session, the project whose hint was already shown.
 const envUntrusted = "DEN_UNTRUSTED"
 
@@ -147,9 +175,18 @@ func exportHook(shell string, stdout, stderr io.Writer) {
 			leave()
 			env[envUntrusted] = root
 		default:
-			leave()
+			// den.toml changed under an active environment (an edit, a git pull): keep what was
+			// allowed, apply nothing new until the user allows this content.
+			active := sess.Root == root && env[shellhook.EnvDiff] != ""
+			if !active {
+				leave()
+			}
 			if before[envUntrusted] != root {
-				fmt.Fprintf(stderr, "den: %s is not allowed yet; run den allow to activate it\n", filepath.Join(root, manifest.FileName))
+				if active {
+					fmt.Fprintf(stderr, "den: %s changed; run den allow to apply it\n", filepath.Join(root, manifest.FileName))
+				} else {
+					fmt.Fprintf(stderr, "den: %s is not allowed yet; run den allow to activate it\n", filepath.Join(root, manifest.FileName))
+				}
 			}
 			env[envUntrusted] = root
 			fmt.Fprint(stdout, shellhook.Export(shell, shellhook.Changes(before, env)))
@@ -157,6 +194,8 @@ func exportHook(shell string, stdout, stderr io.Writer) {
 		}
 		delete(env, envUntrusted)
 		next := shellhook.NewHookSession(root)
+		// A background sync's outcome is part of what the next prompt must notice.
+		next.Files[statusFile] = envs.FileIDOf(filepath.Join(root, statusFile))
 		_, _, vars, ok := unchangedAt(root)
 		if !ok {
 			// Not realized yet, or den.toml changed: realize in the background; a later prompt
@@ -165,7 +204,15 @@ func exportHook(shell string, stdout, stderr io.Writer) {
 			if sess.Root != root {
 				leave()
 			}
-			startBackgroundSync(root, stderr)
+			if msg, failed := lastSyncFailed(root); failed {
+				// Reported once per failure; the old environment stays until the files change.
+				if before[envReported] != msg {
+					fmt.Fprintf(stderr, "den: updating the environment failed: %s\n", msg)
+					env[envReported] = msg
+				}
+			} else {
+				startBackgroundSync(root, stderr)
+			}
 			env[shellhook.EnvSession] = next.Encode()
 			fmt.Fprint(stdout, shellhook.Export(shell, shellhook.Changes(before, env)))
 			return
@@ -186,24 +233,19 @@ func startBackgroundSync(root string, stderr io.Writer) {
 		return
 	}
 	os.MkdirAll(filepath.Join(root, envs.StateDir), 0o755)
-	pidFile := filepath.Join(root, envs.StateDir, "sync.pid")
-	if data, err := os.ReadFile(pidFile); err == nil {
-		var pid int
-		if _, err := fmt.Sscan(string(data), &pid); err == nil && pid > 0 && syscall.Kill(pid, 0) == nil {
-			return // one is running already
-		}
+	if syncRunning(root) {
+		return
 	}
 	logf, err := os.Create(filepath.Join(root, envs.StateDir, "sync.log"))
 	if err != nil {
 		return
 	}
 	defer logf.Close()
-	cmd := exec.Command(self, "sync", "--quiet")
+	cmd := exec.Command(self, "sync", "--quiet", "--status-file", filepath.Join(root, statusFile))
 	cmd.Dir = root
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if cmd.Start() == nil {
-		os.WriteFile(pidFile, []byte(fmt.Sprint(cmd.Process.Pid)), 0o644)
 		fmt.Fprintf(stderr, "den: updating environment in the background (log: %s)\n", filepath.Join(root, envs.StateDir, "sync.log"))
 		cmd.Process.Release()
 	}
@@ -217,6 +259,31 @@ type ExportCmd struct {
 func (c *ExportCmd) Run(a *App) error {
 	exportHook(c.Shell, a.Stdout, a.Stderr)
 	return nil
+}
+
+// syncLockPath is held by a background sync while it runs. A lock, unlike a pid, is released the
+// moment the process dies, even when nobody reaps it.
+func syncLockPath(root string) string { return filepath.Join(root, envs.StateDir, "sync.lock") }
+
+func syncRunning(root string) bool {
+	f, err := os.Open(syncLockPath(root))
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	if syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) != nil {
+		return true
+	}
+	syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+	return false
+}
+
+// holdSyncLock marks this process as the project's background sync until it exits.
+func holdSyncLock(root string) {
+	f, err := os.OpenFile(syncLockPath(root), os.O_RDWR|os.O_CREATE, 0o644)
+	if err == nil {
+		syscall.Flock(int(f.Fd()), syscall.LOCK_EX) // kept: released when the process ends
+	}
 }
 
 // AllowCmd is den allow.

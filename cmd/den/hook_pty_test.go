@@ -99,7 +99,11 @@ func TestHookPTY(t *testing.T) {
 						return
 					}
 					if time.Now().After(deadline) {
-						t.Fatalf("%q never showed:\n%s", want, out.String())
+						logA, _ := os.ReadFile(filepath.Join(a, ".den", "sync.log"))
+						logB, _ := os.ReadFile(filepath.Join(b, ".den", "sync.log"))
+						tomlB, _ := os.ReadFile(filepath.Join(b, "den.toml"))
+						t.Fatalf("%q never showed:\n%s\n--- a/.den/sync.log:\n%s\n--- b/.den/sync.log:\n%s\n--- b/den.toml:\n%s",
+							want, out.String(), logA, logB, tomlB)
 					}
 					time.Sleep(300 * time.Millisecond)
 				}
@@ -124,6 +128,27 @@ func TestHookPTY(t *testing.T) {
 			send("printenv BAR || echo BAR-gone; printenv PATH | sed 's/^/path=/'")
 			at = out.expect(t, at, "BAR-gone")
 			at = out.expect(t, at, "path="+basePath+"\r\n")
+			// Live reload: den.toml gains a package while the shell sits in the project; a few
+			// prompts later the tool is on PATH. Broken syntax: one error line, the old
+			// environment stays.
+			send("cd b")
+			until("printenv BAR | sed 's/^/bar=/'", "bar=from b")
+			send(fmt.Sprintf(`printf 'systems = ["%s"]\n[packages]\nnode = "20"\n[env]\nBAR = "from b"\n' > den.toml`, sys))
+			at = out.expect(t, at, "den.toml changed; run den allow to apply it")
+			send("printenv BAR | sed 's/^/kept=/'")
+			at = out.expect(t, at, "kept=from b")
+			send("den allow")
+			until("node --version 2>/dev/null | sed 's/^/node=/'", "node=v20.1.0")
+			send("printf '[env\\n' > den.toml && den allow")
+			until("echo tick", "den: updating the environment failed: ")
+			send("node --version | sed 's/^/still=/'")
+			at = out.expect(t, at, "still=v20.1.0")
+			send("echo tock")
+			at = out.expect(t, at, "tock")
+			if n := strings.Count(out.String(), "den: updating the environment failed"); n != 1 {
+				t.Fatalf("the failure was reported %d times:\n%s", n, out.String())
+			}
+			send("cd ..")
 			if shell == "bash" {
 				if _, err := os.Stat(filepath.Join(home, "other-tool-ran")); err != nil {
 					t.Fatalf("the other prompt tool did not run: %v", err)

@@ -233,9 +233,17 @@ func unchangedAt(root string) (string, *envs.Stamp, []envs.Var, bool) {
 // SyncCmd is den sync.
 type SyncCmd struct {
 	Frozen bool `help:"Fail if den.lock is missing or out of date with den.toml; never re-resolve (for CI)."`
+	// Status is where a background sync started by the prompt hook records how it ended.
+	Status string `hidden:"" name:"status-file"`
 }
 
-func (c *SyncCmd) Run(a *App) error {
+func (c *SyncCmd) Run(a *App) (err error) {
+	if c.Status != "" {
+		if wd, err := os.Getwd(); err == nil {
+			holdSyncLock(wd)
+		}
+		defer func() { writeSyncStatus(c.Status, err) }()
+	}
 	m, err := a.Project()
 	if err != nil {
 		return err
@@ -251,6 +259,19 @@ func (c *SyncCmd) Run(a *App) error {
 		fmt.Fprintf(a.Stderr, "environment ready: %s\n", env.profile.Path)
 	}
 	return nil
+}
+
+// writeSyncStatus records how a background sync ended, for the hook to report a failure once.
+func writeSyncStatus(file string, err error) {
+	line := "ok\n"
+	if err != nil {
+		msg := strings.SplitN(err.Error(), "\n", 2)[0]
+		line = "error: " + msg + "\n"
+	}
+	tmp := file + ".tmp"
+	if os.WriteFile(tmp, []byte(line), 0o644) == nil {
+		os.Rename(tmp, file)
+	}
 }
 
 // pureKeep are the variables --pure keeps from the outer environment.
