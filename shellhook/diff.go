@@ -281,7 +281,6 @@ func DecodeHookSession(str string) (HookSession, error) {
 	return s, nil
 }
 
-
 // currentProfile follows root/.den/current to its generation's profile, as envs.Current does
 // but without parsing the store path; "" when there is none or it is gone from the store.
 func currentProfile(root string) string {

@@ -89,7 +89,6 @@ end
 // statusFile is where a background sync records how it ended, relative to the project.
 var statusFile = filepath.Join(envs.StateDir, "sync.status")
 
-
 // envReported remembers the background failure already reported to this shell.
 const envReported = "DEN_REPORTED"
 
