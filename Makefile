@@ -7,11 +7,12 @@ PREFIX  ?= $(HOME)/.local
 
 .PHONY: build install test e2e bench lint clean
 
+# Static (no cgo): no dynamic loader at start-up, which the prompt hook pays at every prompt.
 build:
-	$(GO) build -trimpath -o $(BIN) ./cmd/den
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN) ./cmd/den
 
 install:
-	$(GO) build -trimpath -o $(PREFIX)/bin/den ./cmd/den
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(PREFIX)/bin/den ./cmd/den
 
 test:
 	$(GO) test ./...
