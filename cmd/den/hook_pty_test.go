@@ -10,8 +10,6 @@ import (
 	"time"
 
 	"github.com/creack/pty"
-	"github.com/den-sh/den/core/npm"
-	"github.com/den-sh/den/core/npm/npmtest"
 	"github.com/den-sh/den/core/platform"
 )
 
@@ -21,29 +19,14 @@ import (
 // B swaps cleanly; values with spaces, quotes and non-ASCII survive; in bash another prompt tool
 // in PROMPT_COMMAND still runs and the prompt sees the last command's status.
 func TestHookPTY(t *testing.T) {
-	nodeSys, err := npm.SystemFor(platform.Current())
-	if err != nil {
-		t.Skip(err)
-	}
-	reg := npmtest.New(t, npmtest.Package{Name: "node-" + nodeSys.OS + "-" + nodeSys.CPU, Version: "20.1.0",
-		OS: []string{nodeSys.OS}, CPU: []string{nodeSys.CPU}, Bin: map[string]string{"node": "bin/node"},
-		Files: map[string]string{"bin/node": fakeNode("20.1.0")}})
+	reg := fakeNodeRegistry(t)
 	for _, shell := range []string{"bash", "zsh", "fish"} {
 		t.Run(shell, func(t *testing.T) {
-			shellPath, err := exec.LookPath(shell)
-			if err != nil {
-				if os.Getenv("DEN_REQUIRE_SHELLS") == "1" {
-					t.Fatalf("%s is not installed", shell)
-				}
-				t.Skipf("%s is not installed", shell)
-			}
-			dir := t.TempDir()
-			home, bin := filepath.Join(dir, "home"), filepath.Join(dir, "bin")
+			h := newPTYHome(t, shell)
+			dir, home := h.dir, h.home
 			a, b := filepath.Join(dir, "a"), filepath.Join(dir, "b")
-			for _, d := range []string{home, bin, a, b, filepath.Join(home, ".config/fish"), filepath.Join(home, ".local/share/fish/generated_completions")} {
-				os.MkdirAll(d, 0o755)
-			}
-			os.Symlink(os.Args[0], filepath.Join(bin, "den"))
+			os.MkdirAll(a, 0o755)
+			os.MkdirAll(b, 0o755)
 			sys := platform.Current().String()
 			os.WriteFile(filepath.Join(a, "den.toml"), []byte(fmt.Sprintf(
 				"systems = [%q]\n[packages]\nnode = \"20\"\n[env]\nFOO = \"a 'q' \\\"d\\\" wörld\"\n", sys)), 0o644)
@@ -58,12 +41,10 @@ func TestHookPTY(t *testing.T) {
 				os.WriteFile(filepath.Join(home, ".config/fish/config.fish"), []byte(
 					"function fish_prompt; echo -n \"[$status] \\$ \"; end\nden hook fish | source\n"), 0o644)
 			}
-			cmd := exec.Command(shellPath, "-i")
+			cmd := exec.Command(h.shellPath, "-i")
 			cmd.Dir = dir
-			basePath := bin + ":/usr/bin:/bin"
-			cmd.Env = []string{"HOME=" + home, "PATH=" + basePath, "SHELL=" + shellPath, "TERM=dumb",
-				"DEN_STORE=" + dir + "/store", "DEN_STATE=" + dir + "/state", "DEN_CACHE=" + dir + "/cache",
-				"XDG_CONFIG_HOME=" + home + "/.config", "npm_config_registry=" + reg.URL, "LANG=C.UTF-8"}
+			basePath := h.bin + ":/usr/bin:/bin"
+			cmd.Env = h.env(shell, reg.URL)
 			if shell == "zsh" {
 				cmd.Env = append(cmd.Env, "ZDOTDIR="+home)
 			}

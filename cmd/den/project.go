@@ -9,7 +9,6 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/den-sh/den/core/index"
 	"github.com/den-sh/den/core/lock"
 	"github.com/den-sh/den/core/manifest"
 	"github.com/den-sh/den/core/platform"
@@ -53,14 +52,6 @@ func (a *App) lockProject(ctx context.Context, m *manifest.Manifest, frozen, wri
 	return next, changes, nil
 }
 
-// packageVars are the variables a package brings into an environment.
-func packageVars(p *lock.Package, out storepath.Path) map[string]string {
-	if p.Backend == index.GoToolchain {
-		return map[string]string{"GOROOT": string(out)}
-	}
-	return nil
-}
-
 // realizeEnvironment realizes the locked packages of names (in that order) for this system,
 // side by side, and composes them into a profile.
 func (a *App) realizeEnvironment(ctx context.Context, f *lock.File, names []string, profileName string) (*envs.Profile, error) {
@@ -89,7 +80,7 @@ func (a *App) realizeEnvironment(ctx context.Context, f *lock.File, names []stri
 		go func() {
 			defer wg.Done()
 			errs[i] = b.Realize(ctx, d)
-			pkgs[i] = envs.Package{Name: name, Out: d.Out, Vars: packageVars(p, d.Out)}
+			pkgs[i] = envs.Package{Name: name, Out: d.Out, Vars: p.Vars(string(d.Out))}
 		}()
 	}
 	wg.Wait()

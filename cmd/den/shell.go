@@ -10,8 +10,7 @@ import (
 
 // ShellCmd is den shell.
 type ShellCmd struct {
-	Pure   bool `help:"Keep only HOME, USER, LOGNAME, TERM, LANG, LC_*, SHELL and TZ from the outer environment."`
-	Frozen bool `help:"Use den.lock as it is; fail if it is missing or out of date."`
+	envFlags
 }
 
 func (c *ShellCmd) Run(a *App) error {

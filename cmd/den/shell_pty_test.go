@@ -68,35 +68,58 @@ func (o *ptyOutput) expect(t *testing.T, from int, want string) int {
 	return 0
 }
 
-// TestShellPTY drives den shell in real interactive bash, zsh and fish: the project's tools on
-// PATH, the prompt marker, [shell] init, [env], a nested den shell without duplicate PATH
-// entries, and exit back out.
-func TestShellPTY(t *testing.T) {
+// fakeNodeRegistry serves a fake node 20.1.0 for this system, the one package the pty tests use.
+func fakeNodeRegistry(t *testing.T) *npmtest.Registry {
 	nodeSys, err := npm.SystemFor(platform.Current())
 	if err != nil {
 		t.Skip(err)
 	}
-	reg := npmtest.New(t, npmtest.Package{Name: "node-" + nodeSys.OS + "-" + nodeSys.CPU, Version: "20.1.0",
+	return npmtest.New(t, npmtest.Package{Name: "node-" + nodeSys.OS + "-" + nodeSys.CPU, Version: "20.1.0",
 		OS: []string{nodeSys.OS}, CPU: []string{nodeSys.CPU}, Bin: map[string]string{"node": "bin/node"},
 		Files: map[string]string{"bin/node": fakeNode("20.1.0")}})
+}
+
+// ptyHome is one shell's test world: the shell's path, a temp dir holding home (with fish's
+// completion cache made, so fish starts quietly), and bin with this test binary as den.
+type ptyHome struct{ shellPath, dir, home, bin string }
+
+func newPTYHome(t *testing.T, shell string) ptyHome {
+	shellPath, err := exec.LookPath(shell)
+	if err != nil {
+		if os.Getenv("DEN_REQUIRE_SHELLS") == "1" {
+			t.Fatalf("%s is not installed", shell)
+		}
+		t.Skipf("%s is not installed", shell)
+	}
+	dir := t.TempDir()
+	h := ptyHome{shellPath: shellPath, dir: dir, home: filepath.Join(dir, "home"), bin: filepath.Join(dir, "bin")}
+	for _, d := range []string{h.bin, filepath.Join(h.home, ".config/fish"), filepath.Join(h.home, ".local/share/fish/generated_completions")} {
+		os.MkdirAll(d, 0o755)
+	}
+	if err := os.Symlink(os.Args[0], filepath.Join(h.bin, "den")); err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+// env is the environment the shell starts with: its own home, store and registry.
+func (h ptyHome) env(shell, registry string) []string {
+	return []string{"HOME=" + h.home, "PATH=" + h.bin + ":/usr/bin:/bin", "SHELL=" + h.shellPath, "TERM=dumb",
+		"DEN_STORE=" + h.dir + "/store", "DEN_STATE=" + h.dir + "/state", "DEN_CACHE=" + h.dir + "/cache",
+		"XDG_CONFIG_HOME=" + h.home + "/.config", "npm_config_registry=" + registry, "LANG=C.UTF-8",
+		"DEN_REQUIRE_SANDBOX=" + os.Getenv("DEN_REQUIRE_SANDBOX")}
+}
+
+// TestShellPTY drives den shell in real interactive bash, zsh and fish: the project's tools on
+// PATH, the prompt marker, [shell] init, [env], a nested den shell without duplicate PATH
+// entries, and exit back out.
+func TestShellPTY(t *testing.T) {
+	reg := fakeNodeRegistry(t)
 	for _, shell := range []string{"bash", "zsh", "fish"} {
 		t.Run(shell, func(t *testing.T) {
-			shellPath, err := exec.LookPath(shell)
-			if err != nil {
-				if os.Getenv("DEN_REQUIRE_SHELLS") == "1" {
-					t.Fatalf("%s is not installed", shell)
-				}
-				t.Skipf("%s is not installed", shell)
-			}
-			dir := t.TempDir()
-			home, proj, bin := filepath.Join(dir, "home"), filepath.Join(dir, "proj"), filepath.Join(dir, "bin")
-			for _, d := range []string{home, proj, bin, filepath.Join(home, ".config/fish"), filepath.Join(home, ".local/share/fish/generated_completions")} {
-				os.MkdirAll(d, 0o755)
-			}
-			// den itself, for the nested shell: this test binary answers to the name den.
-			if err := os.Symlink(os.Args[0], filepath.Join(bin, "den")); err != nil {
-				t.Fatal(err)
-			}
+			h := newPTYHome(t, shell)
+			home, proj := h.home, filepath.Join(h.dir, "proj")
+			os.MkdirAll(proj, 0o755)
 			os.WriteFile(filepath.Join(home, ".bashrc"), []byte("PS1='$ '\n"), 0o644)
 			os.WriteFile(filepath.Join(home, ".zshrc"), []byte("PROMPT='$ '\n"), 0o644)
 			os.WriteFile(filepath.Join(home, ".config/fish/config.fish"), []byte("function fish_prompt; echo -n '$ '; end\n"), 0o644)
@@ -107,10 +130,7 @@ func TestShellPTY(t *testing.T) {
 			cmd := exec.Command(os.Args[0], "shell")
 			cmd.Args[0] = "den"
 			cmd.Dir = proj
-			cmd.Env = []string{"HOME=" + home, "PATH=" + bin + ":/usr/bin:/bin", "SHELL=" + shellPath, "TERM=dumb",
-				"DEN_STORE=" + dir + "/store", "DEN_STATE=" + dir + "/state", "DEN_CACHE=" + dir + "/cache",
-				"XDG_CONFIG_HOME=" + home + "/.config", "npm_config_registry=" + reg.URL, "LANG=C.UTF-8",
-				"DEN_REQUIRE_SANDBOX=" + os.Getenv("DEN_REQUIRE_SANDBOX")}
+			cmd.Env = h.env(shell, reg.URL)
 			ptmx, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: 40, Cols: 200})
 			if err != nil {
 				t.Fatal(err)
@@ -133,7 +153,7 @@ func TestShellPTY(t *testing.T) {
 			send("printenv PATH | tr ':' '\\n' | grep -c -- '-proj-env/bin$' | sed 's/^/count=/'")
 			at = out.expect(t, at, "count=1\r\n")
 			send("exit")
-			at = out.expect(t, at, "(den:proj) $ ")
+			out.expect(t, at, "(den:proj) $ ")
 			send("exit")
 			select {
 			case <-out.done:

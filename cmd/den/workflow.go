@@ -20,11 +20,16 @@ import (
 	"github.com/den-sh/den/envs"
 )
 
+// envFlags are the flags of the commands that enter the environment.
+type envFlags struct {
+	Pure   bool `help:"Keep only HOME, USER, LOGNAME, TERM, LANG, LC_*, SHELL and TZ from the outer environment."`
+	Frozen bool `help:"Use den.lock as it is; fail if it is missing or out of date."`
+}
+
 // RunCmd is den run.
 type RunCmd struct {
-	Pure   bool     `help:"Keep only HOME, USER, LOGNAME, TERM, LANG, LC_*, SHELL and TZ from the outer environment."`
-	Frozen bool     `help:"Use den.lock as it is; fail if it is missing or out of date."`
-	Args   []string `arg:"" passthrough:"" name:"command" help:"A script of den.toml's [scripts] with its arguments, or -- and a command."`
+	envFlags
+	Args []string `arg:"" passthrough:"" name:"command" help:"A script of den.toml's [scripts] with its arguments, or -- and a command."`
 }
 
 func (c *RunCmd) Run(a *App) error {

@@ -24,7 +24,6 @@ type entry struct {
 	mode   int64
 	body   string
 	link   string
-	size   int64 // if non-zero, the header's size instead of len(body)
 	format tar.Format
 }
 

@@ -41,6 +41,8 @@ type Entry struct {
 	Module      string            `toml:"module"`  // go-source: module path
 	Path        string            `toml:"path"`    // go-source: package to install (default: the module)
 	Recipe      *RecipeEntry      `toml:"recipe"`
+	// Vars are variables the package brings into an environment; "$out" is its store path.
+	Vars map[string]string `toml:"vars"`
 }
 
 // RecipeEntry is the source recipe of a recipe-backed package.

@@ -355,8 +355,6 @@ type depSpec struct {
 	tag       string
 }
 
-func (s depSpec) label() string { return s.name + "@" + s.raw }
-
 func parseSpec(name, raw string) (depSpec, error) {
 	s := depSpec{name: name, raw: raw, pkg: name}
 	spec := strings.TrimSpace(raw)

@@ -74,6 +74,13 @@ func (r *Resolver) Lock(ctx context.Context, e *index.Entry, c version.Constrain
 	if err != nil {
 		return nil, err
 	}
+	// The lock carries the variables too, so activation needs no index.
+	if len(e.Vars) > 0 {
+		if p.Attrs == nil {
+			p.Attrs = map[string]string{}
+		}
+		p.Attrs["vars"] = lock.EncodeVars(e.Vars)
+	}
 	p.Factor()
 	return p, nil
 }
