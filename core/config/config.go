@@ -33,8 +33,8 @@ type Config struct {
 // UserConfig is $XDG_CONFIG_HOME/den/config.toml.
 type UserConfig struct {
 	Sandbox SandboxMode `toml:"sandbox"`
-	// Substituters and TrustedPublicKeys are read now so that a config written for binary caches
-	// is not rejected as unknown; they are used by the cache machinery.
+	// Substituters are binary cache URLs (file:///DIR, http(s)://HOST/PREFIX, ?priority=N);
+	// TrustedPublicKeys are the NAME:BASE64 keys whose signatures den accepts from them.
 	Substituters      []string            `toml:"substituters"`
 	TrustedPublicKeys []string            `toml:"trusted-public-keys"`
 	Mirrors           map[string][]string `toml:"mirrors"`
@@ -90,6 +90,9 @@ func Load(getenv Getenv) (*Config, error) {
 	}
 	c.File = filepath.Join(cfgHome, "den", "config.toml")
 	if err := c.readUser(); err != nil {
+		return nil, err
+	}
+	if err := c.readCaches(getenv); err != nil {
 		return nil, err
 	}
 	return c, nil

@@ -56,3 +56,46 @@ func TestUserFile(t *testing.T) {
 		t.Fatalf("unknown key: %v", err)
 	}
 }
+
+func TestCaches(t *testing.T) {
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "den"), 0o755)
+	file := filepath.Join(dir, "den", "config.toml")
+	good := "cache-1:" + strings.Repeat("A", 43) + "="
+	os.WriteFile(file, []byte(`substituters = ["file:///srv/cache", "http://127.0.0.1:5733/c?priority=10"]
+trusted-public-keys = ["`+good+`"]
+`), 0o644)
+	vars := map[string]string{"HOME": "/h", "XDG_CONFIG_HOME": dir}
+	c, err := Load(env(vars))
+	if err != nil || len(c.User.Substituters) != 2 || len(c.User.TrustedPublicKeys) != 1 {
+		t.Fatalf("%v %+v", err, c)
+	}
+	vars["DEN_SUBSTITUTERS"] = " file:///a  file:///b "
+	if c, err := Load(env(vars)); err != nil || strings.Join(c.User.Substituters, ",") != "file:///a,file:///b" {
+		t.Fatalf("override: %v %+v", err, c)
+	}
+	delete(vars, "DEN_SUBSTITUTERS")
+
+	for _, tc := range []struct{ toml, want string }{
+		{`substituters = ["s3://bucket"]`, `substituters[0]: "s3://bucket": den reads caches from file://, http:// and https:// URLs, not s3://`},
+		{`substituters = ["file:///a", "file://rel/dir"]`, `substituters[1]: "file://rel/dir": a file URL has no host`},
+		{`substituters = ["/srv/cache"]`, `is not a cache URL`},
+		{`substituters = ["http://h/?priority=high"]`, `priority="high" is not an integer`},
+		{`substituters = ["http://h/?trusted=1"]`, `unknown parameter "trusted"`},
+		{`trusted-public-keys = ["nocolon"]`, `trusted-public-keys[0]: "nocolon" is not a public key`},
+		{`trusted-public-keys = ["k:!!"]`, `public key "k": the part after the colon is not base64`},
+		{`trusted-public-keys = ["k:AAAA"]`, `public key "k" is 3 bytes long, an ed25519 public key is 32`},
+		{`trusted-public-keys = ["k:` + strings.Repeat("A", 86) + `=="]`, `that is a secret key`},
+	} {
+		os.WriteFile(file, []byte(tc.toml+"\n"), 0o644)
+		_, err := Load(env(vars))
+		if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), file) {
+			t.Errorf("%s: got %v, want %q naming %s", tc.toml, err, tc.want, file)
+		}
+	}
+	os.WriteFile(file, nil, 0o644)
+	vars["DEN_TRUSTED_PUBLIC_KEYS"] = good + " bad"
+	if _, err := Load(env(vars)); err == nil || !strings.Contains(err.Error(), `DEN_TRUSTED_PUBLIC_KEYS[1]: "bad"`) {
+		t.Errorf("env key: %v", err)
+	}
+}

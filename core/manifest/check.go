@@ -9,6 +9,7 @@ import (
 
 	"github.com/pelletier/go-toml/v2/unstable"
 
+	"github.com/den-sh/den/core/config"
 	"github.com/den-sh/den/core/hash"
 	"github.com/den-sh/den/core/storepath"
 )
@@ -64,6 +65,9 @@ func (c *checker) fill(doc *document) error {
 		}
 		m.Options.Sandbox = mode
 	}
+	if err := c.caches(doc); err != nil {
+		return err
+	}
 	m.Caches = Caches{Substituters: doc.Caches.Substituters, TrustedPublicKeys: doc.Caches.TrustedPublicKeys}
 
 	if ent := c.lay.get([]string{"recipes"}); ent != nil {
@@ -77,6 +81,25 @@ func (c *checker) fill(doc *document) error {
 		}
 		if err := c.deps(ent); err != nil {
 			return err
+		}
+	}
+	return nil
+}
+
+// caches checks [caches] entries where they are written, with the same rules as the user config.
+func (c *checker) caches(doc *document) error {
+	if ent := c.lay.get([]string{"caches", "substituters"}); ent != nil {
+		for i, s := range doc.Caches.Substituters {
+			if err := config.CheckSubstituter(s); err != nil {
+				return c.f.errorAt(elemAt(ent, i).at(), "a cache is file:///DIR or http(s)://HOST/PREFIX, optionally with ?priority=N", "%v", err)
+			}
+		}
+	}
+	if ent := c.lay.get([]string{"caches", "trusted-public-keys"}); ent != nil {
+		for i, k := range doc.Caches.TrustedPublicKeys {
+			if err := config.CheckPublicKey(k); err != nil {
+				return c.f.errorAt(elemAt(ent, i).at(), "the cache's owner publishes its public key, the NAME.pub file den cache keygen wrote", "%v", err)
+			}
 		}
 	}
 	return nil

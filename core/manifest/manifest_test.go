@@ -38,7 +38,7 @@ sandbox = "auto"
 
 [caches]
 substituters = ["http://127.0.0.1:8080"]
-trusted-public-keys = ["local-1:AAAA"]
+trusted-public-keys = ["local-1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="]
 
 [recipes.hello]
 description = "GNU hello"
@@ -105,7 +105,7 @@ func TestParseFull(t *testing.T) {
 		Options: Options{Sandbox: SandboxAuto},
 		Caches: Caches{
 			Substituters:      []string{"http://127.0.0.1:8080"},
-			TrustedPublicKeys: []string{"local-1:AAAA"},
+			TrustedPublicKeys: []string{"local-1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="},
 		},
 		Recipes: map[string]*Recipe{
 			"hello": {
@@ -227,6 +227,14 @@ hint: keys in recipes.hello are description, version, src, build, deps, host-too
    2 | gopls = { versoin = "latest" }
      |           ^
 hint: keys in packages.gopls are version, systems and outputs`},
+		{"cache scheme", "[caches]\nsubstituters = [\"file:///ok\", \"s3://bucket\"]\n", `den.toml:2:31: "s3://bucket": den reads caches from file://, http:// and https:// URLs, not s3://
+   2 | substituters = ["file:///ok", "s3://bucket"]
+     |                               ^
+hint: a cache is file:///DIR or http(s)://HOST/PREFIX, optionally with ?priority=N`},
+		{"cache key", "[caches]\ntrusted-public-keys = [\"k:AAAA\"]\n", `den.toml:2:24: public key "k" is 3 bytes long, an ed25519 public key is 32
+   2 | trusted-public-keys = ["k:AAAA"]
+     |                        ^
+hint: the cache's owner publishes its public key, the NAME.pub file den cache keygen wrote`},
 		{"package integer", "[packages]\ngo = 3\n", `den.toml:2:6: packages.go must be a string or a table, not an integer
    2 | go = 3
      |      ^
