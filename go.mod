@@ -3,7 +3,6 @@ module github.com/den-sh/den
 go 1.26.8
 
 require (
-	github.com/Masterminds/semver/v3 v3.5.0
 	github.com/alecthomas/kong v1.17.0
 	github.com/creack/pty v1.1.24
 	github.com/klauspost/compress v1.20.3

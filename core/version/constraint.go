@@ -3,19 +3,19 @@ package version
 import (
 	"errors"
 	"fmt"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
-	"unicode"
 
-	"github.com/Masterminds/semver/v3"
+	"golang.org/x/mod/semver"
 )
 
-// Masterminds/semver reads npm's range grammar (^, ~, x-ranges, hyphen ranges, comparators
-// joined by spaces or commas). This file adds what den needs on top: Go's version spellings,
-// "latest", npm's exact rule for prereleases, exact matches of versions that are not semver,
-// and the nearest versions to show when nothing matches.
+// The constraint language is npm's range grammar (^, ~, x-ranges, hyphen ranges, comparators
+// joined by spaces or commas, ||) with what den needs on top: Go's version spellings, "latest",
+// npm's rule for prereleases, exact matches of versions that are not semver, and the nearest
+// versions to show when nothing matches. Each comparator desugars into plain bounds, as npm
+// does. Unlike npm, upper bounds carry no "-0": the prerelease rule already keeps other lines'
+// prereleases out, and ">=1.21rc2 <1.21" then means what a Go user means by it.
 
 const examples = "examples: 1.22, ^1.22, ~1.22.3, >=1.21 <1.23, latest"
 
@@ -29,9 +29,9 @@ type Constraint struct {
 	alts    []alternative
 }
 
-// alternative is one side of "||": comparators that must all hold.
+// alternative is one side of "||": bounds that must all hold.
 type alternative struct {
-	set *semver.Constraints
+	bounds []bound
 	// pre lists the major.minor.patch of every prerelease the alternative names. As in npm,
 	// a prerelease version matches only if it has one of these, so ">=1.21.0-rc.1" admits
 	// 1.21.0-rc.2 but not 1.22.0-rc.1: asking for one prerelease is no opt-in to all of them.
@@ -41,23 +41,40 @@ type alternative struct {
 	exact  bool
 }
 
+// bound is one plain comparison a version must pass.
+type bound struct {
+	op string // ">=", ">", "<", "<=", "=", "!=", or "out" (outside [v, hi))
+	v  semVersion
+	hi semVersion
+}
+
+func (b bound) holds(v semVersion) bool {
+	d := v.compare(b.v)
+	switch b.op {
+	case ">=":
+		return d >= 0
+	case ">":
+		return d > 0
+	case "<":
+		return d < 0
+	case "<=":
+		return d <= 0
+	case "=":
+		return d == 0
+	case "!=":
+		return d != 0
+	}
+	return d < 0 || v.compare(b.hi) >= 0 // "out"
+}
+
+// never returns the bound no version passes: 0.0.0-0 is the lowest version there is.
+func never() bound { return bound{op: "<", v: semVersion{canon: "v0.0.0-0"}} }
+
 // target is a version with possibly missing trailing parts ("1.22" has two).
 type target struct {
 	parts [3]uint64
 	n     int
 }
-
-// comparatorRE finds one comparator: an operator and a version, possibly partial or with
-// x-wildcards, as Masterminds accepts them.
-var comparatorRE = regexp.MustCompile(
-	`(!=|>=|=>|<=|=<|~>|[=<>~^])?\s*v?([0-9]+|[xX*])(?:\.([0-9]+|[xX*]))?(?:\.([0-9]+|[xX*]))?` +
-		`(-[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?(\+[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?`)
-
-// versionTokenRE finds the words of a constraint that can be versions, to respell Go's forms.
-var versionTokenRE = regexp.MustCompile(`[^\s,|<>=~^!]+`)
-
-// literalRE is what a version that is not semver may look like when named exactly.
-var literalRE = regexp.MustCompile(`^[0-9A-Za-z][0-9A-Za-z._+-]*$`)
 
 // ParseConstraint parses a constraint as written in den.toml or on the command line:
 //
@@ -95,7 +112,7 @@ func ParseConstraint(s string) (Constraint, error) {
 		}
 		alt, err := parseAlternative(part)
 		if err != nil {
-			if literalRE.MatchString(text) {
+			if isLiteral(text) {
 				return Constraint{text: text, literal: text}, nil
 			}
 			return bad(err.Error())
@@ -105,78 +122,306 @@ func ParseConstraint(s string) (Constraint, error) {
 	return c, nil
 }
 
+// isLiteral reports whether s may be a version that is not semver, named exactly: a letter or
+// digit, then letters, digits and "._+-".
+func isLiteral(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !isAlnum(c) && (i == 0 || c != '.' && c != '_' && c != '+' && c != '-') {
+			return false
+		}
+	}
+	return s != ""
+}
+
+func isAlnum(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z'
+}
+
+// isIdentChar reports whether c may appear in a semver prerelease or build identifier.
+func isIdentChar(c byte) bool { return isAlnum(c) || c == '-' }
+
+func isSpace(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'
+}
+
+// isSeparator reports whether c may separate two comparators.
+func isSeparator(c byte) bool { return isSpace(c) || c == ',' }
+
 // respellGo rewrites Go's version spellings inside a constraint into semver ones
 // (">=go1.21rc2" becomes ">=1.21.0-rc.2"). Only the prefix and the prerelease change: "1.20"
 // stays a range over 1.20.x rather than Go's version 1.20.
 func respellGo(s string) string {
-	return versionTokenRE.ReplaceAllStringFunc(s, func(tok string) string {
-		if rest, ok := strings.CutPrefix(tok, "go"); ok && rest != "" && rest[0] >= '0' && rest[0] <= '9' {
-			tok = rest
+	var b strings.Builder
+	for len(s) > 0 {
+		// A word is what lies between separators and operators.
+		end := strings.IndexFunc(s, func(r rune) bool {
+			return r < 0x80 && (isSeparator(byte(r)) || strings.ContainsRune("|<>=~^!", r))
+		})
+		if end < 0 {
+			end = len(s)
 		}
-		if m := goVersionRE.FindStringSubmatch(tok); m != nil && m[4] != "" {
-			return FromGo(tok)
+		if end == 0 {
+			b.WriteByte(s[0])
+			s = s[1:]
+			continue
 		}
-		return tok
-	})
+		word := s[:end]
+		if rest, ok := strings.CutPrefix(word, "go"); ok && rest != "" && rest[0] >= '0' && rest[0] <= '9' {
+			word = rest
+		}
+		if g, ok := parseGo(word); ok && g.kind != "" {
+			word = FromGo(word)
+		}
+		b.WriteString(word)
+		s = s[end:]
+	}
+	return b.String()
 }
 
-func parseAlternative(s string) (alternative, error) {
-	set, err := semver.NewConstraint(s)
-	if err != nil {
-		return alternative{}, diagnose(s)
+// partial is a version in a comparator, perhaps with missing or wildcard parts: "1.22" and
+// "1.22.x" have n = 2.
+type partial struct {
+	parts [3]uint64
+	n     int
+	pre   string // "-rc.1" or ""
+}
+
+// full fills the missing parts with zeros.
+func (p partial) full() semVersion { return newSemVersion(p.parts, p.pre) }
+
+// next is the first version after every version p covers: 1.23.0 for "1.22", 2.0.0 for "1".
+func (p partial) next() semVersion {
+	var parts [3]uint64
+	copy(parts[:p.n], p.parts[:p.n])
+	parts[p.n-1]++
+	return newSemVersion(parts, "")
+}
+
+// comparator is an operator and a version as written.
+type comparator struct {
+	op string
+	v  partial
+}
+
+// bounds desugars a comparator into plain bounds, npm's way: partial versions are ranges, so
+// ">1.22" is ">=1.23.0" and "<=1.22" is "<1.23.0".
+func (c comparator) bounds() []bound {
+	p := c.v
+	if p.n == 0 { // "*": any version, and none is above or below it
+		switch c.op {
+		case ">", "<", "!=":
+			return []bound{never()}
+		}
+		return nil
 	}
-	alt := alternative{set: set}
-	comparators := comparatorRE.FindAllStringSubmatch(s, -1)
-	for i, m := range comparators {
-		var t target
-		for _, p := range m[2:5] {
-			n, err := strconv.ParseUint(p, 10, 64)
-			if err != nil {
+	lo := p.full()
+	switch c.op {
+	case ">=":
+		return []bound{{op: ">=", v: lo}}
+	case "<":
+		return []bound{{op: "<", v: lo}}
+	case ">":
+		if p.n == 3 {
+			return []bound{{op: ">", v: lo}}
+		}
+		return []bound{{op: ">=", v: p.next()}}
+	case "<=":
+		if p.n == 3 {
+			return []bound{{op: "<=", v: lo}}
+		}
+		return []bound{{op: "<", v: p.next()}}
+	case "!=":
+		if p.n == 3 {
+			return []bound{{op: "!=", v: lo}}
+		}
+		return []bound{{op: "out", v: lo, hi: p.next()}}
+	case "~":
+		// ~1.2.3 and ~1.2 stay within 1.2; ~1 within 1.
+		p.n = min(p.n, 2)
+		return []bound{{op: ">=", v: lo}, {op: "<", v: p.next()}}
+	case "^":
+		// The leftmost part that is not zero (or the last one written) may not change.
+		switch {
+		case p.parts[0] > 0 || p.n == 1:
+			p.n = 1
+		case p.parts[1] > 0 || p.n == 2:
+			p.n = 2
+		}
+		return []bound{{op: ">=", v: lo}, {op: "<", v: p.next()}}
+	}
+	// "" or "=".
+	if p.n == 3 {
+		return []bound{{op: "=", v: lo}}
+	}
+	return []bound{{op: ">=", v: lo}, {op: "<", v: p.next()}}
+}
+
+// hyphenBounds desugars npm's "a - b": from a (zero-filled) up to everything b covers.
+func hyphenBounds(a, b partial) []bound {
+	var bs []bound
+	if a.n > 0 {
+		bs = append(bs, bound{op: ">=", v: a.full()})
+	}
+	switch {
+	case b.n == 3:
+		bs = append(bs, bound{op: "<=", v: b.full()})
+	case b.n > 0:
+		bs = append(bs, bound{op: "<", v: b.next()})
+	}
+	return bs
+}
+
+// canonicalOp maps the operators' other spellings to one.
+func canonicalOp(op string) string {
+	switch op {
+	case "=>":
+		return ">="
+	case "=<":
+		return "<="
+	case "~>":
+		return "~"
+	}
+	return op
+}
+
+// scanPartial reads a version at s[i:] (v?N[.N[.N]] with x, X or * for any part, then a
+// prerelease and build metadata). ok is false when no version starts there.
+func scanPartial(s string, i int) (p partial, end int, ok bool, err error) {
+	start := i
+	if i < len(s) && s[i] == 'v' {
+		i++
+	}
+	wild := false
+	for k := 0; k < 3; k++ {
+		j := i
+		if k > 0 {
+			if j >= len(s) || s[j] != '.' {
 				break
 			}
-			t.parts[t.n] = n
-			t.n++
+			j++
 		}
-		if i == 0 {
-			alt.target = t
-			alt.exact = len(comparators) == 1 && (m[1] == "" || m[1] == "=") && t.n == 3
+		if j < len(s) && (s[j] == 'x' || s[j] == 'X' || s[j] == '*') {
+			wild = true
+			i = j + 1
+			continue
 		}
-		if m[5] != "" {
-			alt.pre = append(alt.pre, t.parts)
+		digits, _ := leadingDigits(s[j:])
+		if digits == "" {
+			break
+		}
+		i = j + len(digits)
+		if wild {
+			continue // npm reads 1.x.3 as 1.x
+		}
+		n, perr := strconv.ParseUint(digits, 10, 63)
+		if perr != nil {
+			return p, i, false, fmt.Errorf("bad version %q", s[start:i])
+		}
+		p.parts[k] = n
+		p.n++
+	}
+	if !wild && p.n == 0 {
+		return p, start, false, nil
+	}
+	extra := i
+	for _, mark := range []byte{'-', '+'} {
+		if i+1 < len(s) && s[i] == mark && isIdentChar(s[i+1]) {
+			i++
+			for i < len(s) && (isIdentChar(s[i]) || s[i] == '.' && i+1 < len(s) && isIdentChar(s[i+1])) {
+				i++
+			}
+			if mark == '-' {
+				p.pre = s[extra:i]
+			}
+		}
+	}
+	if !semver.IsValid("v0.0.0" + s[extra:i]) {
+		return p, i, false, fmt.Errorf("bad version %q", s[start:i])
+	}
+	return p, i, true, nil
+}
+
+// scanOp reads an operator at s[i:], if there is one.
+func scanOp(s string, i int) (op string, end int) {
+	// Longest first, so that ">=" is not read as ">".
+	for _, op := range [...]string{"!=", ">=", "=>", "<=", "=<", "~>", "=", "<", ">", "~", "^"} {
+		if strings.HasPrefix(s[i:], op) {
+			return op, i + len(op)
+		}
+	}
+	return "", i
+}
+
+func skipSpaces(s string, i int) int {
+	for i < len(s) && isSpace(s[i]) {
+		i++
+	}
+	return i
+}
+
+// unexpected quotes the word at s[i:] that no comparator can start with.
+func unexpected(s string, i int) error {
+	return fmt.Errorf("unexpected %q", strings.Fields(s[i:])[0])
+}
+
+// parseAlternative reads one side of "||": comparators separated by spaces or commas, each an
+// optional operator and a version, or a hyphen range "a - b".
+func parseAlternative(s string) (alternative, error) {
+	var alt alternative
+	var written []partial // every version as written, for target, exact and pre
+	op1 := ""
+	for i := 0; ; {
+		for i < len(s) && isSeparator(s[i]) {
+			i++
+		}
+		if i == len(s) {
+			break
+		}
+		op, j := scanOp(s, i)
+		p, end, ok, err := scanPartial(s, skipSpaces(s, j))
+		switch {
+		case err != nil:
+			return alternative{}, err
+		case !ok && op != "":
+			return alternative{}, fmt.Errorf("%q needs a version after it", op)
+		case !ok:
+			return alternative{}, unexpected(s, i)
+		}
+		if len(written) == 0 {
+			op1 = op
+		}
+		written = append(written, p)
+		i = end
+		// npm's hyphen range: "a - b", with spaces around the hyphen.
+		if h := skipSpaces(s, i); op == "" && h > i && h+1 < len(s) && s[h] == '-' && isSpace(s[h+1]) {
+			if q, qend, ok, err := scanPartial(s, skipSpaces(s, h+1)); err != nil {
+				return alternative{}, err
+			} else if ok && (qend == len(s) || isSeparator(s[qend])) {
+				written = append(written, q)
+				alt.bounds = append(alt.bounds, hyphenBounds(p, q)...)
+				i = qend
+				continue
+			}
+		}
+		if i < len(s) && !isSeparator(s[i]) {
+			return alternative{}, unexpected(s, i)
+		}
+		alt.bounds = append(alt.bounds, comparator{canonicalOp(op), p}.bounds()...)
+	}
+	if len(written) == 0 {
+		return alternative{}, errors.New("cannot read " + strconv.Quote(strings.TrimSpace(s)))
+	}
+	first := written[0]
+	alt.target = target{parts: first.parts, n: first.n}
+	alt.exact = len(written) == 1 && (op1 == "" || op1 == "=") && first.n == 3
+	for _, p := range written {
+		if p.pre != "" {
+			alt.pre = append(alt.pre, p.parts)
 		}
 	}
 	return alt, nil
 }
-
-// diagnose says what is wrong with an alternative Masterminds rejected, naming the first
-// piece that is not a comparator.
-func diagnose(s string) error {
-	pos := 0
-	// check looks at the text between two comparators, which may only separate them.
-	check := func(end int) error {
-		gap := strings.TrimFunc(s[pos:end], isSeparator)
-		switch {
-		case gap == "":
-			return nil
-		case strings.Trim(gap, "<>=!~^") == "":
-			return fmt.Errorf("%q needs a version after it", strings.TrimSpace(gap))
-		}
-		// Quote the whole word the stray text starts, not just the part between matches.
-		return fmt.Errorf("unexpected %q", strings.Fields(strings.TrimLeftFunc(s[pos:], isSeparator))[0])
-	}
-	for _, loc := range comparatorRE.FindAllStringIndex(s, -1) {
-		if err := check(loc[0]); err != nil {
-			return err
-		}
-		pos = loc[1]
-	}
-	if err := check(len(s)); err != nil {
-		return err
-	}
-	return errors.New("cannot read " + strconv.Quote(strings.TrimSpace(s)))
-}
-
-func isSeparator(r rune) bool { return unicode.IsSpace(r) || r == ',' }
 
 // String returns the constraint as it was written.
 func (c Constraint) String() string { return c.text }
@@ -193,7 +438,7 @@ func (c Constraint) Check(v string) bool {
 	return c.check(v, sv, ok)
 }
 
-func (c Constraint) check(v string, sv *semver.Version, ok bool) bool {
+func (c Constraint) check(v string, sv semVersion, ok bool) bool {
 	if c.literal != "" {
 		return strings.TrimSpace(v) == c.literal
 	}
@@ -201,15 +446,23 @@ func (c Constraint) check(v string, sv *semver.Version, ok bool) bool {
 		return false
 	}
 	for _, alt := range c.alts {
-		if alt.set.Check(sv) && (sv.Prerelease() == "" || slices.Contains(alt.pre, tuple(sv))) {
+		if alt.holds(sv) {
 			return true
 		}
 	}
 	return false
 }
 
-func tuple(sv *semver.Version) [3]uint64 {
-	return [3]uint64{sv.Major(), sv.Minor(), sv.Patch()}
+func (alt alternative) holds(sv semVersion) bool {
+	if sv.prerelease() != "" && !slices.Contains(alt.pre, sv.parts) {
+		return false
+	}
+	for _, b := range alt.bounds {
+		if !b.holds(sv) {
+			return false
+		}
+	}
+	return true
 }
 
 // namesPrerelease reports whether any alternative asks for a prerelease.
@@ -240,7 +493,7 @@ func (e *NoMatchError) Error() string {
 // candidate is a version from a list, parsed once.
 type candidate struct {
 	text string
-	sv   *semver.Version
+	sv   semVersion
 	ok   bool
 }
 
@@ -284,7 +537,7 @@ func nearest(c Constraint, versions []string) []string {
 		sv, ok := parse(v)
 		cand := candidate{v, sv, ok}
 		all = append(all, cand)
-		if ok && sv.Prerelease() == "" {
+		if ok && sv.prerelease() == "" {
 			stable = append(stable, cand)
 		}
 	}
@@ -360,7 +613,6 @@ func (t target) ranks(pool []candidate) []int {
 }
 
 // compare compares sv with t on the parts t has: -1 if sv is older, 1 if newer, 0 if within.
-func (t target) compare(sv *semver.Version) int {
-	parts := tuple(sv)
-	return slices.Compare(parts[:t.n], t.parts[:t.n])
+func (t target) compare(sv semVersion) int {
+	return slices.Compare(sv.parts[:t.n], t.parts[:t.n])
 }
