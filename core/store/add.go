@@ -14,6 +14,7 @@ import (
 	"github.com/den-sh/den/core/hash"
 	"github.com/den-sh/den/core/nar"
 	"github.com/den-sh/den/core/storepath"
+	bolt "go.etcd.io/bbolt"
 	"golang.org/x/sys/unix"
 )
 
@@ -67,12 +68,22 @@ type Publish struct {
 	CA         string
 	// WantNarHash, when set, must equal the tree's hash (content-addressed paths).
 	WantNarHash *hash.Hash
+	// Substituted, when set, is the registration of a tree the caller restored from a NAR stream
+	// whose NarHash and NarSize it checked while restoring (a substitution from a binary cache):
+	// the tree is registered with it as is, references, deriver, CA and signatures included,
+	// rather than hashed and scanned a second time, which for a large closure would cost as much
+	// as the download. Its Path must be p. The tree is still made canonical and synced before
+	// it is renamed into place and registered.
+	Substituted *PathInfo
 }
 
 // Publish moves tmp to p and registers it; see the Publish type.
 func (s *Store) Publish(tmp string, p storepath.Path, opt Publish) (*PathInfo, error) {
 	if _, err := os.Lstat(tmp); err != nil {
 		return nil, fmt.Errorf("%s: no output was produced", p.Name())
+	}
+	if opt.Substituted != nil {
+		return s.publishSubstituted(tmp, p, *opt.Substituted)
 	}
 	if err := checkTree(tmp, s.Dir); err != nil {
 		return nil, fmt.Errorf("output of %s: %w", p.Name(), err)
@@ -96,6 +107,51 @@ func (s *Store) Publish(tmp string, p storepath.Path, opt Publish) (*PathInfo, e
 	for _, f := range found {
 		refs = append(refs, byPart[f])
 	}
+	info := PathInfo{Path: p, NarHash: h.String(), NarSize: size, References: refs, Deriver: opt.Deriver, CA: opt.CA}
+	return s.install(tmp, info)
+}
+
+// publishSubstituted publishes a tree restored from a verified NAR. It does not run checkTree:
+// a NAR restore creates nothing but files, directories and symlinks, all beneath tmp, and the
+// content is exactly what the narinfo's signer published (links out of the store included, as
+// Nix allows them in substituted paths).
+func (s *Store) publishSubstituted(tmp string, p storepath.Path, info PathInfo) (*PathInfo, error) {
+	if info.Path != p {
+		return nil, fmt.Errorf("publish %s: the substituted registration is for %s", p, info.Path)
+	}
+	if _, err := hash.Parse(info.NarHash, ""); err != nil || info.NarSize <= 0 {
+		return nil, fmt.Errorf("publish %s: the substituted registration has no valid NAR hash and size", p)
+	}
+	for _, r := range info.References {
+		if r != p && filepath.Dir(string(r)) != s.Dir {
+			return nil, fmt.Errorf("publish %s: its reference %s is not in the store %s", p, r, s.Dir)
+		}
+	}
+	// Register checks this again in its transaction; checking first leaves no tree behind.
+	err := s.db(false, func(tx *bolt.Tx) error {
+		for _, r := range info.References {
+			if r == p {
+				continue
+			}
+			if known, err := getInfo(tx, r); err != nil {
+				return err
+			} else if known == nil {
+				return fmt.Errorf("publish %s: its reference %s is not valid", p, r)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	info.RegistrationTime = 0
+	return s.install(tmp, info)
+}
+
+// install makes tmp read-only and canonical, flushes it to disk, renames it to info.Path and
+// registers it: the tail every published path shares.
+func (s *Store) install(tmp string, info PathInfo) (*PathInfo, error) {
+	p := info.Path
 	if err := canonicalize(tmp); err != nil {
 		return nil, err
 	}
@@ -113,7 +169,6 @@ func (s *Store) Publish(tmp string, p storepath.Path, opt Publish) (*PathInfo, e
 		}
 		syncDir(s.Dir)
 	}
-	info := PathInfo{Path: p, NarHash: h.String(), NarSize: size, References: refs, Deriver: opt.Deriver, CA: opt.CA}
 	if err := s.Register(info); err != nil {
 		return nil, err
 	}

@@ -709,3 +709,57 @@ func TestPublishNoOutput(t *testing.T) {
 	}
 	assertValid(t, s, p, false)
 }
+
+func TestPublishSubstituted(t *testing.T) {
+	s := newStore(t)
+	dep := build(t, s, "dep", map[string]string{"f": "dep"})
+	p := outPath(t, s, "substituted")
+	src := t.TempDir()
+	writeFile(t, filepath.Join(src, "bin", "tool"), "#!/bin/sh\n", 0o755)
+	h, size, err := nar.Hash(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The registration is taken as given: the references are the narinfo's (including the path
+	// itself, as Nix lists them), not what a scan of the tree would find.
+	want := PathInfo{Path: p, NarHash: h.String(), NarSize: size, References: []storepath.Path{p, dep},
+		Deriver: outPath(t, s, "substituted.drv"), Signatures: []string{"cache-1:c2ln"}}
+	fill := func(info PathInfo) func(tmp string) (string, Publish, error) {
+		return func(tmp string) (string, Publish, error) {
+			if err := os.CopyFS(tmp, os.DirFS(src)); err != nil {
+				return tmp, Publish{}, err
+			}
+			return tmp, Publish{Substituted: &info}, nil
+		}
+	}
+
+	for _, bad := range []struct {
+		name string
+		info PathInfo
+		msg  string
+	}{
+		{"another path", PathInfo{Path: dep, NarHash: want.NarHash, NarSize: size}, "registration is for"},
+		{"no hash", PathInfo{Path: p, NarSize: size}, "no valid NAR hash"},
+		{"reference elsewhere", PathInfo{Path: p, NarHash: want.NarHash, NarSize: size, References: []storepath.Path{storepath.Path("/elsewhere/" + dep.Base())}}, "not in the store"},
+		{"invalid reference", PathInfo{Path: p, NarHash: want.NarHash, NarSize: size, References: []storepath.Path{outPath(t, s, "missing")}}, "is not valid"},
+	} {
+		_, err := s.Ensure(p, fill(bad.info))
+		if err == nil || !strings.Contains(err.Error(), bad.msg) {
+			t.Errorf("%s: Ensure error = %v, want one saying %q", bad.name, err, bad.msg)
+		}
+		assertValid(t, s, p, false)
+		assertMissing(t, string(p))
+	}
+
+	if _, err := s.Ensure(p, fill(want)); err != nil {
+		t.Fatal(err)
+	}
+	got := mustInfo(t, s, p)
+	got.RegistrationTime = 0
+	sortPaths(want.References)
+	if !reflect.DeepEqual(*got, want) {
+		t.Errorf("registered %+v, want %+v", *got, want)
+	}
+	assertCanonical(t, filepath.Join(string(p), "bin", "tool"), 0o555)
+	assertCanonical(t, filepath.Join(string(p), "bin"), 0o555)
+}
