@@ -234,4 +234,3 @@ func serveNar(w http.ResponseWriter, r *http.Request, info *store.PathInfo) {
 	}
 	zw.Close()
 }
-
