@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -53,14 +54,19 @@ type CLI struct {
 	Versions    VersionsCmd    `cmd:"" help:"List the versions of a package, newest first."`
 	Search      SearchCmd      `cmd:"" help:"Search the built-in package index."`
 	Store       StoreCmd       `cmd:"" help:"Inspect and maintain the store."`
+	Cache       CacheCmd       `cmd:"" help:"Binary caches: make keys, push closures, serve, list."`
 	Version     VersionCmd     `cmd:"" help:"Print den's version."`
 	Completion  CompletionCmd  `cmd:"" help:"Print a shell completion script for bash, zsh or fish."`
 }
 
-// Globals are flags every command takes.
+// Globals are flags every command takes. The last three matter to the commands that realize
+// (build, sync, run, shell, x, add, update, env, cache push) and are harmless to the others.
 type Globals struct {
-	Quiet   bool `short:"q" help:"Print only errors and results."`
-	Verbose bool `short:"v" help:"Print more about what den does."`
+	Quiet        bool `short:"q" help:"Print only errors and results."`
+	Verbose      bool `short:"v" help:"Print more about what den does."`
+	Offline      bool `help:"Use no network: skip http(s) binary caches, and fail, naming it, where a download is needed."`
+	NoSubstitute bool `help:"Ask no binary cache: build or fetch everything here."`
+	NoBuild      bool `help:"Substitute from binary caches or fail: build nothing from source."`
 }
 
 // App is what every command's Run receives: the output streams and lazily opened services.
@@ -69,6 +75,7 @@ type App struct {
 	Globals        *Globals
 
 	cfg      *config.Config
+	project  *manifest.Manifest // the den.toml last loaded, whose [caches] join the user's
 	st       *store.Store
 	roots    *store.TempRoots
 	cleanup  func()
@@ -136,6 +143,7 @@ func (a *App) Builder(printLogs bool) (*build.Builder, error) {
 		rep = progress.New(a.Stderr)
 	}
 	a.builder = &build.Builder{
+		Client:    a.httpClient(),
 		Store:     s,
 		Sandbox:   sandbox.Mode(a.cfg.User.Sandbox),
 		PrintLogs: printLogs,
@@ -155,7 +163,39 @@ func (a *App) Builder(printLogs bool) (*build.Builder, error) {
 			return c.Config().AuthFor(u)
 		},
 	}
+	if err := a.wireSubstitution(a.builder); err != nil {
+		return nil, err
+	}
 	return a.builder, nil
+}
+
+// httpClient is the client for every download of this process: nil (the default client)
+// normally, and with --offline one that refuses every request.
+func (a *App) httpClient() *http.Client {
+	if !a.Globals.Offline {
+		return nil
+	}
+	return &http.Client{Transport: offlineTransport{}}
+}
+
+// offlineTransport fails every request: under --offline, whatever was not in the store or a
+// file:// cache would have needed the network.
+type offlineTransport struct{}
+
+func (offlineTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Body != nil {
+		r.Body.Close()
+	}
+	return nil, &offlineError{}
+}
+
+// offlineError leaves naming the URL to the callers, which all wrap it with the URL they wanted.
+type offlineError struct{}
+
+func (e *offlineError) Error() string { return "--offline forbids the network" }
+
+func (e *offlineError) Hints() []string {
+	return []string{"run without --offline once to fetch it; a file:// binary cache works offline"}
 }
 
 // applyProjectSandbox lets den.toml's [options] sandbox make isolation stricter, never weaker: a
@@ -199,7 +239,11 @@ func (a *App) Project() (*manifest.Manifest, error) {
 	if rel, err := filepath.Rel(wd, path); err == nil {
 		path = rel
 	}
-	return manifest.Load(path)
+	m, err := manifest.Load(path)
+	if err == nil {
+		a.project = m
+	}
+	return m, err
 }
 
 // signalContext is cancelled by SIGINT or SIGTERM, so builds stop and clean up.

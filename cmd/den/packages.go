@@ -71,7 +71,7 @@ func (a *App) Resolver() (*resolve.Resolver, error) {
 			if err != nil {
 				return nil, err
 			}
-			return npm.NewClient(cfg, nil), nil
+			return npm.NewClient(cfg, a.httpClient()), nil
 		}),
 	}
 	env.Realize = func(ctx context.Context, d *derivation.Derivation) error {
@@ -93,7 +93,7 @@ func (a *App) goModules() (*gomod.Client, error) {
 			a.goErr = err
 			return
 		}
-		a.goClient = gomod.NewClient(cfg, nil, filepath.Join(a.cfg.CacheDir, "gomod"))
+		a.goClient = gomod.NewClient(cfg, a.httpClient(), filepath.Join(a.cfg.CacheDir, "gomod"))
 	})
 	return a.goClient, a.goErr
 }

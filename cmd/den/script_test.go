@@ -283,6 +283,47 @@ var scriptCmds = map[string]func(ts *testscript.TestScript, neg bool, args []str
 		ts.Defer(func() { ln.Close() })
 		ts.Setenv(args[0], fmt.Sprint(ln.Addr().(*net.TCPAddr).Port))
 	},
+	// freeport VAR: VAR gets a loopback TCP port that was free a moment ago, for a server the
+	// script starts in the background.
+	"freeport": func(ts *testscript.TestScript, neg bool, args []string) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		ts.Check(err)
+		ts.Setenv(args[0], fmt.Sprint(ln.Addr().(*net.TCPAddr).Port))
+		ln.Close()
+	},
+	// waitport HOST:PORT: wait up to a minute for something to listen there.
+	"waitport": func(ts *testscript.TestScript, neg bool, args []string) {
+		deadline := time.Now().Add(time.Minute)
+		for time.Now().Before(deadline) {
+			if c, err := net.DialTimeout("tcp", args[0], time.Second); err == nil {
+				c.Close()
+				return
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		ts.Fatalf("nothing listens on %s", args[0])
+	},
+	// flipbyte GLOB: invert one bit of the middle byte of every file matching GLOB (read-only
+	// files too), as a disk or a mirror might.
+	"flipbyte": func(ts *testscript.TestScript, neg bool, args []string) {
+		files, _ := filepath.Glob(ts.MkAbs(args[0]))
+		if len(files) == 0 {
+			ts.Fatalf("no file matches %s", args[0])
+		}
+		for _, f := range files {
+			fi, err := os.Stat(f)
+			ts.Check(err)
+			data, err := os.ReadFile(f)
+			ts.Check(err)
+			if len(data) == 0 {
+				ts.Fatalf("%s is empty", f)
+			}
+			data[len(data)/2] ^= 0x01
+			ts.Check(os.Chmod(f, 0o644))
+			ts.Check(os.WriteFile(f, data, 0o644))
+			ts.Check(os.Chmod(f, fi.Mode().Perm()))
+		}
+	},
 	// sri FILE VAR: VAR gets the sha256 SRI hash of FILE.
 	"sri": func(ts *testscript.TestScript, neg bool, args []string) {
 		data, err := os.ReadFile(ts.MkAbs(args[0]))
