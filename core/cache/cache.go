@@ -267,11 +267,35 @@ func (c *fileCache) Put(ctx context.Context, name string, r io.Reader) (err erro
 	if err := os.Rename(f.Name(), p); err != nil {
 		return fmt.Errorf("write %s: %w", p, err)
 	}
+	syncDir(dir)
+	return nil
+}
+
+// adopt makes the finished temporary file tmp, created in the cache directory, the file name:
+// the end of Put without copying the data again.
+func (c *fileCache) adopt(tmp *os.File, name string) error {
+	p, err := c.path(name)
+	if err != nil {
+		return err
+	}
+	if err := tmp.Chmod(0o644); err != nil {
+		return fmt.Errorf("write %s: %w", p, err)
+	}
+	if err := tmp.Sync(); err != nil {
+		return fmt.Errorf("write %s: %w", p, err)
+	}
+	if err := os.Rename(tmp.Name(), p); err != nil {
+		return fmt.Errorf("write %s: %w", p, err)
+	}
+	syncDir(filepath.Dir(p))
+	return nil
+}
+
+func syncDir(dir string) {
 	if d, err := os.Open(dir); err == nil {
 		d.Sync()
 		d.Close()
 	}
-	return nil
 }
 
 func (c *fileCache) List(ctx context.Context) ([]string, error) {

@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -8,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"sync"
 
 	"github.com/den-sh/den/core/hash"
@@ -179,7 +181,17 @@ func uploadNar(ctx context.Context, c Cache, info store.PathInfo, method string)
 	if err != nil {
 		return nil, fmt.Errorf("the store's record has a bad NAR hash: %v", err)
 	}
-	tmp, err := os.CreateTemp("", "den-push-*.nar"+Ext(method))
+	// A file cache gets the temporary file beside its NARs and takes it by rename; any other cache
+	// gets it uploaded from the system's temp dir.
+	fc, local := c.(*fileCache)
+	tmpDir := ""
+	if local {
+		tmpDir = filepath.Join(fc.dir, "nar")
+		if err := os.MkdirAll(tmpDir, 0o755); err != nil {
+			return nil, fmt.Errorf("create cache directory: %w", err)
+		}
+	}
+	tmp, err := os.CreateTemp(tmpDir, ".tmp-den-push-*")
 	if err != nil {
 		return nil, err
 	}
@@ -187,9 +199,10 @@ func uploadNar(ctx context.Context, c Cache, info store.PathInfo, method string)
 		tmp.Close()
 		os.Remove(tmp.Name())
 	}()
+	bw := bufio.NewWriterSize(tmp, 1<<20)
 
 	fileHash := sha256.New()
-	counted := &countWriter{w: io.MultiWriter(tmp, fileHash)}
+	counted := &countWriter{w: io.MultiWriter(bw, fileHash)}
 	cw, err := Compressor(method, counted)
 	if err != nil {
 		return nil, err
@@ -201,6 +214,9 @@ func uploadNar(ctx context.Context, c Cache, info store.PathInfo, method string)
 		return nil, err
 	}
 	if err := cw.Close(); err != nil {
+		return nil, err
+	}
+	if err := bw.Flush(); err != nil {
 		return nil, err
 	}
 	got := hash.FromHasher(hash.SHA256, narHash)
@@ -215,6 +231,10 @@ func uploadNar(ctx context.Context, c Cache, info store.PathInfo, method string)
 	// hash, so it is the same file.
 	if ok, err := c.Has(ctx, name); err != nil {
 		return nil, err
+	} else if !ok && local {
+		if err := fc.adopt(tmp, name); err != nil {
+			return nil, err
+		}
 	} else if !ok {
 		if _, err := tmp.Seek(0, io.SeekStart); err != nil {
 			return nil, err

@@ -222,7 +222,8 @@ func TestPushKeepsStoreSignatures(t *testing.T) {
 func TestPushPartialThenResume(t *testing.T) {
 	f := newPushFixture(t)
 	key, _ := GenerateKey("push-1")
-	c, _ := Open("file://"+t.TempDir(), nil)
+	dir := t.TempDir()
+	c, _ := Open("file://"+dir, nil)
 	if pushed, _, err := Push(context.Background(), f.st, c, []storepath.Path{f.lib}, PushOptions{Key: &key}); err != nil || pushed != 1 {
 		t.Fatalf("push lib: %d %v", pushed, err)
 	}
@@ -231,6 +232,15 @@ func TestPushPartialThenResume(t *testing.T) {
 		t.Fatalf("push top: %d %d %v", pushed, skipped, err)
 	}
 	checkCacheHolds(t, c, f.st, f.closureMembers, key.Public())
+	ents, _ := os.ReadDir(filepath.Join(dir, "nar"))
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), ".") {
+			t.Errorf("push left %s", e.Name())
+		}
+	}
+	if len(ents) != 4 {
+		t.Errorf("nar/ holds %d files, want 4", len(ents))
+	}
 }
 
 func TestPushErrors(t *testing.T) {
@@ -267,10 +277,14 @@ func TestPushRefusesModifiedPath(t *testing.T) {
 	if err := os.WriteFile(file, bytes.Repeat([]byte("z"), 10), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	c, _ := Open("file://"+t.TempDir(), nil)
+	dir := t.TempDir()
+	c, _ := Open("file://"+dir, nil)
 	_, _, err := Push(context.Background(), f.st, c, []storepath.Path{f.lib}, PushOptions{})
 	if err == nil || !strings.Contains(err.Error(), "changed since it was registered") {
 		t.Fatalf("modified path pushed: %v", err)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(dir, "nar")); len(ents) != 0 {
+		t.Fatalf("a refused push left %v", ents)
 	}
 	if ok, _ := c.Has(context.Background(), f.lib.HashPart()+".narinfo"); ok {
 		t.Fatal("narinfo written for a modified path")
