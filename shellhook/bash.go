@@ -12,6 +12,27 @@ type Bash struct{}
 
 func (Bash) Name() string { return "bash" }
 
+// Hook runs den export bash from PROMPT_COMMAND, in front of what is there (string or array
+// form), once however often it is evaluated. It keeps $? for the prompt, ignores Ctrl-C while den
+// runs, and refers to no unset variable, for users of set -u.
+func (Bash) Hook(den string) string {
+	return `_den_hook() {
+  local previous_exit_status=$?
+  trap -- '' SIGINT
+  eval "$(` + quoteSh(den) + ` export bash)"
+  trap - SIGINT
+  return $previous_exit_status
+}
+if [[ ";${PROMPT_COMMAND[*]:-};" != *";_den_hook;"* ]]; then
+  if [[ "$(declare -p PROMPT_COMMAND 2>&1)" == "declare -a"* ]]; then
+    PROMPT_COMMAND=(_den_hook "${PROMPT_COMMAND[@]}")
+  else
+    PROMPT_COMMAND="_den_hook${PROMPT_COMMAND:+;$PROMPT_COMMAND}"
+  fi
+fi
+`
+}
+
 func (Bash) Command(bin string, env []string, s Session) (*exec.Cmd, error) {
 	rc := filepath.Join(s.TempDir, "bashrc")
 	files := map[string]string{}
@@ -39,6 +60,9 @@ unset -f __den_path
 		// already starts with the reference.
 		b.WriteString("__den_marker=" + quoteSh(s.Marker) + "\n")
 		b.WriteString(`case "${PS1-}" in '${__den_marker}'*) ;; *) PS1='${__den_marker}'"$PS1" ;; esac` + "\n")
+	}
+	if s.Den != "" {
+		b.WriteString(Bash{}.Hook(s.Den))
 	}
 	if s.Init != "" {
 		init := filepath.Join(s.TempDir, "init.bash")

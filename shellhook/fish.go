@@ -12,6 +12,20 @@ type Fish struct{}
 
 func (Fish) Name() string { return "fish" }
 
+// Hook runs den export fish before each prompt and when PWD changes; defining a function again
+// replaces it, so evaluating the hook twice installs it once.
+func (Fish) Hook(den string) string {
+	q := quoteFish(den)
+	return `function __den_hook --on-event fish_prompt
+  ` + q + ` export fish | source
+end
+function __den_cd_hook --on-variable PWD
+  if status --is-command-substitution; return; end
+  ` + q + ` export fish | source
+end
+`
+}
+
 func (Fish) Command(bin string, env []string, s Session) (*exec.Cmd, error) {
 	rc := filepath.Join(s.TempDir, "den.fish")
 	files := map[string]string{}
@@ -49,6 +63,9 @@ end
     end
 end
 `)
+	}
+	if s.Den != "" {
+		b.WriteString(Fish{}.Hook(s.Den))
 	}
 	if s.Init != "" {
 		init := filepath.Join(s.TempDir, "init.fish")

@@ -12,6 +12,25 @@ type Zsh struct{}
 
 func (Zsh) Name() string { return "zsh" }
 
+// Hook runs den export zsh before each prompt and on each cd, installed once however often it
+// is evaluated.
+func (Zsh) Hook(den string) string {
+	return `_den_hook() {
+  trap -- '' SIGINT
+  eval "$(` + quoteSh(den) + ` export zsh)"
+  trap - SIGINT
+}
+typeset -ag precmd_functions
+if (( ! ${precmd_functions[(I)_den_hook]} )); then
+  precmd_functions=(_den_hook $precmd_functions)
+fi
+typeset -ag chpwd_functions
+if (( ! ${chpwd_functions[(I)_den_hook]} )); then
+  chpwd_functions=(_den_hook $chpwd_functions)
+fi
+`
+}
+
 func (Zsh) Command(bin string, env []string, s Session) (*exec.Cmd, error) {
 	dir := filepath.Join(s.TempDir, "zdotdir")
 	userDir, userSet := lookupEnv(env, "ZDOTDIR")
@@ -54,6 +73,9 @@ if [[ -f ${ZDOTDIR:-$HOME}/.zshrc ]]; then source ${ZDOTDIR:-$HOME}/.zshrc; fi
 	if [[ $PROMPT != "$m"* ]]; then PROMPT=$m$PROMPT; fi
 }
 `)
+	}
+	if s.Den != "" {
+		b.WriteString(Zsh{}.Hook(s.Den))
 	}
 	files := map[string]string{}
 	if s.Init != "" {

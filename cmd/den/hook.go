@@ -6,11 +6,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 
 	"github.com/den-sh/den/core/config"
+	"github.com/den-sh/den/core/lock"
 	"github.com/den-sh/den/core/manifest"
+	"github.com/den-sh/den/core/platform"
 	"github.com/den-sh/den/envs"
 	"github.com/den-sh/den/shellhook"
 )
@@ -40,50 +43,12 @@ func (c *HookCmd) Run(a *App) error {
 	if err != nil {
 		return err
 	}
-	q := shQuote(self)
-	switch c.Shell {
-	case "bash":
-		fmt.Fprintf(a.Stdout, `_den_hook() {
-  local previous_exit_status=$?
-  trap -- '' SIGINT
-  eval "$(%s export bash)"
-  trap - SIGINT
-  return $previous_exit_status
-}
-if [[ ";${PROMPT_COMMAND[*]:-};" != *";_den_hook;"* ]]; then
-  if [[ "$(declare -p PROMPT_COMMAND 2>&1)" == "declare -a"* ]]; then
-    PROMPT_COMMAND=(_den_hook "${PROMPT_COMMAND[@]}")
-  else
-    PROMPT_COMMAND="_den_hook${PROMPT_COMMAND:+;$PROMPT_COMMAND}"
-  fi
-fi
-`, q)
-	case "zsh":
-		fmt.Fprintf(a.Stdout, `_den_hook() {
-  trap -- '' SIGINT
-  eval "$(%s export zsh)"
-  trap - SIGINT
-}
-typeset -ag precmd_functions
-if (( ! ${precmd_functions[(I)_den_hook]} )); then
-  precmd_functions=(_den_hook $precmd_functions)
-fi
-typeset -ag chpwd_functions
-if (( ! ${chpwd_functions[(I)_den_hook]} )); then
-  chpwd_functions=(_den_hook $chpwd_functions)
-fi
-`, q)
-	case "fish":
-		fmt.Fprintf(a.Stdout, `function __den_hook --on-event fish_prompt
-  %s export fish | source
-end
-function __den_cd_hook --on-variable PWD
-  if status --is-command-substitution; return; end
-  %s export fish | source
-end
-`, fishQuote(self), fishQuote(self))
+	sh, err := shellhook.For(c.Shell)
+	if err != nil {
+		return err
 	}
-	return nil
+	_, err = io.WriteString(a.Stdout, sh.Hook(self))
+	return err
 }
 
 // statusFile is where a background sync records how it ended, relative to the project.
@@ -137,6 +102,14 @@ func exportHook(shell string, stdout, stderr io.Writer) {
 			}
 		}
 	}
+	// Inside den shell the hook serves the shell's project wherever the user goes.
+	shellRoot := os.Getenv(shellhook.EnvShellRoot)
+	if shellRoot != "" && shellRoot != root {
+		root = shellRoot
+		if sess.Root == root && sess.Unchanged(root) {
+			return
+		}
+	}
 	if root == "" && sessVar == "" {
 		if os.Getenv(envUntrusted) != "" {
 			fmt.Fprint(stdout, shellhook.Export(shell, map[string]*string{envUntrusted: nil}))
@@ -168,7 +141,11 @@ func exportHook(shell string, stdout, stderr io.Writer) {
 			fmt.Fprintf(stderr, "den: %v\n", err)
 			return
 		}
-		switch envs.TrustOf(cfg.StateDir, root) {
+		trust := envs.Allowed // den shell is consent to its project, whatever den.toml says
+		if root != shellRoot {
+			trust = envs.TrustOf(cfg.StateDir, root)
+		}
+		switch trust {
 		case envs.Allowed:
 		case envs.Denied:
 			leave()
@@ -192,9 +169,7 @@ func exportHook(shell string, stdout, stderr io.Writer) {
 			return
 		}
 		delete(env, envUntrusted)
-		next := shellhook.NewHookSession(root)
-		// A background sync's outcome is part of what the next prompt must notice.
-		next.Files[statusFile] = envs.FileIDOf(filepath.Join(root, statusFile))
+		next := hookSession(root)
 		_, _, vars, ok := unchangedAt(root)
 		if !ok {
 			// Not realized yet, or den.toml changed: realize in the background; a later prompt
@@ -209,8 +184,8 @@ func exportHook(shell string, stdout, stderr io.Writer) {
 					fmt.Fprintf(stderr, "den: updating the environment failed: %s\n", msg)
 					env[envReported] = msg
 				}
-			} else {
-				startBackgroundSync(root, stderr)
+			} else if line, ok := startBackgroundSync(root, false); ok {
+				fmt.Fprintln(stderr, line)
 			}
 			env[shellhook.EnvSession] = next.Encode()
 			fmt.Fprint(stdout, shellhook.Export(shell, shellhook.Changes(before, env)))
@@ -225,29 +200,88 @@ func exportHook(shell string, stdout, stderr io.Writer) {
 	fmt.Fprint(stdout, shellhook.Export(shell, shellhook.Changes(before, env)))
 }
 
-// startBackgroundSync runs den sync for root detached from the shell, its output in .den/sync.log.
-func startBackgroundSync(root string, stderr io.Writer) {
+// hookSession fingerprints the project at root for the hook's session variable.
+func hookSession(root string) shellhook.HookSession {
+	s := shellhook.NewHookSession(root)
+	// A background sync's outcome is part of what the next prompt must notice.
+	s.Files[statusFile] = envs.FileIDOf(filepath.Join(root, statusFile))
+	return s
+}
+
+// startBackgroundSync runs den sync for root detached from the shell, its output in .den/sync.log,
+// unless one runs already. When it started one it returns the line to tell the user, which names
+// the changes. It takes the sync lock itself and hands it to the sync, so that of two callers at
+// once (the hook at a prompt and den shell's watcher) exactly one starts a sync and speaks.
+// With ifStale, it first checks under the lock that the environment is not up to date already:
+// a sync that just ended must not be followed by another, and another line. (The hook does not
+// ask for that check: a sync it does not start writes no status for its next prompt to notice.)
+func startBackgroundSync(root string, ifStale bool) (line string, started bool) {
 	self, err := selfPath()
 	if err != nil {
-		return
+		return "", false
 	}
 	os.MkdirAll(filepath.Join(root, envs.StateDir), 0o755)
-	if syncRunning(root) {
-		return
+	lockf, err := os.OpenFile(syncLockPath(root), os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return "", false
+	}
+	defer lockf.Close() // the sync keeps the lock through its own descriptor
+	if syscall.Flock(int(lockf.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) != nil {
+		return "", false // running already
+	}
+	if ifStale {
+		if _, _, _, ok := unchangedAt(root); ok {
+			return "", false
+		}
 	}
 	logf, err := os.Create(filepath.Join(root, envs.StateDir, "sync.log"))
 	if err != nil {
-		return
+		return "", false
 	}
 	defer logf.Close()
 	cmd := exec.Command(self, "sync", "--quiet", "--status-file", filepath.Join(root, statusFile))
 	cmd.Dir = root
 	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.ExtraFiles = []*os.File{lockf}
+	cmd.Env = append(os.Environ(), envSyncLockFD+"=3")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	if cmd.Start() == nil {
-		fmt.Fprintf(stderr, "den: updating environment in the background (log: %s)\n", filepath.Join(root, envs.StateDir, "sync.log"))
-		cmd.Process.Release()
+	// Named before the sync starts, which rewrites den.lock.
+	line = "den: " + shellhook.UpdateLine(packageChanges(root))
+	if cmd.Start() != nil {
+		return "", false
 	}
+	cmd.Process.Release()
+	return line, true
+}
+
+// packageChanges names what syncing root will change in its packages, from the den.lock of the
+// current generation, den.toml and den.lock, resolving nothing.
+func packageChanges(root string) []string {
+	m, err := manifest.Load(filepath.Join(root, manifest.FileName))
+	if err != nil {
+		return nil
+	}
+	sys := platform.Current().String()
+	var wanted []manifest.Package
+	for _, p := range m.Packages {
+		if len(p.Systems) == 0 || contains(p.Systems, sys) {
+			wanted = append(wanted, p)
+		}
+	}
+	locked, _, err := lock.Read(root)
+	if err != nil {
+		locked = nil
+	}
+	var old *lock.File
+	if gen, err := os.Readlink(filepath.Join(root, envs.StateDir, "current")); err == nil {
+		if n, err := strconv.Atoi(filepath.Base(gen)); err == nil {
+			snap := snapshotPath(root, n, lock.FileName)
+			if data, err := os.ReadFile(snap); err == nil {
+				old, _ = lock.Decode(snap, data)
+			}
+		}
+	}
+	return shellhook.PackageChanges(old, wanted, locked, sys)
 }
 
 // ExportCmd is den export; main runs it before parsing, this is what --help shows.
@@ -264,24 +298,23 @@ func (c *ExportCmd) Run(a *App) error {
 // moment the process dies, even when nobody reaps it.
 func syncLockPath(root string) string { return filepath.Join(root, envs.StateDir, "sync.lock") }
 
-func syncRunning(root string) bool {
-	f, err := os.Open(syncLockPath(root))
-	if err != nil {
-		return false
-	}
-	defer f.Close()
-	if syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) != nil {
-		return true
-	}
-	syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
-	return false
-}
+// envSyncLockFD names the descriptor through which startBackgroundSync hands its sync the lock.
+const envSyncLockFD = "DEN_SYNC_LOCK_FD"
 
-// holdSyncLock marks this process as the project's background sync until it exits.
+// holdSyncLock marks this process as the project's background sync until it exits. The lock is
+// held through a raw descriptor, which no finalizer closes, marked close-on-exec so that builders
+// the sync starts do not keep it after the sync ended.
 func holdSyncLock(root string) {
-	f, err := os.OpenFile(syncLockPath(root), os.O_RDWR|os.O_CREATE, 0o644)
+	if v := os.Getenv(envSyncLockFD); v != "" {
+		os.Unsetenv(envSyncLockFD)
+		if fd, err := strconv.Atoi(v); err == nil && syscall.Flock(fd, syscall.LOCK_EX|syscall.LOCK_NB) == nil {
+			syscall.CloseOnExec(fd)
+			return // handed over, locked already
+		}
+	}
+	fd, err := syscall.Open(syncLockPath(root), syscall.O_RDWR|syscall.O_CREAT|syscall.O_CLOEXEC, 0o644)
 	if err == nil {
-		syscall.Flock(int(f.Fd()), syscall.LOCK_EX) // kept: released when the process ends
+		syscall.Flock(fd, syscall.LOCK_EX) // kept: released when the process ends
 	}
 }
 

@@ -17,7 +17,8 @@ import (
 // runs nothing and says so once; den allow activates it (realized in the background, applied at
 // a later prompt); leaving restores PATH and every variable; moving from project A straight into
 // B swaps cleanly; values with spaces, quotes and non-ASCII survive; in bash another prompt tool
-// in PROMPT_COMMAND still runs and the prompt sees the last command's status.
+// in PROMPT_COMMAND still runs, the prompt sees the last command's status, and set -u and
+// pipefail in the user's rc cause no error.
 func TestHookPTY(t *testing.T) {
 	reg := fakeNodeRegistry(t)
 	for _, shell := range []string{"bash", "zsh", "fish"} {
@@ -33,8 +34,9 @@ func TestHookPTY(t *testing.T) {
 			os.WriteFile(filepath.Join(b, "den.toml"), []byte("[env]\nBAR = \"from b\"\n"), 0o644)
 			switch shell {
 			case "bash":
+				// Strict users' options: the hook must refer to no unset variable and fail no pipe.
 				os.WriteFile(filepath.Join(home, ".bashrc"), []byte(
-					"PROMPT_COMMAND='touch \"$HOME/other-tool-ran\"'\nPS1='[$?] $ '\neval \"$(den hook bash)\"\n"), 0o644)
+					"set -u -o pipefail\nPROMPT_COMMAND='touch \"$HOME/other-tool-ran\"'\nPS1='[$?] $ '\neval \"$(den hook bash)\"\n"), 0o644)
 			case "zsh":
 				os.WriteFile(filepath.Join(home, ".zshrc"), []byte("PROMPT='[%?] $ '\neval \"$(den hook zsh)\"\n"), 0o644)
 			case "fish":
@@ -69,7 +71,8 @@ func TestHookPTY(t *testing.T) {
 			// Allowed: realized in the background, applied at a later prompt.
 			send("den allow")
 			at = out.expect(t, at, "allowed ")
-			at = out.expect(t, at, "updating environment in the background")
+			// The line names the package: no environment yet, and den.lock does not have it.
+			at = out.expect(t, at, "den: updating environment (+node) in the background")
 			// Prompts are never held: each answers at once, and a later one applies the result.
 			until := func(cmdline, want string) {
 				deadline := time.Now().Add(30 * time.Second)
@@ -119,6 +122,7 @@ func TestHookPTY(t *testing.T) {
 			send("printenv BAR | sed 's/^/kept=/'")
 			at = out.expect(t, at, "kept=from b")
 			send("den allow")
+			at = out.expect(t, at, "den: updating environment (+node) in the background")
 			until("node --version 2>/dev/null | sed 's/^/node=/'", "node=v20.1.0")
 			send("printf '[env\\n' > den.toml && den allow")
 			until("echo tick", "den: updating the environment failed: ")
@@ -131,6 +135,11 @@ func TestHookPTY(t *testing.T) {
 			}
 			send("cd ..")
 			if shell == "bash" {
+				for _, bad := range []string{"unbound variable", "syntax error", "command not found"} {
+					if strings.Contains(out.String(), bad) {
+						t.Fatalf("%q under set -u -o pipefail:\n%s", bad, out.String())
+					}
+				}
 				if _, err := os.Stat(filepath.Join(home, "other-tool-ran")); err != nil {
 					t.Fatalf("the other prompt tool did not run: %v", err)
 				}

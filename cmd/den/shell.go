@@ -2,9 +2,14 @@ package main
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
+	"strings"
 
+	"github.com/den-sh/den/core/lock"
+	"github.com/den-sh/den/core/manifest"
 	"github.com/den-sh/den/shellhook"
 )
 
@@ -18,6 +23,8 @@ func (c *ShellCmd) Run(a *App) error {
 	if err != nil {
 		return err
 	}
+	// Taken before syncing, so that an edit made meanwhile shows at the first prompt.
+	sess := hookSession(m.Root)
 	ctx, stop := signalContext()
 	env, _, err := a.syncProject(ctx, m, c.Frozen)
 	stop()
@@ -33,18 +40,65 @@ func (c *ShellCmd) Run(a *App) error {
 		}
 		return err
 	}
+	self, err := selfPath()
+	if err != nil {
+		return err
+	}
 	dir, err := os.MkdirTemp("", "den-shell-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	cmd, err := sh.Command(shellPath, childEnv(env.vars, c.Pure), shellhook.Session{
+	cmd, err := sh.Command(shellPath, shellEnv(env, m.Root, sess, c.Pure), shellhook.Session{
 		Marker:  "(den:" + filepath.Base(m.Root) + ") ",
 		Init:    m.Shell.Init,
 		TempDir: dir,
+		Den:     self,
 	})
 	if err != nil {
 		return err
 	}
+	// While the shell runs, an edit of den.toml or den.lock starts realizing the new environment
+	// at once, so the hook usually finds it ready at the next prompt. Without a watcher (out of
+	// inotify watches, say) the hook still starts it at the next prompt.
+	root := m.Root
+	if stopWatch, err := shellhook.Watch(root, []string{manifest.FileName, lock.FileName}, shellhook.Settle, func() {
+		// The user may be typing at a prompt: the line starts on a line of its own, and is
+		// the only thing den shell prints meanwhile.
+		if line, ok := startBackgroundSync(root, true); ok {
+			fmt.Fprintf(a.Stderr, "\n%s\n", line)
+		}
+	}); err == nil {
+		defer stopWatch()
+	}
 	return runChild(cmd, true)
+}
+
+// shellEnv is the environment den shell starts the user's shell with: the outer one, without
+// what a prompt hook active there had applied, with env entered as the prompt hook enters it, so
+// that the hook in the shell takes over from there. sess fingerprints the project at root.
+func shellEnv(env *environment, root string, sess shellhook.HookSession, pure bool) []string {
+	outer := map[string]string{}
+	for _, kv := range os.Environ() {
+		k, v, _ := strings.Cut(kv, "=")
+		if !pure || pureKeep(k) {
+			outer[k] = v
+		}
+	}
+	if d, err := shellhook.DecodeDiff(outer[shellhook.EnvDiff]); err == nil && outer[shellhook.EnvDiff] != "" {
+		outer = d.Leave(outer)
+	}
+	for _, k := range []string{shellhook.EnvDiff, shellhook.EnvSession, envUntrusted, envReported} {
+		delete(outer, k)
+	}
+	after, d := shellhook.Enter(outer, env.vars)
+	after[shellhook.EnvDiff] = d.Encode()
+	after[shellhook.EnvSession] = sess.Encode()
+	after[shellhook.EnvShellRoot] = root
+	out := make([]string, 0, len(after))
+	for k, v := range after {
+		out = append(out, k+"="+v)
+	}
+	sort.Strings(out)
+	return out
 }

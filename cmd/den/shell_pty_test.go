@@ -120,9 +120,7 @@ func TestShellPTY(t *testing.T) {
 			h := newPTYHome(t, shell)
 			home, proj := h.home, filepath.Join(h.dir, "proj")
 			os.MkdirAll(proj, 0o755)
-			os.WriteFile(filepath.Join(home, ".bashrc"), []byte("PS1='$ '\n"), 0o644)
-			os.WriteFile(filepath.Join(home, ".zshrc"), []byte("PROMPT='$ '\n"), 0o644)
-			os.WriteFile(filepath.Join(home, ".config/fish/config.fish"), []byte("function fish_prompt; echo -n '$ '; end\n"), 0o644)
+			writeShellRCs(home)
 			os.WriteFile(filepath.Join(proj, "den.toml"), []byte(fmt.Sprintf(
 				"systems = [%q]\n\n[packages]\nnode = \"20\"\n\n[env]\nGREETING = \"hello wörld\"\n\n[shell]\ninit = \"echo init-ran\"\n",
 				platform.Current().String())), 0o644)
@@ -164,6 +162,106 @@ func TestShellPTY(t *testing.T) {
 			var ee *exec.ExitError
 			if errors.As(err, &ee) && !errors.Is(err, syscall.EIO) {
 				t.Fatalf("den shell exited with %v:\n%s", err, out.String())
+			}
+		})
+	}
+}
+
+// writeShellRCs gives each shell a plain "$ " prompt; bash runs with set -u and pipefail, which
+// den's rc code and hook must bear.
+func writeShellRCs(home string) {
+	os.WriteFile(filepath.Join(home, ".bashrc"), []byte("set -u -o pipefail\nPS1='$ '\n"), 0o644)
+	os.WriteFile(filepath.Join(home, ".zshrc"), []byte("PROMPT='$ '\n"), 0o644)
+	os.WriteFile(filepath.Join(home, ".config/fish/config.fish"), []byte("function fish_prompt; echo -n '$ '; end\n"), 0o644)
+}
+
+// TestShellPTYLiveReload drives den shell in real interactive bash, zsh and fish while den.toml
+// changes: an edit saved the way editors save (a new file renamed over den.toml) while the shell
+// sits at its prompt is noticed by den shell's watcher, which starts the update and says which
+// package it adds; a few prompts later the tool is on PATH, with no den allow. The environment
+// stays when the user leaves the project directory, and an edit typed in the shell that removes
+// the package and changes [env] applies too.
+func TestShellPTYLiveReload(t *testing.T) {
+	reg := fakeNodeRegistry(t)
+	sys := platform.Current().String()
+	for _, shell := range []string{"bash", "zsh", "fish"} {
+		t.Run(shell, func(t *testing.T) {
+			h := newPTYHome(t, shell)
+			proj := filepath.Join(h.dir, "proj")
+			os.MkdirAll(proj, 0o755)
+			writeShellRCs(h.home)
+			os.WriteFile(filepath.Join(proj, "den.toml"), []byte(fmt.Sprintf("systems = [%q]\n\n[env]\nGREETING = \"one\"\n", sys)), 0o644)
+
+			cmd := exec.Command(os.Args[0], "shell")
+			cmd.Args[0] = "den"
+			cmd.Dir = proj
+			cmd.Env = h.env(shell, reg.URL)
+			ptmx, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: 40, Cols: 200})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer func() { ptmx.Close(); cmd.Process.Kill(); cmd.Wait() }()
+			out := readPTY(ptmx)
+			send := func(s string) { ptmx.Write([]byte(s + "\n")) }
+			at := out.expect(t, 0, "(den:proj) $ ")
+			send("command -v node || echo no-node")
+			at = out.expect(t, at, "no-node")
+			at = out.expect(t, at, "$ ")
+
+			// An editor's save while the shell sits at its prompt: nobody presses Enter, and
+			// den shell starts the update by itself.
+			tmp := filepath.Join(proj, ".den.toml.swp")
+			os.WriteFile(tmp, []byte(fmt.Sprintf("systems = [%q]\n\n[packages]\nnode = \"20\"\n\n[env]\nGREETING = \"one\"\n", sys)), 0o644)
+			if err := os.Rename(tmp, filepath.Join(proj, "den.toml")); err != nil {
+				t.Fatal(err)
+			}
+			at = out.expect(t, at, "den: updating environment (+node) in the background")
+			until := func(cmdline, want string) {
+				t.Helper()
+				deadline := time.Now().Add(30 * time.Second)
+				for {
+					send(cmdline)
+					if i := strings.Index(out.String()[at:], want); i >= 0 {
+						at += i + len(want)
+						return
+					}
+					if time.Now().After(deadline) {
+						log, _ := os.ReadFile(filepath.Join(proj, ".den", "sync.log"))
+						t.Fatalf("%q never showed:\n%s\n--- .den/sync.log:\n%s", want, out.String(), log)
+					}
+					time.Sleep(300 * time.Millisecond)
+				}
+			}
+			until("node --version 2>/dev/null | sed 's/^/node=/'", "node=v20.1.0")
+
+			// den shell's project stays active outside its directory.
+			send("cd .. && node --version | sed 's/^/outside=/' && cd proj")
+			at = out.expect(t, at, "outside=v20.1.0")
+
+			// An edit typed in the shell: the prompt right after it starts the update (or finds
+			// the watcher started it), and the line names the removal.
+			send(fmt.Sprintf(`printf 'systems = ["%s"]\n[env]\nGREETING = "two"\n' > den.toml`, sys))
+			at = out.expect(t, at, "den: updating environment (-node) in the background")
+			until("printenv GREETING | sed 's/^/greeting=/'", "greeting=two")
+			send("command -v node || echo node-gone")
+			at = out.expect(t, at, "node-gone")
+
+			all := out.String()
+			for _, bad := range []string{"den allow", "unbound variable", "command not found"} {
+				if strings.Contains(all, bad) {
+					t.Fatalf("%q in den shell's output:\n%s", bad, all)
+				}
+			}
+			for _, line := range []string{"(+node)", "(-node)"} {
+				if n := strings.Count(all, line); n != 1 {
+					t.Fatalf("the update line with %s was printed %d times:\n%s", line, n, all)
+				}
+			}
+			send("exit")
+			select {
+			case <-out.done:
+			case <-time.After(20 * time.Second):
+				t.Fatalf("den shell did not end after exit:\n%s", out.String())
 			}
 		})
 	}
