@@ -404,6 +404,15 @@ func (c *httpCache) Put(ctx context.Context, name string, r io.Reader) error {
 		return err
 	}
 	req.Header.Set("Content-Type", contentType(name))
+	// Go sends a body of unknown length chunked, which some upload endpoints refuse; a pushed NAR
+	// comes from a file, whose length is known.
+	if f, ok := r.(*os.File); ok {
+		if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() {
+			if off, err := f.Seek(0, io.SeekCurrent); err == nil {
+				req.ContentLength = fi.Size() - off
+			}
+		}
+	}
 	resp, err := c.client.Do(req)
 	if err != nil {
 		return err

@@ -11,6 +11,10 @@
 //
 // Parsing is lenient as Nix's is (unknown keys ignored, hashes in any spelling); writing is
 // canonical (keys in Nix's order, hashes as "sha256:<nix32>").
+//
+// Nix's protocol has no way to list a cache. den's own servers (DirHandler, StoreHandler) answer
+// GET <root>/?den-list with the narinfo names and a "Den-List: 1" header, which is how
+// Cache.List works over HTTP; against any other host List says listing is not supported.
 package cache
 
 import (

@@ -14,12 +14,17 @@ import (
 	"github.com/den-sh/den/core/storepath"
 )
 
-// writableDir serves dir like DirHandler and accepts PUT, as an upload-enabled cache host does.
+// writableDir serves dir like DirHandler and accepts PUT, as an upload-enabled cache host does;
+// like some such hosts, it wants to know the length of what is uploaded.
 func writableDir(t *testing.T, dir string) *httptest.Server {
 	fc := &fileCache{dir: dir}
 	read := DirHandler(dir)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodPut {
+			if r.ContentLength < 0 {
+				http.Error(w, "length required", http.StatusLengthRequired)
+				return
+			}
 			if err := fc.Put(r.Context(), strings.TrimPrefix(r.URL.Path, "/prefix/"), r.Body); err != nil {
 				http.Error(w, err.Error(), http.StatusBadRequest)
 			}
