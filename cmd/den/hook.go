@@ -106,7 +106,7 @@ func exportHook(shell string, stdout, stderr io.Writer) {
 	shellRoot := os.Getenv(shellhook.EnvShellRoot)
 	if shellRoot != "" && shellRoot != root {
 		root = shellRoot
-		if sess.Root == root && sess.Unchanged(root) {
+		if sess.Unchanged(root) {
 			return
 		}
 	}

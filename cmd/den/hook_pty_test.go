@@ -56,13 +56,14 @@ func TestHookPTY(t *testing.T) {
 			}
 			defer func() { ptmx.Close(); cmd.Process.Kill(); cmd.Wait() }()
 			out := readPTY(ptmx)
+			// The terminal echoes what is typed: an expected output must not be in the command.
 			send := func(s string) { ptmx.Write([]byte(s + "\n")) }
 			at := out.expect(t, 0, "$ ")
 
 			// Untrusted: one hint, nothing applied.
 			send("cd a")
 			at = out.expect(t, at, "den.toml is not allowed yet; run den allow")
-			send("printenv FOO || echo FOO-unset")
+			send("printenv FOO || printf 'FOO-%s\\n' unset")
 			at = out.expect(t, at, "FOO-unset")
 			if strings.Count(out.String(), "is not allowed yet") != 1 {
 				t.Fatalf("the hint was shown more than once:\n%s", out.String())
@@ -103,13 +104,13 @@ func TestHookPTY(t *testing.T) {
 			// From A straight into B: B's variables, none of A's.
 			send("den allow ../b && cd ../b")
 			at = out.expect(t, at, "allowed ")
-			send("printenv FOO || echo FOO-gone")
+			send("printenv FOO || printf 'FOO-%s\\n' gone")
 			at = out.expect(t, at, "FOO-gone")
 			until("printenv BAR | sed 's/^/bar=/'", "bar=from b")
 
 			// Leaving: PATH and every variable as they were.
 			send("cd ..")
-			send("printenv BAR || echo BAR-gone; printenv PATH | sed 's/^/path=/'")
+			send("printenv BAR || printf 'BAR-%s\\n' gone; printenv PATH | sed 's/^/path=/'")
 			at = out.expect(t, at, "BAR-gone")
 			at = out.expect(t, at, "path="+basePath+"\r\n")
 			// Live reload: den.toml gains a package while the shell sits in the project; a few

@@ -179,10 +179,15 @@ func writeShellRCs(home string) {
 // changes: an edit saved the way editors save (a new file renamed over den.toml) while the shell
 // sits at its prompt is noticed by den shell's watcher, which starts the update and says which
 // package it adds; a few prompts later the tool is on PATH, with no den allow. The environment
-// stays when the user leaves the project directory, and an edit typed in the shell that removes
-// the package and changes [env] applies too.
+// stays when the user leaves the project directory. Edits typed in the shell apply too: a new
+// version of the package, then its removal with a change of [env]; each update is announced
+// once, naming the change.
 func TestShellPTYLiveReload(t *testing.T) {
 	reg := fakeNodeRegistry(t)
+	nodeSys, _ := npm.SystemFor(platform.Current())
+	reg.Add(npmtest.Package{Name: "node-" + nodeSys.OS + "-" + nodeSys.CPU, Version: "22.3.0",
+		OS: []string{nodeSys.OS}, CPU: []string{nodeSys.CPU}, Bin: map[string]string{"node": "bin/node"},
+		Files: map[string]string{"bin/node": fakeNode("22.3.0")}})
 	sys := platform.Current().String()
 	for _, shell := range []string{"bash", "zsh", "fish"} {
 		t.Run(shell, func(t *testing.T) {
@@ -200,12 +205,15 @@ func TestShellPTYLiveReload(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer func() { ptmx.Close(); cmd.Process.Kill(); cmd.Wait() }()
+			defer func() { ptmx.Close(); cmd.Process.Kill() }()
 			out := readPTY(ptmx)
 			send := func(s string) { ptmx.Write([]byte(s + "\n")) }
 			at := out.expect(t, 0, "(den:proj) $ ")
-			send("command -v node || echo no-node")
-			at = out.expect(t, at, "no-node")
+			// The terminal echoes what is typed, and the machine may have a node of its own:
+			// count den's, in output that the command line does not contain.
+			denNode := "sh -c 'command -v node' | grep -c -- -proj-env/ | sed 's/^/dennode=/'"
+			send(denNode)
+			at = out.expect(t, at, "dennode=0\r\n")
 			at = out.expect(t, at, "$ ")
 
 			// An editor's save while the shell sits at its prompt: nobody presses Enter, and
@@ -238,13 +246,17 @@ func TestShellPTYLiveReload(t *testing.T) {
 			send("cd .. && node --version | sed 's/^/outside=/' && cd proj")
 			at = out.expect(t, at, "outside=v20.1.0")
 
-			// An edit typed in the shell: the prompt right after it starts the update (or finds
-			// the watcher started it), and the line names the removal.
+			// Edits typed in the shell: the prompt right after each starts the update (or finds
+			// the watcher started it), and the line names the change: another version (to be
+			// resolved: den.lock still has 20.1.0 for "20"), then a removal.
+			send(`sed -i 's/"20"/"22"/' den.toml`)
+			at = out.expect(t, at, "den: updating environment (node 20.1.0 → 22) in the background")
+			until("node --version 2>/dev/null | sed 's/^/node=/'", "node=v22.3.0")
 			send(fmt.Sprintf(`printf 'systems = ["%s"]\n[env]\nGREETING = "two"\n' > den.toml`, sys))
 			at = out.expect(t, at, "den: updating environment (-node) in the background")
 			until("printenv GREETING | sed 's/^/greeting=/'", "greeting=two")
-			send("command -v node || echo node-gone")
-			at = out.expect(t, at, "node-gone")
+			send(denNode)
+			at = out.expect(t, at, "dennode=0\r\n")
 
 			all := out.String()
 			for _, bad := range []string{"den allow", "unbound variable", "command not found"} {
@@ -252,16 +264,27 @@ func TestShellPTYLiveReload(t *testing.T) {
 					t.Fatalf("%q in den shell's output:\n%s", bad, all)
 				}
 			}
-			for _, line := range []string{"(+node)", "(-node)"} {
+			for _, line := range []string{"(+node)", "(node 20.1.0 → 22)", "(-node)"} {
 				if n := strings.Count(all, line); n != 1 {
 					t.Fatalf("the update line with %s was printed %d times:\n%s", line, n, all)
 				}
 			}
-			send("exit")
+			send("exit 0") // grep -c found nothing: under pipefail, bash would exit with 1
 			select {
 			case <-out.done:
 			case <-time.After(20 * time.Second):
 				t.Fatalf("den shell did not end after exit:\n%s", out.String())
+			}
+			// den shell itself ends too: its watcher stops with the shell.
+			exited := make(chan error, 1)
+			go func() { exited <- cmd.Wait() }()
+			select {
+			case err := <-exited:
+				if err != nil {
+					t.Fatalf("den shell exited with %v:\n%s", err, out.String())
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatalf("den shell still runs after its shell ended:\n%s", out.String())
 			}
 		})
 	}
