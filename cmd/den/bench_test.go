@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 )
@@ -27,11 +28,14 @@ func TestBench(t *testing.T) {
 	t.Run("go-toolchain-cold", func(t *testing.T) { benchGoToolchain(t, den) })
 	t.Run("run-warm", func(t *testing.T) { benchRun(t, den) })
 	t.Run("export-no-change", func(t *testing.T) { benchExport(t, den) })
+	t.Run("cache-substitute", func(t *testing.T) { benchCacheSubstitute(t, den) })
 }
 
 // benchExport: the prompt hook's per-prompt step with nothing changed inside an active project:
 // den export bash against direnv export bash and mise hook-env -s bash in equivalent projects, and
-// a trivial Go program. Each is activated once in bash, then run n times from that state.
+// a trivial Go program. Each is activated once in bash, then run n times from that state. The
+// tools take turns round by round, so that a burst of load on the machine falls on all of them
+// rather than on whichever was being measured; each keeps its best round.
 func benchExport(t *testing.T, den string) {
 	dir := t.TempDir()
 	env := append(os.Environ(), "DEN_STORE="+dir+"/store", "DEN_STATE="+dir+"/state", "DEN_CACHE="+dir+"/cache",
@@ -50,32 +54,10 @@ func benchExport(t *testing.T, den string) {
 	}
 	run(den, "allow")
 	run(den, "sync")
-	const n = 300
-	// per runs `activate` once, then `step` n times, in one bash, and returns the time per step.
-	per := func(activate, step string) time.Duration {
-		script := activate + `
-start=$(date +%s%N)
-for ((i = 0; i < ` + fmt.Sprint(n) + `; i++)); do ` + step + ` >/dev/null; done
-end=$(date +%s%N)
-echo $(( (end - start) / ` + fmt.Sprint(n) + ` ))`
-		var best time.Duration
-		for round := 0; round < 3; round++ {
-			cmd := exec.Command("bash", "-c", script)
-			cmd.Dir, cmd.Env = proj, env
-			out, err := cmd.Output()
-			if err != nil {
-				t.Fatalf("%s: %v\n%s", step, err, out)
-			}
-			var ns int64
-			fmt.Sscan(string(out), &ns)
-			if d := time.Duration(ns); best == 0 || d < best {
-				best = d
-			}
-		}
-		return best
-	}
+	// A tool is activated once in a bash, then its step runs n times there.
+	type tool struct{ name, activate, step string }
 	q := shQuote(den)
-	denT := per(`eval "$(`+q+` export bash)"; [ -n "$DEN_SESSION" ] || { echo not active >&2; exit 1; }`, q+" export bash")
+	tools := []tool{{"den", `eval "$(` + q + ` export bash)"; [ -n "$DEN_SESSION" ] || { echo not active >&2; exit 1; }`, q + " export bash"}}
 	hello := filepath.Join(dir, "hello")
 	os.WriteFile(hello+".go", []byte("package main\n\nfunc main() {}\n"), 0o644)
 	build := exec.Command("go", "build", "-o", hello, hello+".go")
@@ -83,26 +65,51 @@ echo $(( (end - start) / ` + fmt.Sprint(n) + ` ))`
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
-	goT := per("", hello)
-	fmt.Printf("bench %-40s den %8.2f ms   trivial Go program %8.2f ms   difference %.2f ms (target <= 1 ms: %s)\n",
-		"den export bash, nothing changed", ms(denT), ms(goT), ms(denT-goT), map[bool]string{true: "meets", false: "MISSES"}[denT-goT <= time.Millisecond])
-	best, bestName := time.Duration(0), ""
+	tools = append(tools, tool{"trivial Go program", "", hello})
 	if _, err := exec.LookPath("direnv"); err == nil {
 		run("direnv", "allow", ".")
-		d := per(`eval "$(direnv export bash)"`, "direnv export bash")
-		best, bestName = d, "direnv export bash"
-		benchReport(t, "den export vs direnv export", denT, d, "direnv", 1.0)
+		tools = append(tools, tool{"direnv export", `eval "$(direnv export bash)"`, "direnv export bash"})
 	}
 	if mise, err := installMise(t); err == nil {
 		run(mise, "trust", proj)
-		m := per(`eval "$(`+shQuote(mise)+` hook-env -s bash)"`, shQuote(mise)+" hook-env -s bash")
-		benchReport(t, "den export vs mise hook-env", denT, m, "mise", 1.0)
-		if best == 0 || m < best {
-			best, bestName = m, "mise hook-env"
+		m := shQuote(mise)
+		tools = append(tools, tool{"mise hook-env", `eval "$(` + m + ` hook-env -s bash)"`, m + " hook-env -s bash"})
+	}
+	const n, rounds = 300, 5
+	best := make([]time.Duration, len(tools))
+	for round := 0; round < rounds; round++ {
+		for i, tl := range tools {
+			script := tl.activate + `
+start=$(date +%s%N)
+for ((i = 0; i < ` + fmt.Sprint(n) + `; i++)); do ` + tl.step + ` >/dev/null; done
+end=$(date +%s%N)
+echo $(( (end - start) / ` + fmt.Sprint(n) + ` ))`
+			cmd := exec.Command("bash", "-c", script)
+			cmd.Dir, cmd.Env = proj, env
+			out, err := cmd.Output()
+			if err != nil {
+				t.Fatalf("%s: %v\n%s", tl.step, err, out)
+			}
+			var ns int64
+			fmt.Sscan(string(out), &ns)
+			if d := time.Duration(ns); best[i] == 0 || d < best[i] {
+				best[i] = d
+			}
 		}
 	}
-	if best > 0 {
-		benchReport(t, "den export vs the fastest ("+bestName+")", denT, best, bestName, 1.0)
+	denT, goT := best[0], best[1]
+	fmt.Printf("bench %-40s den %8.2f ms   trivial Go program %8.2f ms   difference %.2f ms (target <= 1 ms: %s)\n",
+		"den export bash, nothing changed", ms(denT), ms(goT), ms(denT-goT), map[bool]string{true: "meets", false: "MISSES"}[denT-goT <= time.Millisecond])
+	fastest := -1
+	for i := 2; i < len(tools); i++ {
+		peer := strings.Fields(tools[i].name)[0]
+		benchReport(t, "den export vs "+tools[i].name, denT, best[i], peer, 1.0)
+		if fastest < 0 || best[i] < best[fastest] {
+			fastest = i
+		}
+	}
+	if fastest >= 0 {
+		benchReport(t, "den export vs the fastest ("+tools[fastest].name+")", denT, best[fastest], tools[fastest].name, 1.0)
 	}
 }
 
