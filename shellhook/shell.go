@@ -21,7 +21,9 @@
 // pinned to its project by DEN_SHELL_ROOT, so an edit of den.toml or den.lock applies at the
 // next prompt. Meanwhile the den shell process itself watches the project directory (Watch) and
 // starts realizing the new environment as soon as an edit settles, so that it is usually ready
-// by the time the user next presses Enter; the prompt never waits for it.
+// by the time the user next presses Enter; the prompt never waits for it. den shell says so in
+// one line only while the shell sits at its prompt (ShellHasTerminal); while a program has the
+// terminal, the hook says it at the next prompt, so that no editor's screen is spoiled.
 package shellhook
 
 import (

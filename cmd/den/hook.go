@@ -184,12 +184,18 @@ func exportHook(shell string, stdout, stderr io.Writer) {
 					fmt.Fprintf(stderr, "den: updating the environment failed: %s\n", msg)
 					env[envReported] = msg
 				}
-			} else if line, ok := startBackgroundSync(root, false); ok {
+				takeAnnouncement(root) // that sync has ended
+			} else if line, ok := startBackgroundSync(root, false, false); ok {
 				fmt.Fprintln(stderr, line)
+			} else if line := takeAnnouncement(root); line != "" {
+				fmt.Fprintln(stderr, line) // den shell started this sync while a program had the terminal
 			}
 			env[shellhook.EnvSession] = next.Encode()
 			fmt.Fprint(stdout, shellhook.Export(shell, shellhook.Changes(before, env)))
 			return
+		}
+		if shellRoot == root {
+			takeAnnouncement(root) // its sync ended before the prompt: nothing left to say
 		}
 		leave()
 		after, d := shellhook.Enter(env, vars)
@@ -215,7 +221,9 @@ func hookSession(root string) shellhook.HookSession {
 // With ifStale, it first checks under the lock that the environment is not up to date already:
 // a sync that just ended must not be followed by another, and another line. (The hook does not
 // ask for that check: a sync it does not start writes no status for its next prompt to notice.)
-func startBackgroundSync(root string, ifStale bool) (line string, started bool) {
+// With later, it returns no line but leaves it for the hook to print at the next prompt, when a
+// program other than the shell has the terminal.
+func startBackgroundSync(root string, ifStale, later bool) (line string, started bool) {
 	self, err := selfPath()
 	if err != nil {
 		return "", false
@@ -247,11 +255,39 @@ func startBackgroundSync(root string, ifStale bool) (line string, started bool) 
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	// Named before the sync starts, which rewrites den.lock.
 	line = "den: " + shellhook.UpdateLine(packageChanges(root))
+	if later {
+		writeAnnouncement(root, line)
+		line = ""
+	}
 	if cmd.Start() != nil {
+		takeAnnouncement(root)
 		return "", false
 	}
 	cmd.Process.Release()
 	return line, true
+}
+
+// announcementPath holds the line of a background sync that den shell started while a program
+// had the terminal, until the hook prints it at the next prompt.
+func announcementPath(root string) string {
+	return filepath.Join(root, envs.StateDir, "sync.announce")
+}
+
+func writeAnnouncement(root, line string) {
+	tmp := announcementPath(root) + ".tmp"
+	if os.WriteFile(tmp, []byte(line+"\n"), 0o644) == nil {
+		os.Rename(tmp, announcementPath(root))
+	}
+}
+
+// takeAnnouncement returns the line left by den shell, if any, and removes it: of two shells
+// whose prompts come at once, only the one that removed it prints it.
+func takeAnnouncement(root string) string {
+	data, err := os.ReadFile(announcementPath(root))
+	if err != nil || os.Remove(announcementPath(root)) != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(data))
 }
 
 // packageChanges names what syncing root will change in its packages, from the den.lock of the

@@ -63,9 +63,11 @@ func (c *ShellCmd) Run(a *App) error {
 	// inotify watches, say) the hook still starts it at the next prompt.
 	root := m.Root
 	if stopWatch, err := shellhook.Watch(root, []string{manifest.FileName, lock.FileName}, shellhook.Settle, func() {
-		// The user may be typing at a prompt: the line starts on a line of its own, and is
-		// the only thing den shell prints meanwhile.
-		if line, ok := startBackgroundSync(root, true); ok {
+		// At the prompt, where the user may be typing, the line goes on a line of its own and
+		// is the only thing den shell prints. While a program has the terminal (an editor
+		// saving den.toml, say), the hook prints it at the next prompt instead.
+		later := !shellhook.ShellHasTerminal(os.Stdin)
+		if line, ok := startBackgroundSync(root, true, later); ok && !later {
 			fmt.Fprintf(a.Stderr, "\n%s\n", line)
 		}
 	}); err == nil {
