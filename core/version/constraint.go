@@ -362,7 +362,11 @@ func skipSpaces(s string, i int) int {
 
 // unexpected quotes the word at s[i:] that no comparator can start with.
 func unexpected(s string, i int) error {
-	return fmt.Errorf("unexpected %q", strings.Fields(s[i:])[0])
+	j := i + 1
+	for j < len(s) && !isSeparator(s[j]) {
+		j++
+	}
+	return fmt.Errorf("unexpected %q", s[i:j])
 }
 
 // parseAlternative reads one side of "||": comparators separated by spaces or commas, each an

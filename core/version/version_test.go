@@ -180,6 +180,32 @@ func TestCheck(t *testing.T) {
 		{">=20.0.0-rc.1 <21 || ^22", "22.1.0", true},
 		// Build metadata does not count.
 		{"1.2.3", "1.2.3+linux", true},
+		// npm's desugaring at the edges: ^ and ~ below 1.0, partial hyphen ends, wildcards.
+		{"^0.0.3", "0.0.3", true},
+		{"^0.0.3", "0.0.4", false},
+		{"^0.0", "0.0.9", true},
+		{"^0.0", "0.1.0", false},
+		{"^0", "0.9.0", true},
+		{"^0", "1.0.0", false},
+		{"~0.0.0", "0.0.5", true},
+		{"~0.0.0", "0.1.0", false},
+		{"~1", "1.9.0", true},
+		{"~1", "2.0.0", false},
+		{"1.2 - 1.4", "1.4.9", true},
+		{"1.2 - 1.4", "1.5.0", false},
+		{"1.2 - 1.4.2", "1.4.3", false},
+		{"1.2 - *", "3.0.0", true},
+		{"1.x.3", "1.9.0", true},
+		{">*", "1.0.0", false},
+		{"<=*", "1.0.0", true},
+		{"!=1.2", "1.2.5", false},
+		{"!=1.2", "1.3.0", true},
+		{"!=1.2.3", "1.2.3+linux", false},
+		// Upper bounds carry no "-0": a Go user's "before 1.21" includes its release candidates.
+		{">=1.21rc2 <1.21", "1.21rc3", true},
+		// Leading zeros are numbers, for date versions.
+		{"2024.1", "2024.01.15", true},
+		{">=2024.01.10", "2024.1.15", true},
 		// Versions that are not semver match only exactly.
 		{"nightly", "nightly", true},
 		{"nightly", " nightly ", true},
@@ -274,6 +300,10 @@ func TestParseConstraintErrors(t *testing.T) {
 		{"^1.2.x.4", `unexpected ".4"`},
 		{"1.2.3 - ", `unexpected "-"`},
 		{"a b", `unexpected "a"`},
+		{">=1.2<2", `unexpected "<2"`},
+		{">= <2", `">=" needs a version after it`},
+		{"^1.2.3-", `unexpected "-"`},
+		{"1.2.3-rc.01 <2", `bad version "1.2.3-rc.01"`},
 	}
 	for _, tt := range tests {
 		_, err := ParseConstraint(tt.constraint)
@@ -490,4 +520,32 @@ func TestSplitRef(t *testing.T) {
 			t.Errorf("SplitRef(%q) = %q, %q; want %q, %q", tt.ref, name, constraint, tt.name, tt.constraint)
 		}
 	}
+}
+
+// FuzzConstraint checks that any text either parses or is refused with an error, and that what
+// Select picks satisfies the constraint and is no older than any other version that does.
+func FuzzConstraint(f *testing.F) {
+	for _, s := range []string{"1.22", "^1.2.3-beta.1 || ~2", ">=1.21rc2 <1.21", "1.2 - 1.4", "nightly", ">= <2", "1.x.3", "^1.2.x.4"} {
+		f.Add(s, "1.2.3")
+	}
+	f.Fuzz(func(t *testing.T, constraint, extra string) {
+		c, err := ParseConstraint(constraint)
+		if err != nil {
+			return
+		}
+		versions := append(goVersions(), nodeVersions()...)
+		versions = append(versions, extra)
+		got, err := Select(c, versions)
+		if err != nil {
+			return
+		}
+		if !c.Check(got) {
+			t.Fatalf("Select(%q) = %q, which Check refuses", constraint, got)
+		}
+		for _, v := range versions {
+			if c.Check(v) && Compare(v, got) > 0 {
+				t.Fatalf("Select(%q) = %q, but %q also matches and is newer", constraint, got, v)
+			}
+		}
+	})
 }
