@@ -269,13 +269,28 @@ func (s HookSession) Unchanged(root string) bool {
 	return currentProfile(root) == s.Profile
 }
 
-// Encode returns s in a form to keep in the environment variable DEN_SESSION.
-func (s HookSession) Encode() string { return encode(s.marshal()) }
+// rawSession starts a DEN_SESSION that is base64url without DEFLATE; it is no base64url
+// character, so it cannot start a compressed one. The prompt hook decodes DEN_SESSION at every
+// prompt, and DEFLATE's reader costs about 40 KB of fresh memory (ten page faults at start-up)
+// for a value of a few hundred bytes that compression hardly shortens.
+const rawSession = "."
 
-// DecodeHookSession reverses HookSession.Encode.
+// Encode returns s in a form to keep in the environment variable DEN_SESSION.
+func (s HookSession) Encode() string {
+	return rawSession + base64.RawURLEncoding.EncodeToString(s.marshal())
+}
+
+// DecodeHookSession reverses HookSession.Encode. It also reads the compressed form that den
+// wrote before, which a shell opened then may still hold.
 func DecodeHookSession(str string) (HookSession, error) {
 	var s HookSession
-	if err := decode(str, &s); err != nil {
+	var err error
+	if raw, ok := strings.CutPrefix(str, rawSession); ok {
+		err = decodeRaw(raw, &s)
+	} else {
+		err = decode(str, &s)
+	}
+	if err != nil {
 		return HookSession{}, fmt.Errorf("%s: %w", EnvSession, err)
 	}
 	return s, nil
@@ -305,10 +320,10 @@ func currentProfile(root string) string {
 	return profile
 }
 
-// The encoding of DEN_DIFF and DEN_SESSION, before DEFLATE and base64url: a byte naming the
-// type, then strings as their length (a uvarint) and bytes, numbers as varints. It is written by
-// hand, not as JSON, because environment values are bytes, not always UTF-8, which JSON would
-// change; and because the prompt hook decodes DEN_SESSION at every prompt.
+// The encoding of DEN_DIFF and DEN_SESSION, before base64url (and DEFLATE, for DEN_DIFF only): a
+// byte naming the type, then strings as their length (a uvarint) and bytes, numbers as varints.
+// It is written by hand, not as JSON, because environment values are bytes, not always UTF-8,
+// which JSON would change; and because the prompt hook decodes DEN_SESSION at every prompt.
 const (
 	diffFormat    = 'D'
 	sessionFormat = 'S'
@@ -473,6 +488,20 @@ func encode(data []byte) string {
 	w.Write(data)
 	w.Close()
 	return base64.RawURLEncoding.EncodeToString(b.Bytes())
+}
+
+// decodeRaw reads what was encoded without DEFLATE.
+func decodeRaw(s string, v interface{ unmarshal(*wire) }) error {
+	if base64.RawURLEncoding.DecodedLen(len(s)) > maxDecoded {
+		return fmt.Errorf("longer than %d bytes decoded", maxDecoded)
+	}
+	data, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return fmt.Errorf("%w: %v", errNotDen, err)
+	}
+	w := &wire{b: data}
+	v.unmarshal(w)
+	return w.done()
 }
 
 func decode(s string, v interface{ unmarshal(*wire) }) error {

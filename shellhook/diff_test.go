@@ -1,9 +1,11 @@
 package shellhook
 
 import (
+	"encoding/base64"
 	"maps"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -319,6 +321,15 @@ func TestHookSession(t *testing.T) {
 	decoded, err := DecodeHookSession(s.Encode())
 	if err != nil {
 		t.Fatal(err)
+	}
+	// A shell opened by an older den holds the compressed form.
+	if old, err := DecodeHookSession(encode(s.marshal())); err != nil || !reflect.DeepEqual(old, decoded) {
+		t.Errorf("compressed session = %+v, %v; want %+v", old, err, decoded)
+	}
+	for _, bad := range []string{".", ".!!", "." + base64.RawURLEncoding.EncodeToString([]byte("Sx")), encode([]byte("D"))} {
+		if _, err := DecodeHookSession(bad); err == nil {
+			t.Errorf("DecodeHookSession(%q) succeeded", bad)
+		}
 	}
 	if !decoded.Unchanged(root) {
 		t.Fatalf("a fresh session is changed: %+v", decoded)
