@@ -28,6 +28,7 @@ func TestBench(t *testing.T) {
 	t.Run("go-toolchain-cold", func(t *testing.T) { benchGoToolchain(t, den) })
 	t.Run("run-warm", func(t *testing.T) { benchRun(t, den) })
 	t.Run("export-no-change", func(t *testing.T) { benchExport(t, den) })
+	t.Run("cache-substitute", func(t *testing.T) { benchCacheSubstitute(t, den) })
 }
 
 // benchExport: the prompt hook's per-prompt step with nothing changed inside an active project:
