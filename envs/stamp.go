@@ -4,9 +4,9 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
-	"syscall"
 
 	"github.com/den-sh/den/core/manifest"
+	"github.com/den-sh/den/core/project"
 	"github.com/den-sh/den/core/storepath"
 )
 
@@ -14,46 +14,24 @@ import (
 // unchanged project needs no TOML, no lock, no planning and no store database: a few stats of
 // den.toml and den.lock decide that the recorded profile and [env] still hold.
 type Stamp struct {
-	Files   map[string]FileID `json:"files"`
-	Profile storepath.Path    `json:"profile"`
-	Env     []manifest.EnvVar `json:"env,omitempty"`
-	Scripts map[string]string `json:"scripts,omitempty"`
-	Init    string            `json:"init,omitempty"`
-}
-
-// FileID identifies one version of a file by metadata: an editor's save, a git checkout or den's
-// own atomic write each change at least one of these.
-type FileID struct {
-	Size    int64  `json:"size"`
-	MtimeNs int64  `json:"mtimeNs"`
-	Ino     uint64 `json:"ino"`
-	Missing bool   `json:"missing,omitempty"`
+	Files   map[string]project.FileID `json:"files"`
+	Profile storepath.Path            `json:"profile"`
+	Env     []manifest.EnvVar         `json:"env,omitempty"`
+	Scripts map[string]string         `json:"scripts,omitempty"`
+	Init    string                    `json:"init,omitempty"`
 }
 
 // stampFiles are the files whose change invalidates a stamp.
-var stampFiles = []string{manifest.FileName, "den.lock"}
-
-// FileIDOf identifies the file at path now; a missing file has Missing set.
-func FileIDOf(path string) FileID {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return FileID{Missing: true}
-	}
-	id := FileID{Size: fi.Size(), MtimeNs: fi.ModTime().UnixNano()}
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		id.Ino = st.Ino
-	}
-	return id
-}
+var stampFiles = []string{project.FileName, project.LockName}
 
 func stampPath(root string) string { return filepath.Join(root, StateDir, "stamp.json") }
 
 // WriteStamp records that the project at root, as its files are now, has the environment of
 // profile with m's [env], scripts and shell init.
 func WriteStamp(root string, profile storepath.Path, m *manifest.Manifest) error {
-	st := Stamp{Files: map[string]FileID{}, Profile: profile, Env: m.Env, Scripts: m.Scripts, Init: m.Shell.Init}
+	st := Stamp{Files: map[string]project.FileID{}, Profile: profile, Env: m.Env, Scripts: m.Scripts, Init: m.Shell.Init}
 	for _, name := range stampFiles {
-		st.Files[name] = FileIDOf(filepath.Join(root, name))
+		st.Files[name] = project.FileIDOf(filepath.Join(root, name))
 	}
 	data, err := json.Marshal(st)
 	if err != nil {
@@ -78,7 +56,7 @@ func ReadStamp(root string) (*Stamp, bool) {
 		return nil, false
 	}
 	for _, name := range stampFiles {
-		if st.Files[name] != FileIDOf(filepath.Join(root, name)) {
+		if st.Files[name] != project.FileIDOf(filepath.Join(root, name)) {
 			return nil, false
 		}
 	}

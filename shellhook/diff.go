@@ -5,9 +5,10 @@ package shellhook
 // so that leaving undoes exactly that and keeps what the user changed meanwhile. DEN_SESSION
 // holds a HookSession: the project's root and a fingerprint of the files its environment was
 // made from, so that the common case — a prompt in an unchanged project — is decided by a few
-// stats and readlinks, with no TOML parsed and no database opened. Both are a small binary
-// encoding (see wire), compressed with DEFLATE and base64url-encoded: short, and made only of
-// characters that need no care in any shell or environment.
+// stats and readlinks, with no TOML parsed and no database opened (core/project holds that step,
+// for the launcher cmd/den/front to link alone). Both are a small binary encoding (see wire),
+// base64url-encoded, DEN_DIFF compressed with DEFLATE first: short, and made only of characters
+// that need no care in any shell or environment.
 
 import (
 	"bytes"
@@ -17,13 +18,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"maps"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 
-	"github.com/den-sh/den/core/manifest"
+	"github.com/den-sh/den/core/project"
 	"github.com/den-sh/den/envs"
 )
 
@@ -32,7 +30,7 @@ const (
 	// EnvDiff holds the encoded Diff of the active project (Diff.Encode).
 	EnvDiff = "DEN_DIFF"
 	// EnvSession holds the encoded HookSession of the active project (HookSession.Encode).
-	EnvSession = "DEN_SESSION"
+	EnvSession = project.EnvSession
 )
 
 // Diff is what entering an environment changed, so that Leave can undo it.
@@ -228,106 +226,32 @@ func DecodeDiff(s string) (Diff, error) {
 	return d, nil
 }
 
-// HookSession is what the prompt hook remembers about the active project between prompts.
-type HookSession struct {
-	// Root is the project's directory, as the hook found it.
-	Root string
-	// Files identifies the version of each file (by name relative to Root) that the active
-	// environment was made from: den.toml and den.lock, as in the project's stamp.
-	Files map[string]envs.FileID
-	// Profile is the store path of the project's current generation; empty when there was none.
-	Profile string
-}
-
-// sessionFiles are the files of a project whose change means its environment may have changed,
-// the same as those of envs.Stamp.
-var sessionFiles = []string{manifest.FileName, "den.lock"}
-
-// NewHookSession fingerprints the project at root as it is now. The caller takes it before
-// reading the project, so that a change made while it reads shows at the next prompt.
-func NewHookSession(root string) HookSession {
-	s := HookSession{Root: root, Files: map[string]envs.FileID{}}
-	for _, name := range sessionFiles {
-		s.Files[name] = envs.FileIDOf(filepath.Join(root, name))
-	}
-	s.Profile = currentProfile(root)
-	return s
-}
-
-// Unchanged reports whether the active environment still holds for the project at root: it is
-// the same project, its files are as recorded and its current generation is the same, still
-// present profile. It only stats and reads links, to keep the prompt fast.
-func (s HookSession) Unchanged(root string) bool {
-	if root != s.Root || len(s.Files) == 0 {
-		return false
-	}
-	for name, id := range s.Files {
-		if envs.FileIDOf(filepath.Join(root, name)) != id {
-			return false
-		}
-	}
-	return currentProfile(root) == s.Profile
-}
-
-// rawSession starts a DEN_SESSION that is base64url without DEFLATE; it is no base64url
-// character, so it cannot start a compressed one. The prompt hook decodes DEN_SESSION at every
-// prompt, and DEFLATE's reader costs about 40 KB of fresh memory (ten page faults at start-up)
-// for a value of a few hundred bytes that compression hardly shortens.
-const rawSession = "."
-
-// Encode returns s in a form to keep in the environment variable DEN_SESSION.
-func (s HookSession) Encode() string {
-	return rawSession + base64.RawURLEncoding.EncodeToString(s.marshal())
-}
+// HookSession is what the prompt hook remembers about the active project between prompts. Its
+// code is in core/project, which the launcher cmd/den/front links without the rest of den.
+type HookSession = project.Session
 
 // DecodeHookSession reverses HookSession.Encode. It also reads the compressed form that den
 // wrote before, which a shell opened then may still hold.
 func DecodeHookSession(str string) (HookSession, error) {
-	var s HookSession
-	var err error
-	if raw, ok := strings.CutPrefix(str, rawSession); ok {
-		err = decodeRaw(raw, &s)
-	} else {
-		err = decode(str, &s)
+	s, err := project.DecodeSession(str)
+	if !errors.Is(err, project.ErrOldEncoding) {
+		return s, err
 	}
+	data, err := inflate(str)
 	if err != nil {
 		return HookSession{}, fmt.Errorf("%s: %w", EnvSession, err)
+	}
+	if err := s.UnmarshalBinary(data); err != nil {
+		return HookSession{}, err
 	}
 	return s, nil
 }
 
-// currentProfile follows root/.den/current to its generation's profile, as envs.Current does
-// but without parsing the store path; "" when there is none or it is gone from the store.
-func currentProfile(root string) string {
-	dir := filepath.Join(root, envs.StateDir)
-	gen, err := os.Readlink(filepath.Join(dir, "current"))
-	if err != nil {
-		return ""
-	}
-	if !filepath.IsAbs(gen) {
-		gen = filepath.Join(dir, gen)
-	}
-	profile, err := os.Readlink(gen)
-	if err != nil {
-		return ""
-	}
-	if !filepath.IsAbs(profile) {
-		profile = filepath.Join(filepath.Dir(gen), profile)
-	}
-	if _, err := os.Lstat(profile); err != nil {
-		return ""
-	}
-	return profile
-}
-
-// The encoding of DEN_DIFF and DEN_SESSION, before base64url (and DEFLATE, for DEN_DIFF only): a
-// byte naming the type, then strings as their length (a uvarint) and bytes, numbers as varints.
-// It is written by hand, not as JSON, because environment values are bytes, not always UTF-8,
-// which JSON would change; and because the prompt hook decodes DEN_SESSION at every prompt.
-const (
-	diffFormat    = 'D'
-	sessionFormat = 'S'
-)
+// The encoding of DEN_DIFF, before DEFLATE and base64url: the byte 'D', then strings as their
+// length (a uvarint) and bytes, numbers as varints; DEN_SESSION's (core/project) follows the same
+// scheme with 'S'. It is written by hand, not as JSON, because environment values are bytes, not
+// always UTF-8, which JSON would change.
+const diffFormat = 'D'
 
 // maxDecoded bounds what a variable's value may inflate to: it comes from the environment,
 // which anything may have set.
@@ -375,38 +299,6 @@ func (d *Diff) unmarshal(r *wire) {
 			vd.Added = append(vd.Added, r.readStr())
 		}
 		d.Vars = append(d.Vars, vd)
-	}
-}
-
-func (s HookSession) marshal() []byte {
-	w := &wire{b: []byte{sessionFormat}}
-	w.str(s.Root)
-	w.str(s.Profile)
-	w.uint(uint64(len(s.Files)))
-	for _, name := range slices.Sorted(maps.Keys(s.Files)) {
-		id := s.Files[name]
-		w.str(name)
-		w.int(id.Size)
-		w.int(id.MtimeNs)
-		w.uint(id.Ino)
-		if id.Missing {
-			w.uint(1)
-		} else {
-			w.uint(0)
-		}
-	}
-	return w.b
-}
-
-func (s *HookSession) unmarshal(r *wire) {
-	if r.byte() != sessionFormat {
-		r.fail()
-	}
-	s.Root, s.Profile = r.readStr(), r.readStr()
-	s.Files = map[string]envs.FileID{}
-	for i, n := 0, r.count(); i < n && r.err == nil; i++ {
-		name := r.readStr()
-		s.Files[name] = envs.FileID{Size: r.readInt(), MtimeNs: r.readInt(), Ino: r.readUint(), Missing: r.readUint() != 0}
 	}
 }
 
@@ -490,35 +382,30 @@ func encode(data []byte) string {
 	return base64.RawURLEncoding.EncodeToString(b.Bytes())
 }
 
-// decodeRaw reads what was encoded without DEFLATE.
-func decodeRaw(s string, v interface{ unmarshal(*wire) }) error {
-	if base64.RawURLEncoding.DecodedLen(len(s)) > maxDecoded {
-		return fmt.Errorf("longer than %d bytes decoded", maxDecoded)
-	}
-	data, err := base64.RawURLEncoding.DecodeString(s)
+func decode(s string, v interface{ unmarshal(*wire) }) error {
+	data, err := inflate(s)
 	if err != nil {
-		return fmt.Errorf("%w: %v", errNotDen, err)
+		return err
 	}
 	w := &wire{b: data}
 	v.unmarshal(w)
 	return w.done()
 }
 
-func decode(s string, v interface{ unmarshal(*wire) }) error {
+// inflate reverses encode.
+func inflate(s string) ([]byte, error) {
 	raw, err := base64.RawURLEncoding.DecodeString(s)
 	if err != nil {
-		return fmt.Errorf("%w: %v", errNotDen, err)
+		return nil, fmt.Errorf("%w: %v", errNotDen, err)
 	}
 	r := flate.NewReader(bytes.NewReader(raw))
 	defer r.Close()
 	data, err := io.ReadAll(io.LimitReader(r, maxDecoded+1))
 	if err != nil {
-		return fmt.Errorf("%w: %v", errNotDen, err)
+		return nil, fmt.Errorf("%w: %v", errNotDen, err)
 	}
 	if len(data) > maxDecoded {
-		return fmt.Errorf("longer than %d bytes decoded", maxDecoded)
+		return nil, fmt.Errorf("longer than %d bytes decoded", maxDecoded)
 	}
-	w := &wire{b: data}
-	v.unmarshal(w)
-	return w.done()
+	return data, nil
 }

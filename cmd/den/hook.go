@@ -14,6 +14,7 @@ import (
 	"github.com/den-sh/den/core/lock"
 	"github.com/den-sh/den/core/manifest"
 	"github.com/den-sh/den/core/platform"
+	"github.com/den-sh/den/core/project"
 	"github.com/den-sh/den/envs"
 	"github.com/den-sh/den/shellhook"
 )
@@ -79,41 +80,22 @@ func lastSyncFailed(root string) (string, bool) {
 }
 
 // envUntrusted remembers, for the shell's session, the project whose hint was already shown.
-const envUntrusted = "DEN_UNTRUSTED"
+const envUntrusted = project.EnvUntrusted
 
 // exportHook is den export SHELL, the per-prompt step of the hook, run before the command line
 // parser is built. Its no-change path decodes the session variable and stats a few files; only a
 // change reads anything else. It writes code for the shell on stdout and, rarely, one line on
 // stderr, and always exits 0: a prompt must never fail because of den.
 func exportHook(shell string, stdout, stderr io.Writer) {
-	root := ""
-	if wd, err := os.Getwd(); err == nil {
-		if r, err := manifest.Find(wd); err == nil {
-			root = r
-		}
+	// The launcher (cmd/den/front) makes the same decision before it would start this program.
+	p := project.AtPrompt(os.Getenv, shellhook.DecodeHookSession)
+	if p.Quiet {
+		return
 	}
-	sessVar := os.Getenv(shellhook.EnvSession)
-	var sess shellhook.HookSession
-	if sessVar != "" {
-		if s, err := shellhook.DecodeHookSession(sessVar); err == nil {
-			sess = s
-			if root != "" && s.Unchanged(root) {
-				return
-			}
-		}
-	}
-	// Inside den shell the hook serves the shell's project wherever the user goes.
-	shellRoot := os.Getenv(shellhook.EnvShellRoot)
-	if shellRoot != "" && shellRoot != root {
-		root = shellRoot
-		if sess.Unchanged(root) {
-			return
-		}
-	}
-	if root == "" && sessVar == "" {
-		if os.Getenv(envUntrusted) != "" {
-			fmt.Fprint(stdout, shellhook.Export(shell, map[string]*string{envUntrusted: nil}))
-		}
+	root, shellRoot, sess := p.Root, p.ShellRoot, p.Session
+	if root == "" && p.SessionVar == "" {
+		// Outside any project, with the hint of one this shell left behind.
+		fmt.Fprint(stdout, shellhook.Export(shell, map[string]*string{envUntrusted: nil}))
 		return
 	}
 	before := map[string]string{}
@@ -208,9 +190,9 @@ func exportHook(shell string, stdout, stderr io.Writer) {
 
 // hookSession fingerprints the project at root for the hook's session variable.
 func hookSession(root string) shellhook.HookSession {
-	s := shellhook.NewHookSession(root)
+	s := project.NewSession(root)
 	// A background sync's outcome is part of what the next prompt must notice.
-	s.Files[statusFile] = envs.FileIDOf(filepath.Join(root, statusFile))
+	s.Files[statusFile] = project.FileIDOf(filepath.Join(root, statusFile))
 	return s
 }
 

@@ -13,10 +13,11 @@ import (
 	"github.com/pelletier/go-toml/v2"
 
 	"github.com/den-sh/den/core/hash"
+	"github.com/den-sh/den/core/project"
 )
 
 // FileName is the manifest's name in a project's root directory.
-const FileName = "den.toml"
+const FileName = project.FileName
 
 // Manifest is a decoded and checked den.toml.
 type Manifest struct {
@@ -141,25 +142,12 @@ func (e *NotFoundError) Unwrap() error { return fs.ErrNotExist }
 // Find returns the nearest directory, from dir upwards, that holds den.toml, so that den works
 // from anywhere inside a project the way git does.
 func Find(dir string) (root string, err error) {
-	start, err := filepath.Abs(dir)
-	if err != nil {
-		return "", err
+	root, err = project.Find(dir)
+	if errors.Is(err, project.ErrNotFound) {
+		start, _ := filepath.Abs(dir) // project.Find made it absolute already
+		return "", &NotFoundError{Dir: start}
 	}
-	for d := start; ; {
-		fi, err := os.Stat(filepath.Join(d, FileName))
-		switch {
-		case err == nil && !fi.IsDir():
-			return d, nil
-		case err != nil && !errors.Is(err, fs.ErrNotExist):
-			// An unreadable directory must not make den silently pick a manifest further up.
-			return "", err
-		}
-		parent := filepath.Dir(d)
-		if parent == d {
-			return "", &NotFoundError{Dir: start}
-		}
-		d = parent
-	}
+	return root, err
 }
 
 // Load reads and parses the manifest at path.
