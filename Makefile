@@ -2,17 +2,21 @@
 # `make e2e` uses the registries configured on this machine; `make bench` prints ratios against
 # the peer tools.
 GO      ?= go
-BIN     ?= bin/den
+BINDIR  ?= bin
 PREFIX  ?= $(HOME)/.local
 
 .PHONY: build install test e2e bench lint clean
 
-# Static (no cgo): no dynamic loader at start-up, which the prompt hook pays at every prompt.
+# den is two programs that stay together in one directory: den, a small launcher that answers the
+# prompt hook's no-change step itself, and den-core, the full program it hands everything else to
+# (see cmd/den/front). Static (no cgo): no dynamic loader at start-up, which the prompt hook pays
+# at every prompt.
 build:
-	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN) ./cmd/den
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(BINDIR)/den-core ./cmd/den
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(BINDIR)/den ./cmd/den/front
 
 install:
-	CGO_ENABLED=0 $(GO) build -trimpath -o $(PREFIX)/bin/den ./cmd/den
+	$(MAKE) build BINDIR=$(PREFIX)/bin
 
 test:
 	$(GO) test ./...

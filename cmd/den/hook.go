@@ -25,7 +25,9 @@ type HookCmd struct {
 }
 
 // selfPath is the path den was started as, made absolute through PATH but not through symlinks:
-// the hook and background syncs run den again by the name the user installed it under.
+// the hook and background syncs run den again by the name the user installed it under. Started
+// by the launcher (cmd/den/front), den was started as the launcher (main set os.Args[0] from
+// DEN_FRONT), so that every prompt runs the launcher's fast step first.
 func selfPath() (string, error) {
 	if filepath.IsAbs(os.Args[0]) {
 		return os.Args[0], nil

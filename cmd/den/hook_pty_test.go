@@ -21,9 +21,10 @@ import (
 // pipefail in the user's rc cause no error.
 func TestHookPTY(t *testing.T) {
 	reg := fakeNodeRegistry(t)
+	installed := installDen(t)
 	for _, shell := range []string{"bash", "zsh", "fish"} {
 		t.Run(shell, func(t *testing.T) {
-			h := newPTYHome(t, shell)
+			h := newPTYHome(t, shell, installed)
 			dir, home := h.dir, h.home
 			a, b := filepath.Join(dir, "a"), filepath.Join(dir, "b")
 			os.MkdirAll(a, 0o755)

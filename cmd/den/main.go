@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/alecthomas/kong"
@@ -27,7 +28,21 @@ const (
 	exitUsage = 2
 )
 
+// envFront is set by the launcher cmd/den/front, installed as den next to this program (den-core),
+// when it hands a command over: the launcher's path, which the user's shell runs as den.
+const envFront = "DEN_FRONT"
+
 func main() {
+	// Started by the launcher, den takes the launcher's path as the one it was started as: the
+	// hook code it writes, den shell's rc and background syncs must run den through the
+	// launcher, whose prompt step is the fast one. The variable goes at once, before any child
+	// (den run's command, a shell, a build) could inherit it.
+	if front, ok := os.LookupEnv(envFront); ok {
+		os.Unsetenv(envFront)
+		if filepath.IsAbs(front) {
+			os.Args[0] = front
+		}
+	}
 	if len(os.Args) > 1 && os.Args[1] == sandbox.InitArg {
 		sandbox.Main()
 	}

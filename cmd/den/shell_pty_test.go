@@ -79,11 +79,27 @@ func fakeNodeRegistry(t *testing.T) *npmtest.Registry {
 		Files: map[string]string{"bin/node": fakeNode("20.1.0")}})
 }
 
+// installDen builds den as make build does, the launcher (cmd/den/front) as den and the full
+// program as den-core, into a new directory, which it returns: the pty tests run what users run.
+func installDen(t *testing.T) string {
+	t.Helper()
+	bin := t.TempDir()
+	for out, pkg := range map[string]string{"den": "./front", "den-core": "."} {
+		cmd := exec.Command("go", "build", "-trimpath", "-o", filepath.Join(bin, out), pkg)
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if msg, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("go build %s: %v\n%s", pkg, err, msg)
+		}
+	}
+	return bin
+}
+
 // ptyHome is one shell's test world: the shell's path, a temp dir holding home (with fish's
-// completion cache made, so fish starts quietly), and bin with this test binary as den.
+// completion cache made, so fish starts quietly), and bin with a link to den as installDen built
+// it, the way a user links an installed den into a directory on PATH.
 type ptyHome struct{ shellPath, dir, home, bin string }
 
-func newPTYHome(t *testing.T, shell string) ptyHome {
+func newPTYHome(t *testing.T, shell, installed string) ptyHome {
 	shellPath, err := exec.LookPath(shell)
 	if err != nil {
 		if os.Getenv("DEN_REQUIRE_SHELLS") == "1" {
@@ -96,7 +112,7 @@ func newPTYHome(t *testing.T, shell string) ptyHome {
 	for _, d := range []string{h.bin, filepath.Join(h.home, ".config/fish"), filepath.Join(h.home, ".local/share/fish/generated_completions")} {
 		os.MkdirAll(d, 0o755)
 	}
-	if err := os.Symlink(os.Args[0], filepath.Join(h.bin, "den")); err != nil {
+	if err := os.Symlink(filepath.Join(installed, "den"), filepath.Join(h.bin, "den")); err != nil {
 		t.Fatal(err)
 	}
 	return h
@@ -115,9 +131,10 @@ func (h ptyHome) env(shell, registry string) []string {
 // entries, and exit back out.
 func TestShellPTY(t *testing.T) {
 	reg := fakeNodeRegistry(t)
+	installed := installDen(t)
 	for _, shell := range []string{"bash", "zsh", "fish"} {
 		t.Run(shell, func(t *testing.T) {
-			h := newPTYHome(t, shell)
+			h := newPTYHome(t, shell, installed)
 			home, proj := h.home, filepath.Join(h.dir, "proj")
 			os.MkdirAll(proj, 0o755)
 			writeShellRCs(home)
@@ -125,8 +142,8 @@ func TestShellPTY(t *testing.T) {
 				"systems = [%q]\n\n[packages]\nnode = \"20\"\n\n[env]\nGREETING = \"hello wörld\"\n\n[shell]\ninit = \"echo init-ran\"\n",
 				platform.Current().String())), 0o644)
 
-			cmd := exec.Command(os.Args[0], "shell")
-			cmd.Args[0] = "den"
+			cmd := exec.Command(filepath.Join(h.bin, "den"), "shell")
+			cmd.Args[0] = "den" // as a shell starts it, found on PATH
 			cmd.Dir = proj
 			cmd.Env = h.env(shell, reg.URL)
 			ptmx, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: 40, Cols: 200})
@@ -184,6 +201,7 @@ func writeShellRCs(home string) {
 // package, changing [env]) applies too, announced once.
 func TestShellPTYLiveReload(t *testing.T) {
 	reg := fakeNodeRegistry(t)
+	installed := installDen(t)
 	nodeSys, _ := npm.SystemFor(platform.Current())
 	reg.Add(npmtest.Package{Name: "node-" + nodeSys.OS + "-" + nodeSys.CPU, Version: "22.3.0",
 		OS: []string{nodeSys.OS}, CPU: []string{nodeSys.CPU}, Bin: map[string]string{"node": "bin/node"},
@@ -191,14 +209,14 @@ func TestShellPTYLiveReload(t *testing.T) {
 	sys := platform.Current().String()
 	for _, shell := range []string{"bash", "zsh", "fish"} {
 		t.Run(shell, func(t *testing.T) {
-			h := newPTYHome(t, shell)
+			h := newPTYHome(t, shell, installed)
 			proj := filepath.Join(h.dir, "proj")
 			os.MkdirAll(proj, 0o755)
 			writeShellRCs(h.home)
 			os.WriteFile(filepath.Join(proj, "den.toml"), []byte(fmt.Sprintf("systems = [%q]\n\n[env]\nGREETING = \"one\"\n", sys)), 0o644)
 
-			cmd := exec.Command(os.Args[0], "shell")
-			cmd.Args[0] = "den"
+			cmd := exec.Command(filepath.Join(h.bin, "den"), "shell")
+			cmd.Args[0] = "den" // as a shell starts it, found on PATH
 			cmd.Dir = proj
 			cmd.Env = h.env(shell, reg.URL)
 			ptmx, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: 40, Cols: 200})
