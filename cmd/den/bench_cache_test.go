@@ -98,27 +98,30 @@ func benchCacheSubstitute(t *testing.T, den string) {
 	nixEnv := append(os.Environ(), "NIX_CONFIG=experimental-features = nix-command", "XDG_CACHE_HOME="+dir+"/nix-home/cache", "HOME="+dir+"/nix-home")
 	nixArgs := append([]string{"copy", "--from", cacheURL + "?store=" + storeDir, "--to", nixStore, "--trusted-public-keys", pub}, paths...)
 	var denBest, nixBest time.Duration
+	var rounds []string
 	for round := 0; round < 3; round++ {
 		empty()
 		start := time.Now()
 		out := run(denEnv, den, append([]string{"build", "--no-build"}, names...)...)
-		d := time.Since(start)
+		denD := time.Since(start)
 		if got := strings.Fields(out); strings.Join(got, " ") != strings.Join(paths, " ") {
 			t.Fatalf("den build --no-build gave %v, want %v", got, paths)
 		}
-		if denBest == 0 || d < denBest {
-			denBest = d
+		if denBest == 0 || denD < denBest {
+			denBest = denD
 		}
 		empty()
 		start = time.Now()
 		run(nixEnv, "nix", nixArgs...)
-		d = time.Since(start)
+		nixD := time.Since(start)
 		if _, err := os.Stat(dir + "/nix/real/" + filepath.Base(paths[0])); err != nil {
 			t.Fatalf("nix copy left no %s: %v", paths[0], err)
 		}
-		if nixBest == 0 || d < nixBest {
-			nixBest = d
+		if nixBest == 0 || nixD < nixBest {
+			nixBest = nixD
 		}
+		rounds = append(rounds, fmt.Sprintf("den %.0f ms, nix %.0f ms", ms(denD), ms(nixD)))
 	}
+	fmt.Printf("bench cache-substitute rounds: %s\n", strings.Join(rounds, "; "))
 	benchReport(t, fmt.Sprintf("substitute %.0f MB from a file:// cache", float64(narSize)/1e6), denBest, nixBest, "nix copy --from", 0.5)
 }
