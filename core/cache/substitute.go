@@ -693,7 +693,7 @@ func (s *Substituter) restore(ctx context.Context, c Cache, info *NarInfo, tmp s
 	// a few buffers between them, so that on two cores neither waits for the other.
 	pipe := newChunkPipe(4, 256<<10)
 	go func() {
-		err := pipe.fill(narStream)
+		err := pipe.fill(ctx, narStream)
 		if !errors.Is(err, errReaderGone) {
 			// Read to the end of the download: its hash and size cover all of it, and a
 			// corrupt download explains a broken stream better than the decompressor does.
@@ -703,18 +703,22 @@ func (s *Substituter) restore(ctx context.Context, c Cache, info *NarInfo, tmp s
 		}
 		pipe.closeWrite(err)
 	}()
-	restoreErr := nar.Restore(pipe, tmp)
+	restoreErr := store.UnpackNAR(pipe, tmp)
 	pipe.closeRead()
 	fillErr := pipe.wait()
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
-	if file.eof {
-		if info.FileSize > 0 && file.n != info.FileSize {
-			return reject("%s is %d bytes, its narinfo says FileSize %d", info.URL, file.n, info.FileSize)
+	fileSize, fileEnded := file.counts()
+	if fileEnded {
+		if info.FileSize > 0 && fileSize != info.FileSize {
+			return reject("%s is %d bytes, its narinfo says FileSize %d", info.URL, fileSize, info.FileSize)
 		}
 		if file.h != nil {
-			if got := hash.FromHasher(info.FileHash.Algo, file.h); !got.Equal(info.FileHash) {
+			file.mu.Lock()
+			got := hash.FromHasher(info.FileHash.Algo, file.h)
+			file.mu.Unlock()
+			if !got.Equal(info.FileHash) {
 				return reject("hash mismatch in %s: got %s, its narinfo says FileHash %s", info.URL, got, info.FileHash)
 			}
 		}
@@ -733,8 +737,8 @@ func (s *Substituter) restore(ctx context.Context, c Cache, info *NarInfo, tmp s
 		// Anything else is the local disk failing.
 		return fmt.Errorf("unpacking %s: %w", info.StorePath.Name(), restoreErr)
 	}
-	if narStream.n != info.NarSize {
-		return reject("the NAR is %d bytes, its narinfo says NarSize %d", narStream.n, info.NarSize)
+	if n, _ := narStream.counts(); n != info.NarSize {
+		return reject("the NAR is %d bytes, its narinfo says NarSize %d", n, info.NarSize)
 	}
 	if got := hash.FromHasher(hash.SHA256, narStream.h); !got.Equal(info.NarHash) {
 		return reject("hash mismatch in the NAR: got %s, its narinfo says NarHash %s", got, info.NarHash)
@@ -769,8 +773,11 @@ func (s *Substituter) openNAR(ctx context.Context, c Cache, u string) (io.ReadCl
 var errTooLarge = errors.New("the stream is larger than announced")
 
 // meter counts and hashes what is read through it, and refuses to read past limit (when set):
-// a hostile cache cannot fill the disk beyond the NarSize its signer vouched for.
+// a hostile cache cannot fill the disk beyond the NarSize its signer vouched for. Reads are
+// serialized: a decompressor may read ahead from its own goroutine while the download is being
+// drained, and the hash must see the bytes in order.
 type meter struct {
+	mu       sync.Mutex
 	r        io.Reader
 	h        gohash.Hash
 	n        int64
@@ -781,6 +788,8 @@ type meter struct {
 }
 
 func (m *meter) Read(b []byte) (int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	if m.limit > 0 && int64(len(b)) > m.limit-m.n+1 {
 		b = b[:m.limit-m.n+1]
 	}
@@ -801,6 +810,13 @@ func (m *meter) Read(b []byte) (int, error) {
 		}
 	}
 	return n, err
+}
+
+// counts returns what was read so far, once no goroutine reads any more.
+func (m *meter) counts() (n int64, eof bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.n, m.eof
 }
 
 var errReaderGone = errors.New("the unpacking stopped")
@@ -831,9 +847,13 @@ func newChunkPipe(chunks, size int) *chunkPipe {
 	return p
 }
 
-// fill copies r into the pipe until r ends (nil) or fails, or the reader stops (errReaderGone).
-func (p *chunkPipe) fill(r io.Reader) error {
+// fill copies r into the pipe until r ends (nil) or fails, the reader stops (errReaderGone) or
+// ctx ends: a local file is read without regard to ctx.
+func (p *chunkPipe) fill(ctx context.Context, r io.Reader) error {
 	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		var buf []byte
 		select {
 		case buf = <-p.free:
