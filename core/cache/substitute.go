@@ -67,6 +67,9 @@ type Substituter struct {
 	infos    map[string]*infoCall
 	narinfos map[string]*NarInfo
 	inflight map[storepath.Path]*pathCall
+	// failed holds paths every cache's answer for was rejected in this process: they are not
+	// asked for, nor their rejections said, again.
+	failed map[storepath.Path]bool
 }
 
 type infoCall struct {
@@ -117,6 +120,7 @@ func (s *Substituter) init() {
 		s.infos = map[string]*infoCall{}
 		s.narinfos = map[string]*NarInfo{}
 		s.inflight = map[storepath.Path]*pathCall{}
+		s.failed = map[storepath.Path]bool{}
 	})
 }
 
@@ -139,6 +143,9 @@ func (s *Substituter) Substitute(ctx context.Context, p storepath.Path) (bool, e
 	s.init()
 	if ok, err := s.Store.IsValid(p); err != nil || ok {
 		return ok, err
+	}
+	if s.hasFailed(p) {
+		return false, nil
 	}
 	caches, err := s.usable(ctx, p)
 	if err != nil || len(caches) == 0 {
@@ -215,6 +222,13 @@ func (s *Substituter) plan(ctx context.Context, caches []Cache, p storepath.Path
 	var visit func(n *node)
 	visit = func(n *node) {
 		defer wg.Done()
+		if s.hasFailed(n.path) {
+			n.chosen = -1
+			mu.Lock()
+			broken, rejected = true, true
+			mu.Unlock()
+			return
+		}
 		answers, err := s.answers(ctx, caches, n.path)
 		if err != nil {
 			mu.Lock()
@@ -233,6 +247,9 @@ func (s *Substituter) plan(ctx context.Context, caches []Cache, p storepath.Path
 		if n.chosen < 0 {
 			for _, a := range answers {
 				s.warn(n.path, a.cache, a.reject)
+			}
+			if len(answers) > 0 {
+				s.markFailed(n.path)
 			}
 			mu.Lock()
 			broken = true
@@ -580,6 +597,9 @@ func (s *Substituter) ensure(ctx context.Context, n *node) (bool, error) {
 	s.inflight[n.path] = c
 	s.mu.Unlock()
 	c.ok, c.err = s.substitute(ctx, n)
+	if c.err == nil && !c.ok {
+		s.markFailed(n.path)
+	}
 	if c.err != nil || !c.ok {
 		// A later closure may find it elsewhere, or after the context's trouble is over.
 		s.mu.Lock()
@@ -588,6 +608,18 @@ func (s *Substituter) ensure(ctx context.Context, n *node) (bool, error) {
 	}
 	close(c.done)
 	return c.ok, c.err
+}
+
+func (s *Substituter) hasFailed(p storepath.Path) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.failed[p]
+}
+
+func (s *Substituter) markFailed(p storepath.Path) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.failed[p] = true
 }
 
 func (s *Substituter) substitute(ctx context.Context, n *node) (bool, error) {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -594,5 +595,50 @@ func TestSubstituteConcurrent(t *testing.T) {
 	wg.Wait()
 	if n := c.nars.Load(); n != 2 {
 		t.Errorf("%d NAR downloads for a closure of 2 paths", n)
+	}
+}
+
+func TestSubstituteFailureRemembered(t *testing.T) {
+	// A path whose every copy was rejected is not fetched, nor its rejection said, again in the
+	// same process: the builder asks for it again when it falls back to building its referrer.
+	f := newFixture(t, "zstd")
+	flip(t, filepath.Join(f.cacheDir, f.narInfo(t, f.dep).URL), "")
+	c := &countingCache{Cache: f.open(t, "")}
+	s, w := f.substituter(t, f.storeB(t), c)
+	if ok, err := s.Substitute(context.Background(), f.top); ok || err != nil {
+		t.Fatalf("Substitute(top) = %v, %v", ok, err)
+	}
+	said, fetched := w.String(), c.nars.Load()
+	if !strings.Contains(said, "cannot substitute dep-1.0") || fetched != 1 {
+		t.Fatalf("first attempt: %d NAR fetches, warnings:\n%s", fetched, said)
+	}
+	for _, p := range []storepath.Path{f.dep, f.top} {
+		if ok, err := s.Substitute(context.Background(), p); ok || err != nil {
+			t.Fatalf("Substitute(%s) again = %v, %v", p.Name(), ok, err)
+		}
+	}
+	if w.String() != said || c.nars.Load() != fetched {
+		t.Errorf("asking again fetched %d more NARs and said:\n%s", c.nars.Load()-fetched, strings.TrimPrefix(w.String(), said))
+	}
+	// The rest of the cache is still used.
+	if ok, err := s.Substitute(context.Background(), f.big); !ok || err != nil {
+		t.Errorf("Substitute(big) = %v, %v:\n%s", ok, err, w)
+	}
+}
+
+func TestSubstituteCancelled(t *testing.T) {
+	f := newFixture(t, "zstd")
+	s, _ := f.substituter(t, f.storeB(t))
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if ok, err := s.Substitute(ctx, f.top); ok || !errors.Is(err, context.Canceled) {
+		t.Fatalf("Substitute with a cancelled context = %v, %v", ok, err)
+	}
+	if all, _ := s.Store.All(); len(all) != 0 {
+		t.Errorf("registered %v", all)
+	}
+	// The cancellation is not remembered as the cache's failure.
+	if ok, err := s.Substitute(context.Background(), f.top); !ok || err != nil {
+		t.Errorf("Substitute after the cancellation = %v, %v", ok, err)
 	}
 }
