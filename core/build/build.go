@@ -162,7 +162,11 @@ func (b *Builder) realize(ctx context.Context, d *derivation.Derivation) error {
 	if d.IsFixed() {
 		_, err := b.Store.Ensure(d.Out, func(tmp string) (string, store.Publish, error) {
 			if d.Builder == derivation.BuilderFetch {
-				return tmp, store.Publish{CA: "fixed:" + d.OutputHash}, b.fetch(ctx, d, tmp)
+				h, err := hash.Parse(d.OutputHash, "")
+				if err != nil {
+					return "", store.Publish{}, err
+				}
+				return tmp, store.Publish{CA: "fixed:" + h.String()}, b.fetch(ctx, d, tmp)
 			}
 			return tmp, store.Publish{CA: d.Builder + ":" + d.OutputHash}, b.fetchGo(ctx, d, tmp)
 		})

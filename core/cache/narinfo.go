@@ -288,3 +288,28 @@ func (n *NarInfo) Verify(keys []PublicKey) error {
 	}
 	return fmt.Errorf("no signature by a trusted key (signed by: %s)", strings.Join(signers, ", "))
 }
+
+// NixCA is the content address a narinfo may carry for ca, a store record's: Nix's own forms
+// ("fixed:[r:]<algo>:<hash>", "text:<algo>:<hash>") with the hash rewritten as Nix writes it, and
+// "" for den's own methods (a Go module's "gotoolchain:h1:…"), which Nix refuses to read — a cache
+// must stay readable by Nix, and a path without CA is still checked by its signature and NarHash.
+func NixCA(ca string) string {
+	method, rest, ok := strings.Cut(ca, ":")
+	if !ok {
+		return ""
+	}
+	switch method {
+	case "text":
+	case "fixed":
+		if r, ok := strings.CutPrefix(rest, "r:"); ok {
+			method, rest = "fixed:r", r
+		}
+	default:
+		return ""
+	}
+	h, err := hash.Parse(rest, "")
+	if err != nil {
+		return ""
+	}
+	return method + ":" + h.String()
+}

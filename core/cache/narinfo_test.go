@@ -266,3 +266,21 @@ func TestCacheInfo(t *testing.T) {
 		t.Fatalf("bad priority: %v", err)
 	}
 }
+
+func TestNixCA(t *testing.T) {
+	const nix32 = "0mdqa9w1p6cmli6976v4wi0sw9r4p5prkj7lzfd1877wk11c9c73"
+	const sri = "sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="
+	for in, want := range map[string]string{
+		"fixed:r:sha256:" + nix32:             "fixed:r:sha256:" + nix32,
+		"fixed:" + sri:                        "fixed:sha256:" + nix32, // written by an older den
+		"text:sha256:" + nix32:                "text:sha256:" + nix32,
+		"gotoolchain:h1:Hdh4VJAlDWzMnhKpqDw=": "",
+		"gomod:h1:abc=":                       "",
+		"fixed:r:nonsense":                    "",
+		"":                                    "",
+	} {
+		if got := NixCA(in); got != want {
+			t.Errorf("NixCA(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -254,7 +254,7 @@ func uploadNar(ctx context.Context, c Cache, info store.PathInfo, method string)
 		References:  info.References,
 		Deriver:     info.Deriver,
 		Sigs:        append([]string(nil), info.Signatures...),
-		CA:          info.CA,
+		CA:          NixCA(info.CA),
 	}, nil
 }
 

@@ -205,7 +205,7 @@ func storeNarInfo(info *store.PathInfo, key *SecretKey) (*NarInfo, error) {
 		References:  info.References,
 		Deriver:     info.Deriver,
 		Sigs:        append([]string(nil), info.Signatures...),
-		CA:          info.CA,
+		CA:          NixCA(info.CA),
 	}
 	if key != nil {
 		n.Sign(*key)
