@@ -40,9 +40,6 @@ import (
 // narinfo-cache-negative-ttl.
 const DefaultNegativeTTL = time.Hour
 
-// Source is one cache a substituted path came from.
-type Source struct{ Cache Cache }
-
 // Substituter makes store paths valid from binary caches.
 type Substituter struct {
 	Store  *store.Store
@@ -182,9 +179,10 @@ func (s *Substituter) say(format string, args ...any) {
 	}
 }
 
-// announce says how much is about to be substituted.
+// announce says how much is about to be substituted, when it is more than one path (each path
+// also gets its own line).
 func (s *Substituter) announce(nodes []*node) {
-	if s.Progress == nil || len(nodes) == 0 {
+	if s.Progress == nil || len(nodes) < 2 {
 		return
 	}
 	var narSize, fileSize int64
@@ -197,14 +195,10 @@ func (s *Substituter) announce(nodes []*node) {
 			fileSize = -1
 		}
 	}
-	what := "path"
-	if len(nodes) > 1 {
-		what = "paths"
-	}
 	if fileSize > 0 {
-		s.Progress.Logf("substituting %d %s (%s download, %s unpacked)", len(nodes), what, progress.Bytes(fileSize), progress.Bytes(narSize))
+		s.Progress.Logf("substituting %d paths (%s download, %s unpacked)", len(nodes), progress.Bytes(fileSize), progress.Bytes(narSize))
 	} else {
-		s.Progress.Logf("substituting %d %s (%s)", len(nodes), what, progress.Bytes(narSize))
+		s.Progress.Logf("substituting %d paths (%s)", len(nodes), progress.Bytes(narSize))
 	}
 }
 
@@ -421,7 +415,7 @@ func (s *Substituter) lookup(ctx context.Context, c Cache, p storepath.Path) (*N
 	if err := info.Verify(s.Keys); err != nil {
 		return nil, &rejection{err}
 	}
-	if !strings.HasPrefix(info.NarHash.String(), "sha256:") {
+	if info.NarHash.Algo != hash.SHA256 {
 		return nil, reject("its NarHash %s is not a sha256 hash", info.NarHash)
 	}
 	for _, r := range info.References {
@@ -680,7 +674,7 @@ func (s *Substituter) fromCache(ctx context.Context, c Cache, info *NarInfo) err
 		if ok, err := s.Store.IsValid(r); err != nil {
 			return err
 		} else if !ok {
-			return reject("its reference %s is not valid, and its other caches' narinfos did not list it", r.Name())
+			return reject("its reference %s is not valid (the better cache's narinfo did not list it)", r.Name())
 		}
 	}
 	_, err := s.Store.Ensure(p, func(tmp string) (string, store.Publish, error) {
