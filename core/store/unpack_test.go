@@ -24,6 +24,12 @@ func TestUnpackNAR(t *testing.T) {
 	writeFile(t, filepath.Join(src, "bin", "tool"), "#!/bin/sh\n", 0o755)
 	writeFile(t, filepath.Join(src, "bin", "bigtool"), string(big[:unpackSmall+1]), 0o755)
 	writeFile(t, filepath.Join(src, "empty"), "", 0o644)
+	// Files written with O_DIRECT: several chunks ending in a partial block, and one of
+	// exactly directMin bytes.
+	huge := make([]byte, 2*directChunk+3*directAlign+5)
+	rand.Read(huge)
+	writeFile(t, filepath.Join(src, "lib", "huge"), string(huge), 0o755)
+	writeFile(t, filepath.Join(src, "lib", "exact"), string(huge[:directMin]), 0o644)
 	if err := os.Symlink("../big", filepath.Join(src, "bin", "link")); err != nil {
 		t.Fatal(err)
 	}
@@ -75,5 +81,25 @@ func TestUnpackNAR(t *testing.T) {
 	// dest must not exist.
 	if err := UnpackNAR(bytes.NewReader(archive.Bytes()), dest); err == nil {
 		t.Errorf("unpacking over an existing tree succeeded")
+	}
+}
+
+// A write O_DIRECT refuses (here: from a misaligned buffer) goes through the page cache instead,
+// and the file still gets every byte once, in order.
+func TestStreamFileFallsBackToBuffered(t *testing.T) {
+	data := make([]byte, directMin+directChunk/2+3)
+	rand.Read(data)
+	for name, buf := range map[string][]byte{
+		"aligned":    alignedBuffer(directChunk),
+		"misaligned": alignedBuffer(directChunk + directAlign)[1 : directChunk+1],
+	} {
+		path := filepath.Join(t.TempDir(), name)
+		if err := streamFile(path, 0o644, int64(len(data)), bytes.NewReader(data), buf); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		got, err := os.ReadFile(path)
+		if err != nil || !bytes.Equal(got, data) {
+			t.Errorf("%s: the file holds %d bytes (%v), not the %d written", name, len(got), err, len(data))
+		}
 	}
 }
