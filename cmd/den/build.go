@@ -6,9 +6,12 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/den-sh/den/core/build"
+	"github.com/den-sh/den/core/derivation"
 	"github.com/den-sh/den/core/index"
+	"github.com/den-sh/den/core/lock"
 	"github.com/den-sh/den/core/manifest"
 	"github.com/den-sh/den/core/platform"
 	"github.com/den-sh/den/core/recipe"
@@ -38,47 +41,105 @@ func (c *BuildCmd) Run(a *App) error {
 	}
 	ctx, stop := signalContext()
 	defer stop()
+	// Every target is planned first, in order, and then all are realized at once: what they
+	// substitute, download or build shares one builder (each path once, its job limit), and on
+	// two cores one target's decompression overlaps another's disk writes instead of waiting
+	// for it. A target that cannot be planned fails the command before anything is realized.
 	var planner *recipe.Planner
-	for _, target := range c.Targets {
-		if m != nil && m.Recipes[target] != nil {
-			if planner == nil {
-				s, err := a.Store()
-				if err != nil {
-					return err
-				}
-				planner = &recipe.Planner{Manifest: m, Store: s, Tools: a.Tools(), System: sys}
-			}
-			out, err := a.buildRecipe(ctx, m, planner, target, c.PrintLogs)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintln(a.Stdout, out)
-			continue
-		}
-		if pkg, ok := projectPackage(m, target); ok {
-			out, err := a.buildLocked(ctx, m, pkg, sys, c.PrintLogs)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintln(a.Stdout, out)
-			continue
-		}
-		out, err := a.buildPackage(ctx, target, sys, c.PrintLogs)
+	drvs := make([]*derivation.Derivation, len(c.Targets))
+	for i, target := range c.Targets {
+		d, err := a.planTarget(ctx, m, &planner, target, sys)
 		if err != nil {
-			var ue *index.UnknownError
-			if errors.As(err, &ue) && m != nil && len(m.Recipes) > 0 {
-				names := make([]string, 0, len(m.Recipes))
-				for n := range m.Recipes {
-					names = append(names, n)
-				}
-				sort.Strings(names)
-				return &usageError{err: fmt.Errorf("%w, and den.toml has no such recipe (recipes: %s)", err, strings.Join(names, ", "))}
-			}
 			return err
 		}
-		fmt.Fprintln(a.Stdout, out)
+		drvs[i] = d
+	}
+	b, err := a.Builder(c.PrintLogs)
+	if err != nil {
+		return err
+	}
+	if m != nil {
+		a.applyProjectSandbox(m, b)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errs := make([]error, len(drvs))
+	var wg sync.WaitGroup
+	for i, d := range drvs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if errs[i] = b.Realize(ctx, d); errs[i] != nil {
+				cancel() // as when targets ran one after another: a failure stops the rest
+			}
+		}()
+	}
+	wg.Wait()
+	// Outputs in the targets' order up to the first that failed; that failure is reported rather
+	// than the cancellations it caused in the others.
+	var failed error
+	for _, err := range errs {
+		if err != nil && (failed == nil || errors.Is(failed, context.Canceled) && !errors.Is(err, context.Canceled)) {
+			failed = err
+		}
+	}
+	for i, d := range drvs {
+		if errs[i] != nil {
+			break
+		}
+		fmt.Fprintln(a.Stdout, d.Out)
+	}
+	if failed != nil {
+		return buildFailure(failed)
 	}
 	return nil
+}
+
+// planTarget plans one target of den build: a recipe of den.toml, a package of den.toml (from
+// den.lock when it has the package for this constraint and system, as buildLocked), or any
+// package den knows (resolved in memory; den build never writes the lock).
+func (a *App) planTarget(ctx context.Context, m *manifest.Manifest, planner **recipe.Planner, target string, sys platform.System) (*derivation.Derivation, error) {
+	if m != nil && m.Recipes[target] != nil {
+		if *planner == nil {
+			s, err := a.Store()
+			if err != nil {
+				return nil, err
+			}
+			*planner = &recipe.Planner{Manifest: m, Store: s, Tools: a.Tools(), System: sys}
+		}
+		return (*planner).Plan(target)
+	}
+	r, err := a.Resolver()
+	if err != nil {
+		return nil, err
+	}
+	if pkg, ok := projectPackage(m, target); ok {
+		f, _, err := lock.Read(m.Root)
+		if err != nil {
+			return nil, err
+		}
+		p := f.Get(pkg.Name)
+		if p == nil || p.Constraint != pkg.Version || !p.HasSystem(sys.String()) {
+			if p, err = r.LockRef(ctx, pkg.Name+"@"+pkg.Version, []platform.System{sys}); err != nil {
+				return nil, err
+			}
+		}
+		return r.Plan(ctx, p, sys)
+	}
+	p, err := r.LockRef(ctx, target, []platform.System{sys})
+	if err != nil {
+		var ue *index.UnknownError
+		if errors.As(err, &ue) && m != nil && len(m.Recipes) > 0 {
+			names := make([]string, 0, len(m.Recipes))
+			for n := range m.Recipes {
+				names = append(names, n)
+			}
+			sort.Strings(names)
+			return nil, &usageError{err: fmt.Errorf("%w, and den.toml has no such recipe (recipes: %s)", err, strings.Join(names, ", "))}
+		}
+		return nil, err
+	}
+	return r.Plan(ctx, p, sys)
 }
 
 // projectPackage finds target among den.toml's [packages] (by name, without a version).
