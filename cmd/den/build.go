@@ -61,11 +61,26 @@ func (c *BuildCmd) Run(a *App) error {
 	if m != nil {
 		a.applyProjectSandbox(m, b)
 	}
+	// Targets already valid need no goroutine (a repeated den build). Asking the store about
+	// them one after another first also makes sure its database exists before the goroutines
+	// open it at once: openers racing to create it wait out bbolt's 50 ms lock retry.
+	valid := make([]bool, len(drvs))
+	for i, d := range drvs {
+		if err := b.TempRoots.Add(d.Out); err != nil {
+			return err
+		}
+		if valid[i], err = b.Store.IsValid(d.Out); err != nil {
+			return err
+		}
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	errs := make([]error, len(drvs))
 	var wg sync.WaitGroup
 	for i, d := range drvs {
+		if valid[i] {
+			continue
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
