@@ -57,13 +57,14 @@ type Substituter struct {
 	Progress  *progress.Reporter
 	TempRoots *store.TempRoots // substituted paths stay alive until their referrers are valid
 
-	once     sync.Once
-	sem      chan struct{}
-	lookups  chan struct{}
-	mu       sync.Mutex
-	infos    map[string]*infoCall
-	narinfos map[string]*NarInfo
-	inflight map[storepath.Path]*pathCall
+	once      sync.Once
+	flushOnce sync.Once
+	sem       chan struct{}
+	lookups   chan struct{}
+	mu        sync.Mutex
+	infos     map[string]*infoCall
+	narinfos  map[string]*NarInfo
+	inflight  map[storepath.Path]*pathCall
 	// failed holds paths every cache's answer for was rejected in this process: they are not
 	// asked for, nor their rejections said, again.
 	failed map[storepath.Path]bool
@@ -163,6 +164,9 @@ func (s *Substituter) Substitute(ctx context.Context, p storepath.Path) (bool, e
 		return false, nil
 	}
 	s.announce(nodes)
+	// Each publish syncs the store's filesystem, which also waits for whatever other programs
+	// left unwritten there; starting that writeback now overlaps it with the decompressing.
+	s.flushOnce.Do(s.Store.StartFlush)
 	ok, err := s.ensure(ctx, root)
 	if err != nil {
 		return false, err
