@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -19,6 +20,7 @@ import (
 	"github.com/den-sh/den/core/index"
 	"github.com/den-sh/den/core/manifest"
 	"github.com/den-sh/den/core/mirror"
+	"github.com/den-sh/den/core/npm"
 	"github.com/den-sh/den/core/progress"
 	"github.com/den-sh/den/core/resolve"
 	"github.com/den-sh/den/core/sandbox"
@@ -149,7 +151,7 @@ func (a *App) Builder(printLogs bool) (*build.Builder, error) {
 		PrintLogs: printLogs,
 		Progress:  rep,
 		TempRoots: a.roots,
-		Resolve:   (&mirror.Resolver{Configured: a.cfg.User.Mirrors, ConfigFile: a.cfg.File}).Resolve,
+		Resolve:   a.resolveURL,
 		GoModules: a.goModules,
 		Auth: func(u string) string {
 			r, err := a.Resolver()
@@ -196,6 +198,24 @@ func (e *offlineError) Error() string { return "--offline forbids the network" }
 
 func (e *offlineError) Hints() []string {
 	return []string{"run without --offline once to fetch it; a file:// binary cache works offline"}
+}
+
+// resolveURL expands the URL schemes a lock's downloads may use: mirror:// from apt sources and
+// den's config, and npm tarball references from npm's configuration, looked up only now that a
+// file must really be downloaded.
+func (a *App) resolveURL(u *url.URL) ([]string, error) {
+	if u.Scheme == npm.TarballScheme {
+		r, err := a.Resolver()
+		if err != nil {
+			return nil, err
+		}
+		c, err := r.Env.NPM()
+		if err != nil {
+			return nil, err
+		}
+		return c.Config().ResolveTarball(u)
+	}
+	return (&mirror.Resolver{Configured: a.cfg.User.Mirrors, ConfigFile: a.cfg.File}).Resolve(u)
 }
 
 // applyProjectSandbox lets den.toml's [options] sandbox make isolation stricter, never weaker: a

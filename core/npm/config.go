@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -25,8 +26,10 @@ import (
 type Config struct {
 	getenv func(string) string
 	files  []*npmrc
-	// npmRegistry is `npm config get registry`, asked only when no layer sets a registry.
-	npmRegistry string
+	// npmRegistry is `npm config get registry`, asked only when no layer sets a registry and a
+	// registry is actually needed: starting npm costs a tenth of a second, and realizing a lock
+	// whose paths are all valid or in a binary cache needs no registry at all.
+	npmRegistry func() string
 }
 
 type npmrc struct {
@@ -105,7 +108,7 @@ func LoadConfig(getenv func(string) string, projectDir string) (*Config, error) 
 		}
 	}
 	if _, _, ok := c.lookup("registry"); !ok {
-		c.npmRegistry = askNPM(getenv, projectDir)
+		c.npmRegistry = sync.OnceValue(func() string { return askNPM(getenv, projectDir) })
 	}
 	return c, nil
 }
@@ -372,7 +375,10 @@ func (c *Config) RegistryFor(pkgName string) string {
 			return r
 		}
 	}
-	return c.npmRegistry
+	if c.npmRegistry == nil {
+		return ""
+	}
+	return c.npmRegistry()
 }
 
 // Registry is RegistryFor, with a *NotConfiguredError when there is none.
@@ -395,6 +401,36 @@ func (c *Config) TarballURL(pkgName, tarballPath string) string {
 		return ""
 	}
 	return reg + strings.TrimLeft(tarballPath, "/")
+}
+
+// TarballScheme is the URL scheme of TarballRef.
+const TarballScheme = "npm"
+
+// TarballRef is a locked tarball as a download URL that names no registry yet —
+// "npm:<package>#<tarball path>" — for a fetch to resolve with ResolveTarball when it needs the
+// file. Planning a download thus never looks for a registry (which may mean starting npm), as a
+// fixed-output path depends only on its hash. An absolute tarball URL is returned as it is.
+func TarballRef(pkgName, tarballPath string) string {
+	if u, err := url.Parse(tarballPath); err == nil && u.Scheme != "" {
+		return tarballPath
+	}
+	return (&url.URL{Scheme: TarballScheme, Opaque: url.PathEscape(pkgName), Fragment: tarballPath}).String()
+}
+
+// ResolveTarball turns a TarballRef into the URL of the registry configured for its package; an
+// error when none is.
+func (c *Config) ResolveTarball(u *url.URL) ([]string, error) {
+	if u.Scheme != TarballScheme {
+		return nil, fmt.Errorf("not an npm tarball reference: %s", u)
+	}
+	name, err := url.PathUnescape(u.Opaque)
+	if err != nil || name == "" || u.Fragment == "" {
+		return nil, fmt.Errorf("malformed npm tarball reference %s", u)
+	}
+	if _, err := c.Registry(name); err != nil {
+		return nil, err
+	}
+	return []string{c.TarballURL(name, u.Fragment)}, nil
 }
 
 // nerfDart is npm's key for credentials: "//host[:port]/path/" with scheme, user, query and

@@ -3,6 +3,7 @@ package npm
 import (
 	"encoding/base64"
 	"errors"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -210,6 +211,9 @@ func TestConfigAsksNPMLast(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := load(t, env{"PATH": bin}, t.TempDir())
+	if _, err := os.Stat(marker); err == nil {
+		t.Error("npm was asked before a registry was needed")
+	}
 	if got := c.RegistryFor("x"); got != "http://127.0.0.1:4873/" {
 		t.Errorf("npm's answer: %q", got)
 	}
@@ -233,5 +237,44 @@ func TestTarballURL(t *testing.T) {
 		if got := c.TarballURL(tc.pkg, tc.path); got != tc.want {
 			t.Errorf("TarballURL(%s, %s) = %s, want %s", tc.pkg, tc.path, got, tc.want)
 		}
+	}
+}
+
+func TestTarballRef(t *testing.T) {
+	c, err := LoadConfig(func(k string) string {
+		return map[string]string{"npm_config_registry": "http://127.0.0.1:1/npm/", "npm_config_@scope:registry": "http://127.0.0.1:2/"}[k]
+	}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ name, path, want string }{
+		{"node", "node/-/node-22.1.0.tgz", "http://127.0.0.1:1/npm/node/-/node-22.1.0.tgz"},
+		{"@scope/pkg", "@scope/pkg/-/pkg-1.0.0.tgz", "http://127.0.0.1:2/@scope/pkg/-/pkg-1.0.0.tgz"},
+		{"x", "http://127.0.0.1:3/x.tgz", "http://127.0.0.1:3/x.tgz"},
+	} {
+		ref := TarballRef(tc.name, tc.path)
+		u, err := url.Parse(ref)
+		if err != nil {
+			t.Fatalf("TarballRef(%q, %q) = %q: %v", tc.name, tc.path, ref, err)
+		}
+		if u.Scheme != TarballScheme {
+			if ref != tc.want {
+				t.Errorf("TarballRef(%q, %q) = %q, want %q", tc.name, tc.path, ref, tc.want)
+			}
+			continue
+		}
+		got, err := c.ResolveTarball(u)
+		if err != nil || len(got) != 1 || got[0] != tc.want {
+			t.Errorf("ResolveTarball(%q) = %v, %v, want %q", ref, got, err, tc.want)
+		}
+	}
+	none, err := LoadConfig(func(string) string { return "" }, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, _ := url.Parse(TarballRef("node", "node/-/node-22.1.0.tgz"))
+	var nc *NotConfiguredError
+	if _, err := none.ResolveTarball(u); !errors.As(err, &nc) {
+		t.Errorf("ResolveTarball with no registry = %v, want a NotConfiguredError", err)
 	}
 }

@@ -134,11 +134,8 @@ func (b Platform) Lock(ctx context.Context, env *backend.Env, e *index.Entry, c 
 }
 
 // tarball is the fixed-output download of one locked npm tarball.
-func tarball(env *backend.Env, cfg *npm.Config, s lock.Source, sys platform.System) (*derivation.Derivation, error) {
-	u := cfg.TarballURL(s.Name, s.URL)
-	if u == "" {
-		return nil, fmt.Errorf("no npm registry configured for %s", s.Name)
-	}
+func tarball(env *backend.Env, s lock.Source, sys platform.System) (*derivation.Derivation, error) {
+	u := npm.TarballRef(s.Name, s.URL) // resolved by the fetch, only if it must download
 	if _, err := hash.Parse(s.Hash, ""); err != nil {
 		return nil, fmt.Errorf("den.lock: %s@%s: %w", s.Name, s.Version, err)
 	}
@@ -164,11 +161,7 @@ func (Platform) Plan(ctx context.Context, env *backend.Env, p *lock.Package, sys
 	if !p.HasSystem(sys.String()) || len(srcs) != 1 {
 		return nil, &backend.NotLockedForError{Package: p.Name, System: sys.String()}
 	}
-	cl, err := client(env)
-	if err != nil {
-		return nil, err
-	}
-	src, err := tarball(env, cl.Config(), srcs[0], sys)
+	src, err := tarball(env, srcs[0], sys)
 	if err != nil {
 		return nil, err
 	}
@@ -261,10 +254,6 @@ func (Tree) Plan(ctx context.Context, env *backend.Env, p *lock.Package, sys pla
 	if !p.HasSystem(sys.String()) || len(p.Deps) != 1 {
 		return nil, &backend.NotLockedForError{Package: p.Name, System: sys.String()}
 	}
-	cl, err := client(env)
-	if err != nil {
-		return nil, err
-	}
 	node, err := env.Plan(ctx, p.Deps[0], sys)
 	if err != nil {
 		return nil, err
@@ -277,7 +266,7 @@ func (Tree) Plan(ctx context.Context, env *backend.Env, p *lock.Package, sys pla
 	var script strings.Builder
 	script.WriteString("mkdir -p \"$out/bin\" \"$out/lib\"\n")
 	for _, s := range p.SourcesFor(sys.String()) {
-		src, err := tarball(env, cl.Config(), s, sys)
+		src, err := tarball(env, s, sys)
 		if err != nil {
 			return nil, err
 		}
