@@ -57,6 +57,16 @@ func (c *HookCmd) Run(a *App) error {
 // statusFile is where a background sync records how it ended, relative to the project.
 var statusFile = filepath.Join(envs.StateDir, "sync.status")
 
+// envShellPID is the process id of the den shell whose project DEN_SHELL_ROOT names.
+const envShellPID = "DEN_SHELL_PID"
+
+// shellAlive reports whether the den shell with process id pid still runs. Another user's
+// process by that id (kill says EPERM) is not it.
+func shellAlive(pid string) bool {
+	n, err := strconv.Atoi(pid)
+	return err == nil && n > 0 && syscall.Kill(n, 0) == nil
+}
+
 // envReported remembers the background failure already reported to this shell.
 const envReported = "DEN_REPORTED"
 
@@ -125,8 +135,11 @@ func exportHook(shell string, stdout, stderr io.Writer) {
 			fmt.Fprintf(stderr, "den: %v\n", err)
 			return
 		}
-		trust := envs.Allowed // den shell is consent to its project, whatever den.toml says
-		if root != shellRoot {
+		// den shell is consent to its project, whatever den.toml says, for as long as that den
+		// shell runs: a tmux server or a shell started inside it and outliving it keeps the
+		// variables but not the consent.
+		trust := envs.Allowed
+		if root != shellRoot || !shellAlive(os.Getenv(envShellPID)) {
 			trust = envs.TrustOf(cfg.StateDir, root)
 		}
 		switch trust {

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/den-sh/den/core/lock"
@@ -97,6 +98,7 @@ func shellEnv(env *environment, root string, sess shellhook.HookSession, pure bo
 	after[shellhook.EnvDiff] = d.Encode()
 	after[shellhook.EnvSession] = sess.Encode()
 	after[shellhook.EnvShellRoot] = root
+	after[envShellPID] = strconv.Itoa(os.Getpid())
 	out := make([]string, 0, len(after))
 	for k, v := range after {
 		out = append(out, k+"="+v)
