@@ -83,10 +83,24 @@ func (e *Error) Unwrap() error { return e.Err }
 type NoBuildError struct {
 	Name string
 	Path storepath.Path
+	// Asked says whether any cache was asked; the reasons a cache's copy was refused were
+	// reported as they were found.
+	Asked bool
 }
 
 func (e *NoBuildError) Error() string {
-	return fmt.Sprintf("%s is in no configured cache and --no-build forbids building it", e.Name)
+	if !e.Asked {
+		return fmt.Sprintf("%s is not in the store, no binary cache is configured, and --no-build forbids building it", e.Name)
+	}
+	return fmt.Sprintf("no binary cache has a usable copy of %s (%s), and --no-build forbids building it", e.Name, e.Path)
+}
+
+// Hints say how to get the path anyway.
+func (e *NoBuildError) Hints() []string {
+	if !e.Asked {
+		return []string{"add a cache: substituters and trusted-public-keys in config.toml or den.toml's [caches]", "or run without --no-build to build it here"}
+	}
+	return []string{"run without --no-build to build it here (den cache push can then share it)"}
 }
 
 // Realize makes d.Out valid, realizing what it needs first, and returns whether anything was
@@ -137,7 +151,7 @@ func (b *Builder) realize(ctx context.Context, d *derivation.Derivation) error {
 		}
 	}
 	if b.NoBuild {
-		return &NoBuildError{Name: d.Name, Path: d.Out}
+		return &NoBuildError{Name: d.Name, Path: d.Out, Asked: b.Substitute != nil}
 	}
 	// Inputs first, side by side.
 	errs := make([]error, len(d.Needs))

@@ -213,7 +213,11 @@ func TestRealizeNoBuild(t *testing.T) {
 			if !errors.As(err, &nb) || nb.Name != "hello-1.0" {
 				t.Fatalf("Realize error = %v, want a NoBuildError for hello-1.0", err)
 			}
-			if want := "hello-1.0 is in no configured cache and --no-build forbids building it"; err.Error() != want {
+			want := "hello-1.0 is not in the store, no binary cache is configured, and --no-build forbids building it"
+			if caches != nil {
+				want = "no binary cache has a usable copy of hello-1.0 (" + string(f.hello.Out) + "), and --no-build forbids building it"
+			}
+			if err.Error() != want {
 				t.Errorf("error = %q, want %q", err, want)
 			}
 			if _, err := os.Stat(f.marker); err == nil {
