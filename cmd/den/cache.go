@@ -333,13 +333,9 @@ type CacheLsCmd struct {
 }
 
 func (c *CacheLsCmd) Run(a *App) error {
-	cc, err := a.openCache(c.Cache)
-	if err != nil {
-		return err
-	}
 	ctx, stop := signalContext()
 	defer stop()
-	info, err := cacheInfo(ctx, cc)
+	cc, info, err := a.openCacheInfo(ctx, c.Cache)
 	if err != nil {
 		return err
 	}
@@ -382,12 +378,18 @@ func (c *CacheLsCmd) Run(a *App) error {
 }
 
 // cacheInfo reads nix-cache-info, explaining its absence.
-func cacheInfo(ctx context.Context, cc cache.Cache) (*cache.CacheInfo, error) {
+// openCacheInfo opens the cache at rawURL and reads its nix-cache-info, which a binary cache
+// must have.
+func (a *App) openCacheInfo(ctx context.Context, rawURL string) (cache.Cache, *cache.CacheInfo, error) {
+	cc, err := a.openCache(rawURL)
+	if err != nil {
+		return nil, nil, err
+	}
 	info, err := cc.Info(ctx)
 	if errors.Is(err, cache.ErrNotFound) {
-		return nil, fmt.Errorf("%s is not a binary cache: it has no nix-cache-info", cc.URL())
+		return nil, nil, fmt.Errorf("%s is not a binary cache: it has no nix-cache-info", cc.URL())
 	}
-	return info, err
+	return cc, info, err
 }
 
 func readNarInfo(ctx context.Context, cc cache.Cache, name, storeDir string) (*cache.NarInfo, error) {
@@ -425,13 +427,9 @@ type CacheInfoCmd struct {
 }
 
 func (c *CacheInfoCmd) Run(a *App) error {
-	cc, err := a.openCache(c.Cache)
-	if err != nil {
-		return err
-	}
 	ctx, stop := signalContext()
 	defer stop()
-	info, err := cacheInfo(ctx, cc)
+	cc, info, err := a.openCacheInfo(ctx, c.Cache)
 	if err != nil {
 		return err
 	}

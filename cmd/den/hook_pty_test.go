@@ -77,22 +77,13 @@ func TestHookPTY(t *testing.T) {
 			at = out.expect(t, at, "den: updating environment (+node) in the background")
 			// Prompts are never held: each answers at once, and a later one applies the result.
 			until := func(cmdline, want string) {
-				deadline := time.Now().Add(30 * time.Second)
-				for {
-					send(cmdline)
-					if i := strings.Index(out.String()[at:], want); i >= 0 {
-						at += i + len(want)
-						return
-					}
-					if time.Now().After(deadline) {
-						logA, _ := os.ReadFile(filepath.Join(a, ".den", "sync.log"))
-						logB, _ := os.ReadFile(filepath.Join(b, ".den", "sync.log"))
-						tomlB, _ := os.ReadFile(filepath.Join(b, "den.toml"))
-						t.Fatalf("%q never showed:\n%s\n--- a/.den/sync.log:\n%s\n--- b/.den/sync.log:\n%s\n--- b/den.toml:\n%s",
-							want, out.String(), logA, logB, tomlB)
-					}
-					time.Sleep(300 * time.Millisecond)
-				}
+				t.Helper()
+				at = out.poll(t, at, send, cmdline, want, func() string {
+					logA, _ := os.ReadFile(filepath.Join(a, ".den", "sync.log"))
+					logB, _ := os.ReadFile(filepath.Join(b, ".den", "sync.log"))
+					tomlB, _ := os.ReadFile(filepath.Join(b, "den.toml"))
+					return fmt.Sprintf("--- a/.den/sync.log:\n%s\n--- b/.den/sync.log:\n%s\n--- b/den.toml:\n%s", logA, logB, tomlB)
+				})
 			}
 			until("node --version 2>/dev/null | sed 's/^/node=/'", "node=v20.1.0")
 			send("printenv FOO | sed 's/^/foo=/'")

@@ -52,6 +52,23 @@ func (o *ptyOutput) String() string {
 
 // expect waits, with a deadline, until the output after from holds want; it returns where it
 // ends.
+// poll sends cmdline every 300 ms until want shows after offset from (for 30 s at most), and
+// returns the offset past it; on a timeout it fails with the output and what diag adds.
+func (o *ptyOutput) poll(t *testing.T, from int, send func(string), cmdline, want string, diag func() string) int {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		send(cmdline)
+		if i := strings.Index(o.String()[from:], want); i >= 0 {
+			return from + i + len(want)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%q never showed:\n%s\n%s", want, o.String(), diag())
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+}
+
 func (o *ptyOutput) expect(t *testing.T, from int, want string) int {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
@@ -244,19 +261,10 @@ func TestShellPTYLiveReload(t *testing.T) {
 			at = out.expect(t, at, "den: updating environment (+node) in the background")
 			until := func(cmdline, want string) {
 				t.Helper()
-				deadline := time.Now().Add(30 * time.Second)
-				for {
-					send(cmdline)
-					if i := strings.Index(out.String()[at:], want); i >= 0 {
-						at += i + len(want)
-						return
-					}
-					if time.Now().After(deadline) {
-						log, _ := os.ReadFile(filepath.Join(proj, ".den", "sync.log"))
-						t.Fatalf("%q never showed:\n%s\n--- .den/sync.log:\n%s", want, out.String(), log)
-					}
-					time.Sleep(300 * time.Millisecond)
-				}
+				at = out.poll(t, at, send, cmdline, want, func() string {
+					log, _ := os.ReadFile(filepath.Join(proj, ".den", "sync.log"))
+					return "--- .den/sync.log:\n" + string(log)
+				})
 			}
 			until("node --version 2>/dev/null | sed 's/^/node=/'", "node=v20.1.0")
 
