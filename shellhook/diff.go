@@ -310,7 +310,6 @@ type wire struct {
 
 func (w *wire) str(s string)  { w.uint(uint64(len(s))); w.b = append(w.b, s...) }
 func (w *wire) uint(n uint64) { w.b = binary.AppendUvarint(w.b, n) }
-func (w *wire) int(n int64)   { w.b = binary.AppendVarint(w.b, n) }
 func (w *wire) fail()         { w.err = errNotDen }
 
 // done is the outcome of reading: all of it, and no error.
@@ -333,16 +332,6 @@ func (r *wire) byte() byte {
 
 func (r *wire) readUint() uint64 {
 	n, k := binary.Uvarint(r.b)
-	if r.err != nil || k <= 0 {
-		r.fail()
-		return 0
-	}
-	r.b = r.b[k:]
-	return n
-}
-
-func (r *wire) readInt() int64 {
-	n, k := binary.Varint(r.b)
 	if r.err != nil || k <= 0 {
 		r.fail()
 		return 0
