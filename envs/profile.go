@@ -19,11 +19,10 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"sort"
-	"strings"
 
 	"github.com/den-sh/den/core/store"
 	"github.com/den-sh/den/core/storepath"
+	"github.com/den-sh/den/envs/activate"
 )
 
 // Package is one realized package going into a profile.
@@ -40,7 +39,7 @@ type Profile struct {
 }
 
 // EnvFile is the file inside a profile that records its environment.
-const EnvFile = "den-env.json"
+const EnvFile = activate.EnvFile
 
 // mergedDirs are the directories of each package that a profile merges. Everything else in a
 // package is reached through its own store path (GOROOT, say), never through the profile.
@@ -109,7 +108,7 @@ func BuildProfile(s *store.Store, name string, pkgs []Package) (*Profile, error)
 			}
 		}
 	}
-	vars, err := packageVars(tree, pkgs, true)
+	vars, err := activate.PackageVars(tree, activatePackages(pkgs), true)
 	if err != nil {
 		return nil, err
 	}
@@ -212,88 +211,16 @@ func sameTarget(dst, p string) bool {
 	return err1 == nil && err2 == nil && a == b
 }
 
-// ReadProfile reads the packages a profile was built from.
+// ReadProfile reads the packages a profile was built from (with activate.ReadProfile, which the
+// launcher uses too).
 func ReadProfile(p storepath.Path) (*Profile, error) {
-	data, err := os.ReadFile(filepath.Join(string(p), EnvFile))
+	pkgs, err := activate.ReadProfile(string(p))
 	if err != nil {
-		return nil, fmt.Errorf("read profile: %w", err)
+		return nil, err
 	}
-	var f envFile
-	if err := json.Unmarshal(data, &f); err != nil {
-		return nil, fmt.Errorf("%s/%s is corrupt: %w", p, EnvFile, err)
+	prof := &Profile{Path: p}
+	for _, pkg := range pkgs {
+		prof.Packages = append(prof.Packages, Package{Name: pkg.Name, Out: storepath.Path(pkg.Out), Vars: pkg.Vars})
 	}
-	return &Profile{Path: p, Packages: f.Packages}, nil
-}
-
-// searchPaths are the variables a profile prepends to, and the profile directories that go in
-// them when they exist.
-var searchPaths = []struct {
-	name string
-	dirs []string
-}{
-	{"PATH", []string{"bin", "sbin"}},
-	{"MANPATH", []string{"share/man"}},
-	{"INFOPATH", []string{"share/info"}},
-	{"PKG_CONFIG_PATH", []string{"lib/pkgconfig"}},
-	{"ACLOCAL_PATH", []string{"share/aclocal"}},
-	{"CPATH", []string{"include"}},
-	// fish finds vendor completions through XDG_DATA_DIRS.
-	{"XDG_DATA_DIRS", []string{"share"}},
-}
-
-// VarConflictError says two packages set one variable to different values.
-type VarConflictError struct {
-	Name     string
-	Packages []string
-	Values   []string
-}
-
-func (e *VarConflictError) Error() string {
-	return fmt.Sprintf("packages %s and %s set %s differently (%q and %q)", e.Packages[0], e.Packages[1], e.Name, e.Values[0], e.Values[1])
-}
-
-// packageVars computes the variables a profile at dir brings: its search paths (relative to dir
-// when relative is set, for den-env.json) and the packages' own variables, sorted by name.
-func packageVars(dir string, pkgs []Package, relative bool) ([]Var, error) {
-	var vars []Var
-	managed := map[string]bool{}
-	for _, sp := range searchPaths {
-		managed[sp.name] = true
-		var entries []string
-		for _, d := range sp.dirs {
-			if fi, err := os.Stat(filepath.Join(dir, d)); err == nil && fi.IsDir() {
-				if relative {
-					entries = append(entries, d)
-				} else {
-					entries = append(entries, filepath.Join(dir, d))
-				}
-			}
-		}
-		if len(entries) > 0 {
-			vars = append(vars, Var{Name: sp.name, Value: strings.Join(entries, ":"), Op: Prepend})
-		}
-	}
-	managed["DEN_ROOT"], managed["DEN_PROFILE"] = true, true
-	setBy := map[string]int{}
-	var names []string
-	for i, pkg := range pkgs {
-		for name, value := range pkg.Vars {
-			if managed[name] {
-				return nil, fmt.Errorf("package %s sets %s, which den manages itself", pkg.Name, name)
-			}
-			if j, ok := setBy[name]; ok {
-				if pkgs[j].Vars[name] != value {
-					return nil, &VarConflictError{Name: name, Packages: []string{pkgs[j].Name, pkg.Name}, Values: []string{pkgs[j].Vars[name], value}}
-				}
-				continue
-			}
-			setBy[name] = i
-			names = append(names, name)
-		}
-	}
-	sort.Strings(names)
-	for _, name := range names {
-		vars = append(vars, Var{Name: name, Value: pkgs[setBy[name]].Vars[name], Op: Set})
-	}
-	return vars, nil
+	return prof, nil
 }

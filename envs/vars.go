@@ -1,193 +1,60 @@
 package envs
 
 import (
-	"fmt"
 	"os"
-	"slices"
-	"strings"
 
 	"github.com/den-sh/den/core/manifest"
 	"github.com/den-sh/den/core/storepath"
+	"github.com/den-sh/den/envs/activate"
 )
 
-// Op says how a variable's value combines with the one already in the environment.
-type Op string
+// The variables' computation and application live in the leaf package activate, which the
+// launcher links to run commands without the full program; these are the same types and code.
+type (
+	// Op says how a variable's value combines with the one already in the environment.
+	Op = activate.Op
+	// Var is one variable of an environment.
+	Var = activate.Var
+	// VarConflictError says two packages set one variable to different values.
+	VarConflictError = activate.VarConflictError
+)
 
 const (
-	Set     Op = "set"     // replace
-	Prepend Op = "prepend" // Value is a colon-separated list put in front of the current entries
+	Set     = activate.Set     // replace
+	Prepend = activate.Prepend // Value is a colon-separated list put in front of the current entries
 )
 
-// Var is one variable of an environment.
-type Var struct {
-	Name  string `json:"name"`
-	Value string `json:"value"`
-	Op    Op     `json:"op"`
-}
-
-// Variables is the environment of a project using profile (built from pkgs), in the order Apply
-// applies it: the profile's search paths (PATH gets profile/bin, MANPATH share/man, and so on,
-// each only when the profile has that directory), the packages' own variables, DEN_ROOT and
-// DEN_PROFILE, and then the project's [env] in file order.
-//
-// An [env] value may use $VAR and ${VAR}; $$ is a literal $. A name is looked up in the earlier
-// [env] entries, then DEN_ROOT and DEN_PROFILE, then the outer environment as the profile changes
-// it (so "$PATH" includes the profile's bin); a name found nowhere expands to the empty string, as
-// in sh. A value of the form "...:$NAME" for its own name NAME is a prepend, so a nested den shell
-// does not add the entries twice.
+// Variables is activate.Variables for a profile and manifest of den-core's types: the
+// environment of a project using profile (built from pkgs), in the order Apply applies it.
 func Variables(profile storepath.Path, pkgs []Package, project []manifest.EnvVar, root string, outer func(string) string) ([]Var, error) {
-	vars, err := packageVars(string(profile), pkgs, false)
-	if err != nil {
-		return nil, err
-	}
-	vars = append(vars, Var{Name: "DEN_ROOT", Value: root, Op: Set}, Var{Name: "DEN_PROFILE", Value: string(profile), Op: Set})
-	if outer == nil {
-		outer = func(string) string { return "" }
-	}
-	// The environment the project's values see: outer, changed by the profile's variables.
-	base := map[string]string{}
-	lookup := func(name string) string {
-		if v, ok := base[name]; ok {
-			return v
-		}
-		return outer(name)
-	}
-	for _, v := range vars {
-		base[v.Name] = apply1(v, lookup(v.Name), lookup(v.Name) != "")
-	}
-	for _, ev := range project {
-		where := fmt.Sprintf("den.toml:%d:%d: [env] %s", ev.Pos.Line, ev.Pos.Col, ev.Name)
-		if ev.Pos.Line == 0 {
-			where = "[env] " + ev.Name
-		}
-		v := Var{Name: ev.Name, Op: Set}
-		raw := ev.Value
-		for _, self := range []string{":$" + ev.Name, ":${" + ev.Name + "}"} {
-			if prefix, ok := strings.CutSuffix(raw, self); ok {
-				raw, v.Op = prefix, Prepend
-				break
-			}
-		}
-		value, err := Expand(raw, lookup)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", where, err)
-		}
-		v.Value = value
-		base[v.Name] = apply1(v, lookup(v.Name), lookup(v.Name) != "")
-		vars = append(vars, v)
-	}
-	return vars, nil
+	return activate.Variables(string(profile), activatePackages(pkgs), envVars(project), root, outer)
 }
 
-// Expand replaces $NAME and ${NAME} in s with lookup(NAME), and $$ with $. A $ followed by
-// anything else stays as it is.
-func Expand(s string, lookup func(string) string) (string, error) {
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c != '$' || i+1 == len(s) {
-			b.WriteByte(c)
-			continue
-		}
-		switch next := s[i+1]; {
-		case next == '$':
-			b.WriteByte('$')
-			i++
-		case next == '{':
-			end := strings.IndexByte(s[i+2:], '}')
-			if end < 0 {
-				return "", fmt.Errorf("%q has ${ without a closing }; write $$ for a literal $", s)
-			}
-			name := s[i+2 : i+2+end]
-			if !isName(name) {
-				return "", fmt.Errorf("%q: ${%s} is not a variable name (letters, digits and _)", s, name)
-			}
-			b.WriteString(lookup(name))
-			i += 2 + end
-		case isNameStart(next):
-			j := i + 1
-			for j < len(s) && (isNameStart(s[j]) || s[j] >= '0' && s[j] <= '9') {
-				j++
-			}
-			b.WriteString(lookup(s[i+1 : j]))
-			i = j - 1
-		default:
-			b.WriteByte(c)
-		}
-	}
-	return b.String(), nil
-}
+// Expand replaces $NAME and ${NAME} in s with lookup(NAME), and $$ with $.
+func Expand(s string, lookup func(string) string) (string, error) { return activate.Expand(s, lookup) }
 
-func isNameStart(c byte) bool { return c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' }
+// Apply returns env ("NAME=value" entries, as os.Environ gives) with vars applied in order.
+func Apply(env []string, vars []Var) []string { return activate.Apply(env, vars) }
 
-func isName(s string) bool {
-	if s == "" || !isNameStart(s[0]) {
-		return false
-	}
-	for i := 1; i < len(s); i++ {
-		if !isNameStart(s[i]) && !(s[i] >= '0' && s[i] <= '9') {
-			return false
-		}
-	}
-	return true
-}
+// Environ is Apply over this process's environment.
+func Environ(vars []Var) []string { return Apply(os.Environ(), vars) }
 
-// unsetDefault is what a search path means when it is unset, kept behind the prepended entries
-// so that they add to the system's defaults rather than hide them. For MANPATH and INFOPATH an
-// empty entry stands for the defaults.
-var unsetDefault = map[string]string{
-	"MANPATH":       "",
-	"INFOPATH":      "",
-	"XDG_DATA_DIRS": "/usr/local/share:/usr/share",
-}
-
-// apply1 is the value of v over the current value cur (set reports whether there is one).
-func apply1(v Var, cur string, set bool) string {
-	if v.Op != Prepend {
-		return v.Value
-	}
-	var rest []string
-	if set {
-		rest = strings.Split(cur, ":")
-	} else if def, ok := unsetDefault[v.Name]; ok {
-		rest = strings.Split(def, ":")
-	}
-	var out []string
-	for _, e := range strings.Split(v.Value, ":") {
-		if e != "" && !slices.Contains(out, e) {
-			out = append(out, e)
-		}
-	}
-	for _, e := range rest {
-		// An empty entry means something (the current directory in PATH, the defaults in
-		// MANPATH), so it stays where it was; named entries already in front are dropped.
-		if e == "" || !slices.Contains(out, e) {
-			out = append(out, e)
-		}
-	}
-	return strings.Join(out, ":")
-}
-
-// Apply returns env ("NAME=value" entries, as os.Environ gives) with vars applied in order, for a
-// child process. Prepending moves entries already present to the front instead of repeating them,
-// so applying the same variables twice (a den shell inside a den shell) changes nothing.
-func Apply(env []string, vars []Var) []string {
-	out := slices.Clone(env)
-	for _, v := range vars {
-		prefix := v.Name + "="
-		cur, set := "", false
-		var keep []string
-		for _, kv := range out {
-			if strings.HasPrefix(kv, prefix) {
-				cur, set = kv[len(prefix):], true // the last one wins, as for exec
-				continue
-			}
-			keep = append(keep, kv)
-		}
-		out = append(keep, prefix+apply1(v, cur, set))
+func activatePackages(pkgs []Package) []activate.Package {
+	out := make([]activate.Package, len(pkgs))
+	for i, p := range pkgs {
+		out[i] = activate.Package{Name: p.Name, Out: string(p.Out), Vars: p.Vars}
 	}
 	return out
 }
 
-// Environ is Apply over this process's environment.
-func Environ(vars []Var) []string { return Apply(os.Environ(), vars) }
+func envVars(evs []manifest.EnvVar) []activate.EnvVar {
+	if evs == nil {
+		return nil
+	}
+	out := make([]activate.EnvVar, len(evs))
+	for i, ev := range evs {
+		out[i] = activate.EnvVar{Name: ev.Name, Value: ev.Value,
+			Pos: activate.Position{Line: ev.Pos.Line, Col: ev.Pos.Col, Offset: ev.Pos.Offset}}
+	}
+	return out
+}

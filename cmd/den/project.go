@@ -15,6 +15,7 @@ import (
 	"github.com/den-sh/den/core/resolve"
 	"github.com/den-sh/den/core/storepath"
 	"github.com/den-sh/den/envs"
+	"github.com/den-sh/den/envs/activate"
 )
 
 // environment is a realized environment: its profile and variables.
@@ -192,30 +193,15 @@ func snapshotPath(root string, n int, name string) string {
 // unchanged returns the project's current environment when den.toml and den.lock are exactly as
 // when it was made: the fast path of den run, den shell and den env, which then reads no TOML,
 // plans nothing and opens no database. ok is false whenever anything is off; callers then sync.
+// The launcher decides with the same code (activate.UnchangedHere).
 func unchanged() (root string, st *envs.Stamp, vars []envs.Var, ok bool) {
-	wd, err := os.Getwd()
-	if err != nil {
-		return "", nil, nil, false
-	}
-	root, err = manifest.Find(wd)
-	if err != nil {
-		return "", nil, nil, false
-	}
-	return unchangedAt(root)
+	return activate.UnchangedHere()
 }
 
 // unchangedAt is unchanged for the project at root.
 func unchangedAt(root string) (string, *envs.Stamp, []envs.Var, bool) {
-	st, ok := envs.ReadStamp(root)
+	st, vars, ok := activate.Unchanged(root, os.Getenv)
 	if !ok {
-		return "", nil, nil, false
-	}
-	prof, err := envs.ReadProfile(st.Profile)
-	if err != nil {
-		return "", nil, nil, false
-	}
-	vars, err := envs.Variables(prof.Path, prof.Packages, st.Env, root, os.Getenv)
-	if err != nil {
 		return "", nil, nil, false
 	}
 	return root, st, vars, true
@@ -266,48 +252,15 @@ func writeSyncStatus(file string, err error) {
 }
 
 // pureKeep are the variables --pure keeps from the outer environment.
-func pureKeep(name string) bool {
-	switch name {
-	case "HOME", "USER", "LOGNAME", "TERM", "LANG", "SHELL", "TZ":
-		return true
-	}
-	return strings.HasPrefix(name, "LC_")
-}
+func pureKeep(name string) bool { return activate.PureKeep(name) }
 
 // childEnv is the environment a command runs with.
-func childEnv(vars []envs.Var, pure bool) []string {
-	base := os.Environ()
-	if pure {
-		var kept []string
-		for _, kv := range base {
-			if k, _, _ := strings.Cut(kv, "="); pureKeep(k) {
-				kept = append(kept, kv)
-			}
-		}
-		base = kept
-	}
-	return envs.Apply(base, vars)
-}
+func childEnv(vars []envs.Var, pure bool) []string { return activate.ChildEnv(vars, pure) }
 
 // lookPathIn finds a command on the PATH of env.
 func lookPathIn(name string, env []string) (string, error) {
-	if strings.Contains(name, "/") {
-		return name, nil
-	}
-	path := ""
-	for _, kv := range env {
-		if v, ok := strings.CutPrefix(kv, "PATH="); ok {
-			path = v
-		}
-	}
-	for _, dir := range filepath.SplitList(path) {
-		if dir == "" {
-			continue
-		}
-		p := filepath.Join(dir, name)
-		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
-			return p, nil
-		}
+	if p, ok := activate.LookPathIn(name, env); ok {
+		return p, nil
 	}
 	return "", &usageError{err: fmt.Errorf("%s: command not found in the environment", name),
 		hints: []string{"den add PKG adds the package that provides it"}}

@@ -18,6 +18,7 @@ import (
 	"github.com/den-sh/den/core/platform"
 	"github.com/den-sh/den/core/version"
 	"github.com/den-sh/den/envs"
+	"github.com/den-sh/den/envs/activate"
 )
 
 // envFlags are the flags of the commands that enter the environment.
@@ -80,48 +81,10 @@ func (c *RunCmd) Run(a *App) error {
 // running a command is den's most frequent job and its overhead is measured against running the
 // command directly. It handles only the plain forms (den run [--pure] [--frozen] -- CMD…, den run
 // SCRIPT…) and returns, having done nothing, whenever anything else is asked or anything is off.
-func fastRun(args []string) {
-	pure := false
-	for len(args) > 0 && strings.HasPrefix(args[0], "-") && args[0] != "--" {
-		switch args[0] {
-		case "--pure":
-			pure = true
-		case "--frozen": // an unchanged project's lock is the one its generation was made from
-		default:
-			return
-		}
-		args = args[1:]
-	}
-	explicit := len(args) > 0 && args[0] == "--"
-	if explicit {
-		args = args[1:]
-	}
-	if len(args) == 0 {
-		return
-	}
-	_, st, vars, ok := unchanged()
-	if !ok {
-		return
-	}
-	argv := args
-	if script, ok := st.Scripts[argv[0]]; ok && !explicit {
-		argv = scriptArgv(script, argv)
-	}
-	env := childEnv(vars, pure)
-	path, err := lookPathIn(argv[0], env)
-	if err != nil {
-		return
-	}
-	syscall.Exec(path, argv, env)
-}
+func fastRun(args []string) { activate.FastRun(args) }
 
 // scriptArgv runs a [scripts] entry with sh, its arguments appended as "$@".
-func scriptArgv(script string, args []string) []string {
-	if len(args) > 1 {
-		script += ` "$@"`
-	}
-	return append([]string{"/bin/sh", "-c", script}, args...)
-}
+func scriptArgv(script string, args []string) []string { return activate.ScriptArgv(script, args) }
 
 // EnvCmd is den env.
 type EnvCmd struct {

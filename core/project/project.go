@@ -73,9 +73,9 @@ func FileIDOf(path string) FileID {
 	return id
 }
 
-// currentProfile follows root/.den/current to its generation's profile, as envs.Current does
+// CurrentProfile follows root/.den/current to its generation's profile, as envs.Current does
 // but without parsing the store path; "" when there is none or it is gone from the store.
-func currentProfile(root string) string {
+func CurrentProfile(root string) string {
 	dir := filepath.Join(root, StateDir)
 	gen, err := os.Readlink(filepath.Join(dir, "current"))
 	if err != nil {

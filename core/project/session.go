@@ -45,7 +45,7 @@ func NewSession(root string) Session {
 	for _, name := range sessionFiles {
 		s.Files[name] = FileIDOf(filepath.Join(root, name))
 	}
-	s.Profile = currentProfile(root)
+	s.Profile = CurrentProfile(root)
 	return s
 }
 
@@ -61,7 +61,7 @@ func (s Session) Unchanged(root string) bool {
 			return false
 		}
 	}
-	return currentProfile(root) == s.Profile
+	return CurrentProfile(root) == s.Profile
 }
 
 // Prompt is what the prompt hook finds at a prompt before it reads anything of the project.

@@ -1,13 +1,21 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+
+	"github.com/den-sh/den/core/manifest"
+	"github.com/den-sh/den/core/store"
+	"github.com/den-sh/den/envs"
 )
 
 // installPair builds den as make build does, the launcher as den and the full program as
@@ -148,11 +156,80 @@ func TestFront(t *testing.T) {
 		t.Errorf("after den.toml changed, den export bash did not go to den-core: %+v", r)
 	}
 
+	// den run in an unchanged project is the launcher's too: it execs the command itself, with
+	// the same environment den-core gives it, and den-core (still the recorder) never starts.
+	tools, profile := toolProject(t, dir)
+	inTools := func(env []string, args ...string) result {
+		t.Helper()
+		cmd := exec.Command(den, args...)
+		// A PATH of its own, without the duplicates a developer's may have, which prepending drops.
+		cmd.Dir, cmd.Env = tools, append(append(base[:len(base):len(base)], "PATH=/usr/bin:/bin"), env...)
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		err := cmd.Run()
+		var ee *exec.ExitError
+		if err != nil && !errors.As(err, &ee) {
+			t.Fatalf("den %v: %v", args, err)
+		}
+		return result{stdout.String(), stderr.String(), cmd.ProcessState.ExitCode()}
+	}
+	outer := "FOO=outer"
+	wantPath := tools + "/scripts:" + profile + "/bin:/usr/bin:/bin"
+	r := inTools([]string{outer}, "run", "--", "sh", "-c", `printf '%s\n' "$GREETING" "$WHERE" "$TOOL_HOME" "$FOO" "$PATH" "${DEN_FRONT-unset}"; tool a "b c"`)
+	want := "hi\n" + tools + "/sub\n" + "TOOL_HOME-set\nouter\n" + wantPath + "\nunset\ntool-ran a b c FOO=outer\n"
+	if r.code != 0 || r.stdout != want || r.stderr != "" {
+		t.Errorf("den run -- sh -c ...: %+v\nwant stdout %q", r, want)
+	}
+	if r := inTools([]string{outer}, "run", "--pure", "--frozen", "--", "tool", "x"); r.code != 0 || r.stdout != "tool-ran x FOO=\n" {
+		t.Errorf("den run --pure -- tool x: %+v", r)
+	}
+	if r := inTools([]string{outer}, "run", "--pure", "--", "sh", "-c", "true"); r.code != 0 {
+		// sh is not in a pure environment's PATH: den-core (the recorder) says what is wrong.
+		t.Errorf("den run --pure -- sh: %+v", r)
+	} else if got := ran(); got != "run|--pure|--|sh|-c|true|"+den+"\n" {
+		t.Errorf("den run --pure -- sh (not found in the environment) did not go to den-core: %q", got)
+	}
+	if r := inTools(nil, "run", "greet", "x", "y z"); r.code != 0 || r.stdout != "tool-ran hello x y z FOO=\n" {
+		t.Errorf("den run greet x 'y z': %+v", r)
+	}
+	if r := inTools(nil, "run", "--", "sh", "-c", "exit 7"); r.code != 7 {
+		t.Errorf("den run -- sh -c 'exit 7' exited %d", r.code)
+	}
+	if got := ran(); got != "" {
+		t.Fatalf("den run in an unchanged project started den-core: %q", got)
+	}
+	// exec keeps the process: the command has den's pid, so signals sent to den reach it.
+	sig := exec.Command(den, "run", "--", "sh", "-c", `trap 'echo got-term; exit 3' TERM; echo $$; while :; do sleep 0.05; done`)
+	sig.Dir, sig.Env = tools, base
+	pipe, _ := sig.StdoutPipe()
+	if err := sig.Start(); err != nil {
+		t.Fatal(err)
+	}
+	line, _ := bufio.NewReader(pipe).ReadString('\n')
+	if line != strconv.Itoa(sig.Process.Pid)+"\n" {
+		t.Errorf("den run's command has pid %q, den had %d", line, sig.Process.Pid)
+	}
+	sig.Process.Signal(syscall.SIGTERM)
+	rest, _ := io.ReadAll(pipe)
+	if err := sig.Wait(); sig.ProcessState.ExitCode() != 3 || string(rest) != "got-term\n" {
+		t.Errorf("SIGTERM to den run: %v, printed %q", err, rest)
+	}
+	// Flags it does not know, and a changed den.toml, are den-core's.
+	if r := inTools(nil, "run", "--nosuch", "--", "true"); r.code != 0 || ran() != "run|--nosuch|--|true|"+den+"\n" {
+		t.Errorf("den run --nosuch did not go to den-core: %+v", r)
+	}
+	f, _ = os.OpenFile(filepath.Join(tools, "den.toml"), os.O_APPEND|os.O_WRONLY, 0)
+	f.WriteString("# edited\n")
+	f.Close()
+	if r := inTools(nil, "run", "--", "tool"); r.code != 0 || r.stdout != "" || ran() != "run|--|tool|"+den+"\n" {
+		t.Errorf("after den.toml changed, den run did not go to den-core: %+v", r)
+	}
+
 	// The launcher's path is den-core's business alone: commands never see DEN_FRONT.
 	if err := os.Rename(real, core); err != nil {
 		t.Fatal(err)
 	}
-	r := mustRun("run", "--", "env")
+	r = mustRun("run", "--", "env")
 	if !strings.Contains(r.stdout, "\nGREETING=hi\n") || strings.Contains(r.stdout, "DEN_FRONT") {
 		t.Errorf("den run -- env: GREETING missing or DEN_FRONT leaked:\n%s", r.stdout)
 	}
@@ -163,11 +240,50 @@ func TestFront(t *testing.T) {
 
 	// Without den-core: one error line and a hint; a prompt still succeeds and prints no code.
 	os.Remove(core)
-	want := "den: cannot find den-core next to " + den + "\nhint: den and den-core are installed together; reinstall both with make install\n"
+	want = "den: cannot find den-core next to " + den + "\nhint: den and den-core are installed together; reinstall both with make install\n"
 	if r := run(nil, den, "version"); r.code != 1 || r.stdout != "" || r.stderr != want {
 		t.Errorf("den version without den-core: %+v", r)
 	}
 	if r := run(nil, den, "export", "bash"); r.code != 0 || r.stdout != "" || r.stderr != want {
 		t.Errorf("den export bash without den-core: %+v", r)
 	}
+}
+
+// toolProject makes, under dir, a project whose current environment has a package "tool" (a
+// script printing its arguments and $FOO) with a variable of its own, [env] values and a script,
+// through envs as den sync does, in a store of its own: no registry needed. It returns the
+// project's root and its profile.
+func toolProject(t *testing.T, dir string) (root, profile string) {
+	t.Helper()
+	s, err := store.Open(filepath.Join(dir, "tools-store"), filepath.Join(dir, "tools-state"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.RemoveTree(s.Dir) })
+	src := filepath.Join(dir, "tool")
+	os.MkdirAll(filepath.Join(src, "bin"), 0o755)
+	os.WriteFile(filepath.Join(src, "bin", "tool"), []byte("#!/bin/sh\necho tool-ran \"$@\" FOO=$FOO\n"), 0o755)
+	out, err := s.AddPath(src, "tool")
+	if err != nil {
+		t.Fatal(err)
+	}
+	prof, err := envs.BuildProfile(s, "tools-env", []envs.Package{{Name: "tool", Out: out, Vars: map[string]string{"TOOL_HOME": "TOOL_HOME-set"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	root = filepath.Join(dir, "tools")
+	os.MkdirAll(root, 0o755)
+	toml := "[env]\nGREETING = \"hi\"\nWHERE = \"$DEN_ROOT/sub\"\nPATH = \"$DEN_ROOT/scripts:$PATH\"\n\n[scripts]\ngreet = \"tool hello\"\n"
+	os.WriteFile(filepath.Join(root, "den.toml"), []byte(toml), 0o644)
+	m, err := manifest.Load(filepath.Join(root, "den.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := envs.Switch(s, root, prof.Path); err != nil {
+		t.Fatal(err)
+	}
+	if err := envs.WriteStamp(root, prof.Path, m); err != nil {
+		t.Fatal(err)
+	}
+	return root, string(prof.Path)
 }

@@ -7,11 +7,14 @@
 // initialisation of all of its two hundred packages (HTTP, TLS, compression tables, the command
 // line parser) before main, and its 16 MB take longer to map, about a millisecond more than an
 // empty Go program at every prompt. This launcher links only core/project, which decides "nothing
-// changed" from DEN_SESSION and a few stats; cmd/den's exportHook calls the same code, so the two
-// agree by construction. For anything else — every other command, or an export when something
-// changed or the launcher cannot tell (an older den's DEN_SESSION, say) — it replaces itself with
-// den-core, with the same arguments and environment plus DEN_FRONT, its own path, which den-core
-// writes into hook code and starts itself by, so that every later prompt comes here first.
+// changed" from DEN_SESSION and a few stats, and envs/activate, which reads an unchanged
+// project's stamp, profile and variables and execs `den run`'s command itself, so that den run
+// pays for one Go start-up rather than two; cmd/den's exportHook and fastRun call the same code,
+// so the two agree by construction. For anything else — every other command, an export when
+// something changed or the launcher cannot tell (an older den's DEN_SESSION, say), a den run it
+// cannot decide — it replaces itself with den-core, with the same arguments and environment plus
+// DEN_FRONT, its own path, which den-core writes into hook code and starts itself by, so that
+// every later prompt comes here first.
 //
 // `make build` and `make install` put this launcher at bin/den and the full program at
 // bin/den-core; the two stay together. `go install ./cmd/den` alone still gives a complete den,
@@ -26,6 +29,7 @@ import (
 	"syscall"
 
 	"github.com/den-sh/den/core/project"
+	"github.com/den-sh/den/envs/activate"
 )
 
 // envFront names the launcher's path for den-core (cmd/den reads it as envFront too).
@@ -39,6 +43,11 @@ func main() {
 	export := len(args) == 2 && args[0] == "export" && (args[1] == "bash" || args[1] == "zsh" || args[1] == "fish")
 	if export && project.AtPrompt(os.Getenv, project.DecodeSession).Quiet {
 		return
+	}
+	if len(args) > 0 && args[0] == "run" {
+		// Commands never see DEN_FRONT, as when den-core runs them: it unsets it first.
+		os.Unsetenv(envFront)
+		activate.FastRun(args[1:]) // returns only when den-core must handle it
 	}
 	msg, hint := startCore(args)
 	os.Stderr.WriteString("den: " + msg + "\n")
