@@ -246,23 +246,23 @@ func TestVariables(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := map[string]Var{
-		"DATA_DIR":    {"DATA_DIR", "/proj/.data", Set},
-		"CACHE":       {"CACHE", "/proj/.data/cache", Set},
-		"PRICE":       {"PRICE", "$5 and $5 and $", Set},
-		"GREETING":    {"GREETING", "hello ann!", Set},
-		"GOPATH":      {"GOPATH", "/home/ann/go", Set},
-		"TOOLS":       {"TOOLS", string(goPkg) + "/bin", Set},
-		"PATH":        {"PATH", "/proj/scripts", Prepend},
-		"GOROOT":      {"GOROOT", string(goPkg), Set},
-		"DEN_ROOT":    {"DEN_ROOT", "/proj", Set},
-		"DEN_PROFILE": {"DEN_PROFILE", string(prof.Path), Set},
+		"DATA_DIR":    {Name: "DATA_DIR", Value: "/proj/.data", Op: Set},
+		"CACHE":       {Name: "CACHE", Value: "/proj/.data/cache", Op: Set},
+		"PRICE":       {Name: "PRICE", Value: "$5 and $5 and $", Op: Set},
+		"GREETING":    {Name: "GREETING", Value: "hello ann!", Op: Set},
+		"GOPATH":      {Name: "GOPATH", Value: "/home/ann/go", Op: Set},
+		"TOOLS":       {Name: "TOOLS", Value: string(goPkg) + "/bin", Op: Set},
+		"PATH":        {Name: "PATH", Value: "/proj/scripts", Op: Prepend},
+		"GOROOT":      {Name: "GOROOT", Value: string(goPkg), Op: Set},
+		"DEN_ROOT":    {Name: "DEN_ROOT", Value: "/proj", Op: Set},
+		"DEN_PROFILE": {Name: "DEN_PROFILE", Value: string(prof.Path), Op: Set},
 	}
 	for name, w := range want {
 		if got, _ := value(vars, name); got != w {
 			t.Errorf("%s = %+v, want %+v", name, got, w)
 		}
 	}
-	if v := vars[0]; v != (Var{"PATH", string(prof.Path) + "/bin", Prepend}) {
+	if v := vars[0]; v != (Var{Name: "PATH", Value: string(prof.Path) + "/bin", Op: Prepend}) {
 		t.Errorf("first variable %+v, want the profile's bin prepended to PATH", v)
 	}
 	if _, ok := value(vars, "MANPATH"); ok {
@@ -307,9 +307,9 @@ func TestVariables(t *testing.T) {
 
 func TestApplySearchPaths(t *testing.T) {
 	vars := []Var{
-		{"PATH", "/p/bin:/p/sbin", Prepend},
-		{"MANPATH", "/p/share/man", Prepend},
-		{"XDG_DATA_DIRS", "/p/share", Prepend},
+		{Name: "PATH", Value: "/p/bin:/p/sbin", Op: Prepend},
+		{Name: "MANPATH", Value: "/p/share/man", Op: Prepend},
+		{Name: "XDG_DATA_DIRS", Value: "/p/share", Op: Prepend},
 	}
 	once := Apply([]string{"PATH=/usr/bin:/p/sbin:/bin:"}, vars)
 	twice := Apply(once, vars)
