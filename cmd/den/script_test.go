@@ -17,6 +17,7 @@ import (
 	"path"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -93,6 +94,8 @@ func setupScript(env *testscript.Env) error {
 		"NO_PROXY":            "127.0.0.1,localhost",
 		"PATH":                os.Getenv("PATH"),
 		"DEN_REQUIRE_SANDBOX": os.Getenv("DEN_REQUIRE_SANDBOX"),
+		// A process of this user that runs as long as the script: the test itself.
+		"TESTPID": strconv.Itoa(os.Getpid()),
 	} {
 		env.Setenv(k, v)
 	}
