@@ -52,25 +52,19 @@ func lock(root string) (unlock func(), err error) {
 	return lockedfile.MutexAt(filepath.Join(root, StateDir, "lock")).Lock()
 }
 
-// Switch makes profile the project's current environment: a new generation unless the current
-// one is that profile already. The generation's link is registered as an indirect GC root.
-func Switch(s *store.Store, root string, profile storepath.Path) (Generation, error) {
+// change runs fn with root made absolute, the store's GC lock held shared — a collection must
+// not delete a profile between fn's check of it and its root being in place — and the project's
+// generations locked, and gives fn the generations as they are.
+func change(s *store.Store, root string, fn func(root string, gens []Generation) (Generation, error)) (Generation, error) {
 	root, err := filepath.Abs(root)
 	if err != nil {
 		return Generation{}, err
 	}
-	// Held shared, the GC lock keeps a collection from deleting the profile between the check
-	// below and the root being in place.
 	unlockGC, err := s.Adding()
 	if err != nil {
 		return Generation{}, err
 	}
 	defer unlockGC()
-	if ok, err := s.IsValid(profile); err != nil {
-		return Generation{}, err
-	} else if !ok {
-		return Generation{}, fmt.Errorf("profile %s is not in the store", profile)
-	}
 	unlock, err := lock(root)
 	if err != nil {
 		return Generation{}, err
@@ -80,48 +74,49 @@ func Switch(s *store.Store, root string, profile storepath.Path) (Generation, er
 	if err != nil {
 		return Generation{}, err
 	}
-	last := 0
-	for _, g := range gens {
-		if g.Current && g.Profile == profile {
-			return g, nil
+	return fn(root, gens)
+}
+
+// Switch makes profile the project's current environment: a new generation unless the current
+// one is that profile already. The generation's link is registered as an indirect GC root.
+func Switch(s *store.Store, root string, profile storepath.Path) (Generation, error) {
+	return change(s, root, func(root string, gens []Generation) (Generation, error) {
+		if ok, err := s.IsValid(profile); err != nil {
+			return Generation{}, err
+		} else if !ok {
+			return Generation{}, fmt.Errorf("profile %s is not in the store", profile)
 		}
-		last = max(last, g.Number)
-	}
-	n := last + 1
-	link := filepath.Join(generationsDir(root), strconv.Itoa(n))
-	if err := os.Symlink(string(profile), link); err != nil {
-		return Generation{}, err
-	}
-	if err := addRoot(s, link); err != nil {
-		os.Remove(link)
-		return Generation{}, err
-	}
-	if err := setCurrent(root, n); err != nil {
-		return Generation{}, err
-	}
-	return generation(root, n, true)
+		last := 0
+		for _, g := range gens {
+			if g.Current && g.Profile == profile {
+				return g, nil
+			}
+			last = max(last, g.Number)
+		}
+		n := last + 1
+		link := filepath.Join(generationsDir(root), strconv.Itoa(n))
+		if err := os.Symlink(string(profile), link); err != nil {
+			return Generation{}, err
+		}
+		if err := addRoot(s, link); err != nil {
+			os.Remove(link)
+			return Generation{}, err
+		}
+		if err := setCurrent(root, n); err != nil {
+			return Generation{}, err
+		}
+		return generation(root, n, true)
+	})
 }
 
 // Rollback makes generation n current again (n = 0: the one before the current generation).
 func Rollback(s *store.Store, root string, n int) (Generation, error) {
-	root, err := filepath.Abs(root)
-	if err != nil {
-		return Generation{}, err
-	}
-	unlockGC, err := s.Adding()
-	if err != nil {
-		return Generation{}, err
-	}
-	defer unlockGC()
-	unlock, err := lock(root)
-	if err != nil {
-		return Generation{}, err
-	}
-	defer unlock()
-	gens, err := List(root)
-	if err != nil {
-		return Generation{}, err
-	}
+	return change(s, root, func(root string, gens []Generation) (Generation, error) {
+		return rollback(s, root, gens, n)
+	})
+}
+
+func rollback(s *store.Store, root string, gens []Generation, n int) (Generation, error) {
 	cur := -1
 	for i, g := range gens {
 		if g.Current {
