@@ -143,19 +143,7 @@ func testShell(t *testing.T, name string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ptmx, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: 50, Cols: 500})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ptmx.Close()
-	term := newTerm(t, ptmx)
-	defer func() {
-		if t.Failed() {
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-			t.Logf("transcript:\n%q", term.out.String())
-		}
-	}()
+	term := startTerm(t, cmd)
 
 	// The user's rc reset PATH; den's entries come back in front, and the user's own entry
 	// stays behind them.
@@ -236,19 +224,7 @@ func TestMarkerQuoting(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			ptmx, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: 50, Cols: 500})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer ptmx.Close()
-			term := newTerm(t, ptmx)
-			defer func() {
-				if t.Failed() {
-					_ = cmd.Process.Kill()
-					_ = cmd.Wait()
-					t.Logf("transcript:\n%q", term.out.String())
-				}
-			}()
+			term := startTerm(t, cmd)
 			term.expect(want)
 			term.expect(odd + "$ ")
 			term.send("exit")
@@ -282,12 +258,27 @@ type term struct {
 
 const readTimeout = 8 * time.Second
 
-func newTerm(t *testing.T, ptmx *os.File) *term {
+// startTerm starts cmd on a new pseudo-terminal. When the test ends the terminal is closed; a
+// failed test also kills the shell and logs what the terminal showed.
+func startTerm(t *testing.T, cmd *exec.Cmd) *term {
+	ptmx, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: 50, Cols: 500})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tm := &term{t: t, ptmx: ptmx}
+	t.Cleanup(func() {
+		if t.Failed() {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+			t.Logf("transcript:\n%q", tm.out.String())
+		}
+		ptmx.Close()
+	})
 	// pty.Start's Fd calls put the master back in blocking mode; deadlines need the poller.
 	if err := syscall.SetNonblock(int(ptmx.Fd()), true); err != nil {
 		t.Fatal(err)
 	}
-	return &term{t: t, ptmx: ptmx}
+	return tm
 }
 
 func (tm *term) send(line string) {
