@@ -37,7 +37,8 @@ func main() {
 	// hook code it writes, den shell's rc and background syncs must run den through the
 	// launcher, whose prompt step is the fast one. The variable goes at once, before any child
 	// (den run's command, a shell, a build) could inherit it.
-	if front, ok := os.LookupEnv(envFront); ok {
+	front, fromFront := os.LookupEnv(envFront)
+	if fromFront {
 		os.Unsetenv(envFront)
 		if filepath.IsAbs(front) {
 			os.Args[0] = front
@@ -53,7 +54,8 @@ func main() {
 			os.Exit(0)
 		}
 	}
-	if len(os.Args) > 1 && os.Args[1] == "run" {
+	// The launcher ran the same fast path already and found it could not decide.
+	if len(os.Args) > 1 && os.Args[1] == "run" && !fromFront {
 		fastRun(os.Args[2:]) // returns only when the full path must handle it
 	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
