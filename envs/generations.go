@@ -11,11 +11,11 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/den-sh/den/core/store"
 	"github.com/den-sh/den/core/storepath"
-	"github.com/rogpeppe/go-internal/lockedfile"
 )
 
 // StateDir is a project's state directory, next to den.toml.
@@ -46,10 +46,18 @@ func currentLink(root string) string    { return filepath.Join(root, StateDir, "
 
 // lock serialises changes to one project's generations.
 func lock(root string) (unlock func(), err error) {
-	if err := os.MkdirAll(generationsDir(root), 0o755); err != nil {
+	if _, err := stateSubdir(root, "generations"); err != nil {
 		return nil, err
 	}
-	return lockedfile.MutexAt(filepath.Join(root, StateDir, "lock")).Lock()
+	f, err := OpenStateLock(root, "lock")
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { f.Close() }, nil
 }
 
 // change runs fn with root made absolute, the store's GC lock held shared — a collection must

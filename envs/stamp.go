@@ -2,7 +2,6 @@ package envs
 
 import (
 	"encoding/json"
-	"os"
 	"path/filepath"
 
 	"github.com/den-sh/den/core/manifest"
@@ -15,23 +14,19 @@ import (
 // for den-core and the launcher alike).
 type Stamp = activate.Stamp
 
-// WriteStamp records that the project at root, as its files are now, has the environment of
-// profile with m's [env], scripts and shell init.
-func WriteStamp(root string, profile storepath.Path, m *manifest.Manifest) error {
+// WriteStamp records that the project at root, as its files are now and as allowed by the trust
+// record tc, has the environment of profile with m's [env], scripts and shell init.
+func WriteStamp(root string, tc TrustCheck, profile storepath.Path, m *manifest.Manifest) error {
 	st := Stamp{Files: map[string]project.FileID{}, Profile: string(profile), Env: envVars(m.Env), Scripts: m.Scripts, Init: m.Shell.Init}
 	for _, name := range activate.StampFiles {
 		st.Files[name] = project.FileIDOf(filepath.Join(root, name))
 	}
+	st.Files[tc.File] = tc.ID
 	data, err := json.Marshal(st)
 	if err != nil {
 		return err
 	}
-	path := activate.StampPath(root)
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
+	return WriteStateFile(root, "stamp.json", data, 0o644)
 }
 
 // ReadStamp returns the project's stamp if den.toml and den.lock are exactly as recorded, the

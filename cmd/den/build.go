@@ -115,6 +115,9 @@ func (c *BuildCmd) Run(a *App) error {
 // package den knows (resolved in memory; den build never writes the lock).
 func (a *App) planTarget(ctx context.Context, m *manifest.Manifest, planner **recipe.Planner, target string, sys platform.System) (*derivation.Derivation, error) {
 	if m != nil && m.Recipes[target] != nil {
+		if err := a.requireAllowed(m, true); err != nil {
+			return nil, err
+		}
 		if *planner == nil {
 			s, err := a.Store()
 			if err != nil {
@@ -129,6 +132,9 @@ func (a *App) planTarget(ctx context.Context, m *manifest.Manifest, planner **re
 		return nil, err
 	}
 	if pkg, ok := projectPackage(m, target); ok {
+		if err := a.requireAllowed(m, true); err != nil {
+			return nil, err
+		}
 		f, _, err := lock.Read(m.Root)
 		if err != nil {
 			return nil, err

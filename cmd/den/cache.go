@@ -184,13 +184,18 @@ func (c *CachePushCmd) Run(a *App) error {
 // closures to push: store paths as given, packages and recipes as den build realizes them, and
 // with no targets every package of the project's environment for this system.
 func (a *App) pushTargets(ctx context.Context, targets []string, printLogs bool) ([]storepath.Path, error) {
+	if len(targets) == 0 {
+		m, unlock, err := a.changeProject(ctx, true, true)
+		if err != nil {
+			return nil, err
+		}
+		defer unlock()
+		return a.environmentPaths(ctx, m)
+	}
 	m, err := a.Project()
 	var nf *manifest.NotFoundError
-	if err != nil && (len(targets) == 0 || !errors.As(err, &nf)) {
+	if err != nil && !errors.As(err, &nf) {
 		return nil, err
-	}
-	if len(targets) == 0 {
-		return a.environmentPaths(ctx, m)
 	}
 	s, err := a.Store()
 	if err != nil {
@@ -212,11 +217,17 @@ func (a *App) pushTargets(ctx context.Context, targets []string, printLogs bool)
 		var out string
 		switch pkg, isPkg := projectPackage(m, t); {
 		case m != nil && m.Recipes[t] != nil:
+			if err := a.requireAllowed(m, true); err != nil {
+				return nil, err
+			}
 			if planner == nil {
 				planner = &recipe.Planner{Manifest: m, Store: s, Tools: a.Tools(), System: sys}
 			}
 			out, err = a.buildRecipe(ctx, m, planner, t, printLogs)
 		case isPkg:
+			if err := a.requireAllowed(m, true); err != nil {
+				return nil, err
+			}
 			out, err = a.buildLocked(ctx, m, pkg, sys, printLogs)
 		default:
 			out, err = a.buildPackage(ctx, t, sys, printLogs)

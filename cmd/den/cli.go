@@ -26,6 +26,7 @@ import (
 	"github.com/den-sh/den/core/sandbox"
 	"github.com/den-sh/den/core/store"
 	"github.com/den-sh/den/core/version"
+	"github.com/den-sh/den/envs"
 )
 
 // denVersion is set at link time by release builds (-X main.denVersion=…).
@@ -78,6 +79,7 @@ type App struct {
 
 	cfg      *config.Config
 	project  *manifest.Manifest // the den.toml last loaded, whose [caches] join the user's
+	trust    envs.TrustCheck    // the allowance AllowedProject found for it
 	st       *store.Store
 	roots    *store.TempRoots
 	cleanup  func()
@@ -244,20 +246,29 @@ func (a *App) projectRoot() (string, error) {
 	return manifest.Find(wd)
 }
 
-// Project finds and loads the den.toml above the working directory.
+// Project finds and loads the den.toml above the working directory, whether or not the user
+// allowed it: for commands that only read it.
 func (a *App) Project() (*manifest.Manifest, error) {
-	wd, err := os.Getwd()
+	root, err := a.projectRoot()
 	if err != nil {
 		return nil, err
 	}
-	root, err := manifest.Find(wd)
-	if err != nil {
+	// A change of den.toml and den.lock that a stopped den left half-done is finished (or
+	// dropped) before anything reads them.
+	if err := envs.Recover(root); err != nil {
 		return nil, err
 	}
+	return a.loadProject(root)
+}
+
+// loadProject loads the den.toml at root.
+func (a *App) loadProject(root string) (*manifest.Manifest, error) {
 	// Errors name den.toml as the user would reach it from here: "den.toml:7:3" or "../den.toml:7:3".
 	path := filepath.Join(root, manifest.FileName)
-	if rel, err := filepath.Rel(wd, path); err == nil {
-		path = rel
+	if wd, err := os.Getwd(); err == nil {
+		if rel, err := filepath.Rel(wd, path); err == nil {
+			path = rel
+		}
 	}
 	m, err := manifest.Load(path)
 	if err == nil {

@@ -54,18 +54,11 @@ func (c *HookCmd) Run(a *App) error {
 	return err
 }
 
-// statusFile is where a background sync records how it ended, relative to the project.
-var statusFile = filepath.Join(envs.StateDir, "sync.status")
+// statusName is the state file in which a background sync records how it ended, and statusFile
+// that file relative to the project, as the hook's session names it.
+const statusName = "sync.status"
 
-// envShellPID is the process id of the den shell whose project DEN_SHELL_ROOT names.
-const envShellPID = "DEN_SHELL_PID"
-
-// shellAlive reports whether the den shell with process id pid still runs. Another user's
-// process by that id (kill says EPERM) is not it.
-func shellAlive(pid string) bool {
-	n, err := strconv.Atoi(pid)
-	return err == nil && n > 0 && syscall.Kill(n, 0) == nil
-}
+var statusFile = filepath.Join(envs.StateDir, statusName)
 
 // envReported remembers the background failure already reported to this shell.
 const envReported = "DEN_REPORTED"
@@ -83,7 +76,7 @@ func lastSyncFailed(root string) (string, bool) {
 			return "", false
 		}
 	}
-	data, err := os.ReadFile(status)
+	data, err := project.ReadStateFile(root, statusName, 64<<10)
 	if err != nil {
 		return "", false
 	}
@@ -129,44 +122,52 @@ func exportHook(shell string, stdout, stderr io.Writer) {
 	switch {
 	case root == "":
 		leave()
+		delete(env, envUntrusted)
 	default:
 		cfg, err := config.Load(os.Getenv)
 		if err != nil {
 			fmt.Fprintf(stderr, "den: %v\n", err)
 			return
 		}
-		// den shell is consent to its project, whatever den.toml says, for as long as that den
-		// shell runs: a tmux server or a shell started inside it and outliving it keeps the
-		// variables but not the consent.
-		trust := envs.Allowed
-		if root != shellRoot || !shellAlive(os.Getenv(envShellPID)) {
-			trust = envs.TrustOf(cfg.StateDir, root)
-		}
-		switch trust {
+		// Nothing of a project takes effect before the user allows its den.toml and den.lock as
+		// they are — in den shell too, whose start asked for it: an edit or a git pull there
+		// waits for den allow like anywhere else.
+		tc := envs.CheckTrust(cfg.StateDir, root)
+		switch tc.Trust {
 		case envs.Allowed:
 		case envs.Denied:
 			leave()
+			if before[envUntrusted] != root {
+				fmt.Fprintf(stderr, "den: %s is denied; run den allow to activate it\n", filepath.Join(root, manifest.FileName))
+			}
 			env[envUntrusted] = root
+			env[shellhook.EnvSession] = untrustedSession(root, tc).Encode()
+			fmt.Fprint(stdout, shellhook.Export(shell, shellhook.Changes(before, env)))
+			return
 		default:
-			// den.toml changed under an active environment (an edit, a git pull): keep what was
-			// allowed, apply nothing new until the user allows this content.
+			// den.toml or den.lock changed under an active environment (an edit, a git pull):
+			// keep what was allowed, apply nothing new until the user allows this content.
 			active := sess.Root == root && env[shellhook.EnvDiff] != ""
 			if !active {
 				leave()
 			}
 			if before[envUntrusted] != root {
-				if active {
-					fmt.Fprintf(stderr, "den: %s changed; run den allow to apply it\n", filepath.Join(root, manifest.FileName))
-				} else {
+				switch {
+				case active:
+					fmt.Fprintf(stderr, "den: %s changed; run den allow to apply it\n", changedFiles(root, sess))
+				case tc.AllowedBefore:
+					fmt.Fprintf(stderr, "den: %s changed since you allowed it; run den allow to activate it\n", filepath.Join(root, manifest.FileName))
+				default:
 					fmt.Fprintf(stderr, "den: %s is not allowed yet; run den allow to activate it\n", filepath.Join(root, manifest.FileName))
 				}
 			}
 			env[envUntrusted] = root
+			env[shellhook.EnvSession] = untrustedSession(root, tc).Encode()
 			fmt.Fprint(stdout, shellhook.Export(shell, shellhook.Changes(before, env)))
 			return
 		}
 		delete(env, envUntrusted)
-		next := hookSession(root)
+		next := hookSession(root, tc)
 		_, _, vars, ok := unchangedAt(root)
 		if !ok {
 			// Not realized yet, or den.toml changed: realize in the background; a later prompt
@@ -203,11 +204,38 @@ func exportHook(shell string, stdout, stderr io.Writer) {
 	fmt.Fprint(stdout, shellhook.Export(shell, shellhook.Changes(before, env)))
 }
 
-// hookSession fingerprints the project at root for the hook's session variable.
-func hookSession(root string) shellhook.HookSession {
+// hookSession fingerprints the project at root, allowed as tc found, for the hook's session
+// variable.
+func hookSession(root string, tc envs.TrustCheck) shellhook.HookSession {
 	s := project.NewSession(root)
-	// A background sync's outcome is part of what the next prompt must notice.
+	// A background sync's outcome is part of what the next prompt must notice, and so is a new
+	// decision of the user's (den deny, den allow).
 	s.Files[statusFile] = project.FileIDOf(filepath.Join(root, statusFile))
+	s.Files[tc.File] = tc.ID
+	return s
+}
+
+// changedFiles names den.toml, den.lock or both of the project at root, whichever differ from
+// what the session's environment was made from.
+func changedFiles(root string, sess shellhook.HookSession) string {
+	var names []string
+	for _, name := range []string{manifest.FileName, lock.FileName} {
+		if id, ok := sess.Files[name]; !ok || id != project.FileIDOf(filepath.Join(root, name)) {
+			names = append(names, filepath.Join(root, name))
+		}
+	}
+	if len(names) == 0 {
+		return filepath.Join(root, manifest.FileName)
+	}
+	return strings.Join(names, " and ")
+}
+
+// untrustedSession fingerprints a project the hook did not activate: the prompts that follow
+// stay quiet, without starting den-core, until den.toml, den.lock or the user's decision
+// changes.
+func untrustedSession(root string, tc envs.TrustCheck) shellhook.HookSession {
+	s := project.NewSession(root)
+	s.Files[tc.File] = tc.ID
 	return s
 }
 
@@ -225,8 +253,7 @@ func startBackgroundSync(root string, ifStale, later bool) (line string, started
 	if err != nil {
 		return "", false
 	}
-	os.MkdirAll(filepath.Join(root, envs.StateDir), 0o755)
-	lockf, err := os.OpenFile(syncLockPath(root), os.O_RDWR|os.O_CREATE, 0o644)
+	lockf, err := envs.OpenStateLock(root, syncLockName)
 	if err != nil {
 		return "", false
 	}
@@ -239,7 +266,7 @@ func startBackgroundSync(root string, ifStale, later bool) (line string, started
 			return "", false
 		}
 	}
-	logf, err := os.Create(filepath.Join(root, envs.StateDir, "sync.log"))
+	logf, err := envs.CreateStateFile(root, "sync.log", 0o644)
 	if err != nil {
 		return "", false
 	}
@@ -264,24 +291,19 @@ func startBackgroundSync(root string, ifStale, later bool) (line string, started
 	return line, true
 }
 
-// announcementPath holds the line of a background sync that den shell started while a program
-// had the terminal, until the hook prints it at the next prompt.
-func announcementPath(root string) string {
-	return filepath.Join(root, envs.StateDir, "sync.announce")
-}
+// announcementName is the state file that holds the line of a background sync that den shell
+// started while a program had the terminal, until the hook prints it at the next prompt.
+const announcementName = "sync.announce"
 
 func writeAnnouncement(root, line string) {
-	tmp := announcementPath(root) + ".tmp"
-	if os.WriteFile(tmp, []byte(line+"\n"), 0o644) == nil {
-		os.Rename(tmp, announcementPath(root))
-	}
+	envs.WriteStateFile(root, announcementName, []byte(line+"\n"), 0o644)
 }
 
 // takeAnnouncement returns the line left by den shell, if any, and removes it: of two shells
 // whose prompts come at once, only the one that removed it prints it.
 func takeAnnouncement(root string) string {
-	data, err := os.ReadFile(announcementPath(root))
-	if err != nil || os.Remove(announcementPath(root)) != nil {
+	data, err := project.ReadStateFile(root, announcementName, 64<<10)
+	if err != nil || os.Remove(envs.StatePath(root, announcementName)) != nil {
 		return ""
 	}
 	return strings.TrimSpace(string(data))
@@ -308,8 +330,8 @@ func packageChanges(root string) []string {
 	var old *lock.File
 	if gen, err := os.Readlink(filepath.Join(root, envs.StateDir, "current")); err == nil {
 		if n, err := strconv.Atoi(filepath.Base(gen)); err == nil {
-			snap := snapshotPath(root, n, lock.FileName)
-			if data, err := os.ReadFile(snap); err == nil {
+			snap := snapshotName(n, lock.FileName)
+			if data, err := project.ReadStateFile(root, snap, maxProjectFile); err == nil {
 				old, _ = lock.Decode(snap, data)
 			}
 		}
@@ -327,9 +349,9 @@ func (c *ExportCmd) Run(a *App) error {
 	return nil
 }
 
-// syncLockPath is held by a background sync while it runs. A lock, unlike a pid, is released the
-// moment the process dies, even when nobody reaps it.
-func syncLockPath(root string) string { return filepath.Join(root, envs.StateDir, "sync.lock") }
+// syncLockName is the state file a background sync holds locked while it runs. A lock, unlike a
+// pid, is released the moment the process dies, even when nobody reaps it.
+const syncLockName = "sync.lock"
 
 // envSyncLockFD names the descriptor through which startBackgroundSync hands its sync the lock.
 const envSyncLockFD = "DEN_SYNC_LOCK_FD"
@@ -345,9 +367,14 @@ func holdSyncLock(root string) {
 			return // handed over, locked already
 		}
 	}
-	fd, err := syscall.Open(syncLockPath(root), syscall.O_RDWR|syscall.O_CREAT|syscall.O_CLOEXEC, 0o644)
+	f, err := envs.OpenStateLock(root, syncLockName)
 	if err == nil {
-		syscall.Flock(fd, syscall.LOCK_EX) // kept: released when the process ends
+		fd, err := syscall.Dup(int(f.Fd())) // a raw descriptor, which no finalizer closes
+		f.Close()
+		if err == nil {
+			syscall.CloseOnExec(fd)
+			syscall.Flock(fd, syscall.LOCK_EX) // kept: released when the process ends
+		}
 	}
 }
 

@@ -16,7 +16,8 @@ import (
 // TestHookPTY drives the prompt hook in real interactive bash, zsh and fish: an untrusted project
 // runs nothing and says so once; den allow activates it (realized in the background, applied at
 // a later prompt); leaving restores PATH and every variable; moving from project A straight into
-// B swaps cleanly; values with spaces, quotes and non-ASCII survive; in bash another prompt tool
+// B swaps cleanly; a change of den.lock alone waits for den allow; den deny leaves and blocks
+// the project; values with spaces, quotes and non-ASCII survive; in bash another prompt tool
 // in PROMPT_COMMAND still runs, the prompt sees the last command's status, and set -u and
 // pipefail in the user's rc cause no error.
 func TestHookPTY(t *testing.T) {
@@ -117,6 +118,34 @@ func TestHookPTY(t *testing.T) {
 			send("den allow")
 			at = out.expect(t, at, "den: updating environment (+node) in the background")
 			until("node --version 2>/dev/null | sed 's/^/node=/'", "node=v20.1.0")
+
+			// den.lock is inside the allowance: a change of it alone (a git pull, say) applies
+			// nothing until den allow.
+			send("echo '# pulled' >> den.lock")
+			at = out.expect(t, at, "den.lock changed; run den allow to apply it")
+			send("printenv BAR | sed 's/^/kept=/'")
+			at = out.expect(t, at, "kept=from b")
+			send("den allow")
+			at = out.expect(t, at, "allowed ")
+			until("printenv BAR | sed 's/^/bar=/'", "bar=from b")
+
+			// den deny: the next prompt leaves the environment, and entering again activates
+			// nothing until den allow.
+			send("den deny")
+			at = out.expect(t, at, "b/den.toml is denied; run den allow to activate it")
+			send("printenv BAR || printf 'BAR-%s\\n' denied")
+			at = out.expect(t, at, "BAR-denied")
+			send("cd ..")
+			send("cd b")
+			at = out.expect(t, at, "b/den.toml is denied")
+			// The machine may have a node of its own: count den's.
+			send("printenv BAR || printf 'BAR-%s\\n' none; command -v node | grep -c -- -b-env/ | sed 's/^/dennode=/'")
+			at = out.expect(t, at, "BAR-none")
+			at = out.expect(t, at, "dennode=0\r\n")
+			send("den allow")
+			at = out.expect(t, at, "allowed ")
+			until("printenv BAR | sed 's/^/bar=/'", "bar=from b")
+
 			send("printf '[env\\n' > den.toml && den allow")
 			until("echo tick", "den: updating the environment failed: ")
 			send("node --version | sed 's/^/still=/'")

@@ -12,6 +12,7 @@ import (
 	"github.com/alecthomas/kong"
 
 	"github.com/den-sh/den/core/manifest"
+	"github.com/den-sh/den/envs"
 	"github.com/den-sh/den/templates"
 )
 
@@ -61,6 +62,12 @@ func (c *InitCmd) Run(a *App, k *kong.Context) error {
 	if err := f.Close(); err != nil {
 		os.Remove(path)
 		return err
+	}
+	// The user made this den.toml here and now: it is theirs, and allowed.
+	if root, err := filepath.Abs(c.Dir); err == nil {
+		if cfg, err := a.Config(); err == nil {
+			envs.SetTrust(cfg.StateDir, root, envs.Allowed)
+		}
 	}
 	added, err := ignoreStateDir(filepath.Join(c.Dir, ".gitignore"))
 	if err != nil {

@@ -14,10 +14,15 @@ import (
 type LockCmd struct{}
 
 func (c *LockCmd) Run(a *App) error {
-	m, err := a.Project()
+	ctx, stop := signalContext()
+	defer stop()
+	// Locking resolves versions and runs nothing the project declares, so it needs no den
+	// allow; an allowed project stays allowed with the lock it writes.
+	m, unlock, err := a.changeProject(ctx, false, false)
 	if err != nil {
 		return err
 	}
+	defer unlock()
 	r, err := a.Resolver()
 	if err != nil {
 		return err
@@ -26,13 +31,11 @@ func (c *LockCmd) Run(a *App) error {
 	if err != nil {
 		return err
 	}
-	ctx, stop := signalContext()
-	defer stop()
 	next, changes, err := r.LockManifest(ctx, m, old, nil)
 	if err != nil {
 		return err
 	}
-	if err := lock.Write(m.Root, next); err != nil {
+	if err := a.commitProject(m.Root, nil, next); err != nil {
 		return err
 	}
 	a.printChanges(changes)

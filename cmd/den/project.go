@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -25,7 +26,8 @@ type environment struct {
 }
 
 // lockProject brings den.lock up to date with m (unless frozen, where it only checks) and
-// returns it; it writes den.lock only when write is set and something changed.
+// returns it; it writes den.lock only when write is set and its content changed. The caller
+// holds the project's lock (changeProject).
 func (a *App) lockProject(ctx context.Context, m *manifest.Manifest, frozen, write bool, update []string) (*lock.File, []resolve.Change, error) {
 	old, exists, err := lock.Read(m.Root)
 	if err != nil {
@@ -46,11 +48,81 @@ func (a *App) lockProject(ctx context.Context, m *manifest.Manifest, frozen, wri
 		return nil, nil, err
 	}
 	if write {
-		if err := lock.Write(m.Root, next); err != nil {
+		if err := a.commitProject(m.Root, nil, next); err != nil {
 			return nil, nil, err
 		}
 	}
 	return next, changes, nil
+}
+
+// commitProject writes den.toml (unless manifestData is nil) and den.lock (unless f is nil) of
+// the project at root as one change (envs.CommitFiles): both or neither, the user's allowance
+// carried over, and a file whose content stays the same is not rewritten — editors, direnv
+// and the hook watch these files, and a rewrite that changes nothing would wake them all.
+func (a *App) commitProject(root string, manifestData []byte, f *lock.File) error {
+	files := map[string][]byte{}
+	if manifestData != nil {
+		files[manifest.FileName] = manifestData
+	}
+	if f != nil {
+		data, err := lock.Encode(f)
+		if err != nil {
+			return err
+		}
+		files[lock.FileName] = data
+	}
+	for name, data := range files {
+		if old, err := os.ReadFile(filepath.Join(root, name)); err == nil && bytes.Equal(old, data) {
+			delete(files, name)
+		}
+	}
+	if len(files) == 0 {
+		return nil
+	}
+	cfg, err := a.Config()
+	if err != nil {
+		return err
+	}
+	if err := envs.CommitFiles(cfg.StateDir, root, files, true); err != nil {
+		return err
+	}
+	if a.trust.Trust == envs.Allowed {
+		// The allowance was carried over to the new content, in a new trust record.
+		a.trust = envs.CheckTrust(cfg.StateDir, root)
+	}
+	return nil
+}
+
+// changeProject finds the project around the working directory, takes its lock for a change
+// (den add, sync, run…: one at a time per project, each reading and writing den.toml and
+// den.lock whole), finishes a change a stopped den left, and loads it. With trust it requires
+// the user's allowance (asking on a terminal when ask is set). unlock releases the lock.
+func (a *App) changeProject(ctx context.Context, trust, ask bool) (m *manifest.Manifest, unlock func(), err error) {
+	root, err := a.projectRoot()
+	if err != nil {
+		return nil, nil, err
+	}
+	unlock, err = envs.LockProject(ctx, root, func() {
+		if !a.Globals.Quiet {
+			fmt.Fprintln(a.Stderr, "den: waiting for another den command in this project to finish")
+		}
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := envs.RecoverHeld(root); err != nil {
+		unlock()
+		return nil, nil, err
+	}
+	m, err = a.loadProject(root)
+	if err == nil && trust {
+		err = a.requireAllowed(m, ask)
+	}
+	if err != nil {
+		unlock()
+		return nil, nil, err
+	}
+	return m, unlock, nil
 }
 
 // realizeEnvironment realizes the locked packages of names (in that order) for this system,
@@ -166,28 +238,29 @@ func (a *App) switchTo(m *manifest.Manifest, env *environment) error {
 	if err != nil {
 		return err
 	}
-	if err := envs.WriteStamp(m.Root, env.profile.Path, m); err != nil {
+	if err := envs.WriteStamp(m.Root, a.trust, env.profile.Path, m); err != nil {
 		return err
 	}
 	for _, name := range []string{manifest.FileName, lock.FileName} {
-		snap := snapshotPath(m.Root, g.Number, name)
-		if _, err := os.Stat(snap); err == nil {
+		snap := snapshotName(g.Number, name)
+		if _, err := os.Lstat(envs.StatePath(m.Root, snap)); err == nil {
 			continue // made when the generation was
 		}
 		data, err := os.ReadFile(filepath.Join(m.Root, name))
 		if err != nil {
 			continue
 		}
-		if err := manifest.WriteAtomic(snap, data); err != nil {
+		if err := envs.WriteStateFile(m.Root, snap, data, 0o444); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// snapshotPath is where generation n keeps its copy of den.toml or den.lock.
-func snapshotPath(root string, n int, name string) string {
-	return filepath.Join(root, envs.StateDir, "generations", fmt.Sprintf("%d.%s", n, name))
+// snapshotName is the state file (below .den) in which generation n keeps its copy of
+// den.toml or den.lock.
+func snapshotName(n int, name string) string {
+	return fmt.Sprintf("generations/%d.%s", n, name)
 }
 
 // unchanged returns the project's current environment when den.toml and den.lock are exactly as
@@ -216,17 +289,20 @@ type SyncCmd struct {
 
 func (c *SyncCmd) Run(a *App) (err error) {
 	if c.Status != "" {
-		if wd, err := os.Getwd(); err == nil {
+		// Started by the hook in the project's root (startBackgroundSync), which names the
+		// status file; the file is always .den's own.
+		if wd, werr := os.Getwd(); werr == nil {
 			holdSyncLock(wd)
+			defer func() { writeSyncStatus(wd, err) }()
 		}
-		defer func() { writeSyncStatus(c.Status, err) }()
-	}
-	m, err := a.Project()
-	if err != nil {
-		return err
 	}
 	ctx, stop := signalContext()
 	defer stop()
+	m, unlock, err := a.changeProject(ctx, true, c.Status == "")
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	env, changes, err := a.syncProject(ctx, m, c.Frozen)
 	if err != nil {
 		return err
@@ -238,17 +314,15 @@ func (c *SyncCmd) Run(a *App) (err error) {
 	return nil
 }
 
-// writeSyncStatus records how a background sync ended, for the hook to report a failure once.
-func writeSyncStatus(file string, err error) {
+// writeSyncStatus records how a background sync of the project at root ended, for the hook to
+// report a failure once.
+func writeSyncStatus(root string, err error) {
 	line := "ok\n"
 	if err != nil {
 		msg := strings.SplitN(err.Error(), "\n", 2)[0]
 		line = "error: " + msg + "\n"
 	}
-	tmp := file + ".tmp"
-	if os.WriteFile(tmp, []byte(line), 0o644) == nil {
-		os.Rename(tmp, file)
-	}
+	envs.WriteStateFile(root, statusName, []byte(line), 0o644)
 }
 
 // pureKeep are the variables --pure keeps from the outer environment.

@@ -6,11 +6,11 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 
 	"github.com/den-sh/den/core/lock"
 	"github.com/den-sh/den/core/manifest"
+	"github.com/den-sh/den/envs"
 	"github.com/den-sh/den/shellhook"
 )
 
@@ -20,14 +20,16 @@ type ShellCmd struct {
 }
 
 func (c *ShellCmd) Run(a *App) error {
-	m, err := a.Project()
+	ctx, stop := signalContext()
+	m, unlock, err := a.changeProject(ctx, true, true)
 	if err != nil {
+		stop()
 		return err
 	}
 	// Taken before syncing, so that an edit made meanwhile shows at the first prompt.
-	sess := hookSession(m.Root)
-	ctx, stop := signalContext()
+	sess := hookSession(m.Root, a.trust)
 	env, _, err := a.syncProject(ctx, m, c.Frozen)
+	unlock()
 	stop()
 	if err != nil {
 		return err
@@ -59,15 +61,20 @@ func (c *ShellCmd) Run(a *App) error {
 	if err != nil {
 		return err
 	}
-	// While the shell runs, an edit of den.toml or den.lock starts realizing the new environment
-	// at once, so the hook usually finds it ready at the next prompt. Without a watcher (out of
+	// While the shell runs, an allowed edit of den.toml or den.lock (den allow after an edit, or
+	// den's own) starts realizing the new environment at once, so the hook usually finds it ready at the next prompt. Without a watcher (out of
 	// inotify watches, say) the hook still starts it at the next prompt.
-	root := m.Root
+	root, stateDir := m.Root, a.cfg.StateDir
 	if stopWatch, err := shellhook.Watch(root, []string{manifest.FileName, lock.FileName}, shellhook.Settle, func() {
 		// At the prompt, where the user may be typing, the line goes on a line of its own and
 		// is the only thing den shell prints. While a program has the terminal (an editor
 		// saving den.toml, say), the hook prints it at the next prompt instead.
 		later := !shellhook.ShellHasTerminal(os.Stdin)
+		// An edit nobody allowed (a git pull, an editor's save) waits for den allow; the
+		// hook says so at the next prompt.
+		if envs.TrustOf(stateDir, root) != envs.Allowed {
+			return
+		}
 		if line, ok := startBackgroundSync(root, true, later); ok && !later {
 			fmt.Fprintf(a.Stderr, "\n%s\n", line)
 		}
@@ -98,7 +105,6 @@ func shellEnv(env *environment, root string, sess shellhook.HookSession, pure bo
 	after[shellhook.EnvDiff] = d.Encode()
 	after[shellhook.EnvSession] = sess.Encode()
 	after[shellhook.EnvShellRoot] = root
-	after[envShellPID] = strconv.Itoa(os.Getpid())
 	out := make([]string, 0, len(after))
 	for k, v := range after {
 		out = append(out, k+"="+v)

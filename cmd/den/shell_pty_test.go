@@ -143,8 +143,8 @@ func (h ptyHome) env(shell, registry string) []string {
 		"DEN_REQUIRE_SANDBOX=" + os.Getenv("DEN_REQUIRE_SANDBOX")}
 }
 
-// TestShellPTY drives den shell in real interactive bash, zsh and fish: the project's tools on
-// PATH, the prompt marker, [shell] init, [env], a nested den shell without duplicate PATH
+// TestShellPTY drives den shell in real interactive bash, zsh and fish: asked whether to allow
+// a new project, the project's tools on PATH, the prompt marker, [shell] init, [env], a nested den shell without duplicate PATH
 // entries, and exit back out.
 func TestShellPTY(t *testing.T) {
 	reg := fakeNodeRegistry(t)
@@ -171,7 +171,13 @@ func TestShellPTY(t *testing.T) {
 			out := readPTY(ptmx)
 			send := func(s string) { ptmx.Write([]byte(s + "\n")) }
 
-			at := out.expect(t, 0, "init-ran")
+			// A project nobody allowed yet: den shell shows what it asks for and asks.
+			at := out.expect(t, 0, "is new to den. It asks for:")
+			at = out.expect(t, at, "packages: node 20")
+			at = out.expect(t, at, "variables: GREETING")
+			at = out.expect(t, at, "[y/N] ")
+			send("y")
+			at = out.expect(t, at, "init-ran")
 			at = out.expect(t, at, "(den:proj) $ ")
 			send("node --version")
 			at = out.expect(t, at, "v20.1.0")
@@ -210,12 +216,12 @@ func writeShellRCs(home string) {
 }
 
 // TestShellPTYLiveReload drives den shell in real interactive bash, zsh and fish while den.toml
-// changes: an edit saved the way editors save (a new file renamed over den.toml) while the shell
-// sits at its prompt is noticed by den shell's watcher, which starts the update and says which
-// package it adds; a few prompts later the tool is on PATH, with no den allow. The environment
+// changes: an edit saved the way editors save (a new file renamed over den.toml) and allowed
+// while the shell sits at its prompt is noticed by den shell's watcher, which starts the update
+// and says which package it adds; a few prompts later the tool is on PATH. The environment
 // stays when the user leaves the project directory. A save while a program has the terminal
 // starts the update without printing over the program; an edit typed in the shell (removing the
-// package, changing [env]) applies too, announced once.
+// package, changing [env]) waits for den allow and then applies, announced once.
 func TestShellPTYLiveReload(t *testing.T) {
 	reg := fakeNodeRegistry(t)
 	installed := installDen(t)
@@ -243,7 +249,20 @@ func TestShellPTYLiveReload(t *testing.T) {
 			defer func() { ptmx.Close(); cmd.Process.Kill() }()
 			out := readPTY(ptmx)
 			send := func(s string) { ptmx.Write([]byte(s + "\n")) }
-			at := out.expect(t, 0, "(den:proj) $ ")
+			at := out.expect(t, 0, "[y/N] ")
+			send("y")
+			at = out.expect(t, at, "(den:proj) $ ")
+			// What the user allows from outside the shell, the way a second terminal would, as
+			// soon as they have saved den.toml: within den shell's settling time, so the
+			// watcher finds the edit allowed.
+			allow := func() {
+				t.Helper()
+				c := exec.Command(filepath.Join(h.bin, "den"), "allow")
+				c.Dir, c.Env = proj, h.env(shell, reg.URL)
+				if msg, err := c.CombinedOutput(); err != nil {
+					t.Fatalf("den allow: %v\n%s", err, msg)
+				}
+			}
 			// The terminal echoes what is typed, and the machine may have a node of its own:
 			// count den's, in output that the command line does not contain.
 			denNode := "sh -c 'command -v node' | grep -c -- -proj-env/ | sed 's/^/dennode=/'"
@@ -258,6 +277,7 @@ func TestShellPTYLiveReload(t *testing.T) {
 			if err := os.Rename(tmp, filepath.Join(proj, "den.toml")); err != nil {
 				t.Fatal(err)
 			}
+			allow()
 			at = out.expect(t, at, "den: updating environment (+node) in the background")
 			until := func(cmdline, want string) {
 				t.Helper()
@@ -284,6 +304,7 @@ func TestShellPTYLiveReload(t *testing.T) {
 			if err := os.Rename(tmp, filepath.Join(proj, "den.toml")); err != nil {
 				t.Fatal(err)
 			}
+			allow()
 			for {
 				if fi, err := os.Stat(filepath.Join(proj, ".den", "sync.log")); err == nil && fi.ModTime().After(edited) {
 					break // the watcher started the sync
@@ -306,16 +327,20 @@ func TestShellPTYLiveReload(t *testing.T) {
 				t.Fatalf("the announcement of an update already applied was left behind")
 			}
 
-			// An edit typed in the shell: the prompt right after it starts the update (or finds
-			// the watcher started it), and the line names the removal.
+			// An edit nobody allowed (typed here, or a git pull): nothing applies, the prompt says
+			// why; den allow then applies it, and the line names the removal.
 			send(fmt.Sprintf(`printf 'systems = ["%s"]\n[env]\nGREETING = "two"\n' > den.toml`, sys))
+			at = out.expect(t, at, "den.toml changed; run den allow to apply it")
+			send("printenv GREETING | sed 's/^/greeting=/'")
+			at = out.expect(t, at, "greeting=one")
+			send("den allow")
 			at = out.expect(t, at, "den: updating environment (-node) in the background")
 			until("printenv GREETING | sed 's/^/greeting=/'", "greeting=two")
 			send(denNode)
 			at = out.expect(t, at, "dennode=0\r\n")
 
 			all := out.String()
-			for _, bad := range []string{"den allow", "unbound variable", "command not found"} {
+			for _, bad := range []string{"unbound variable", "command not found"} {
 				if strings.Contains(all, bad) {
 					t.Fatalf("%q in den shell's output:\n%s", bad, all)
 				}

@@ -16,6 +16,7 @@ import (
 	"github.com/den-sh/den/core/lock"
 	"github.com/den-sh/den/core/manifest"
 	"github.com/den-sh/den/core/platform"
+	"github.com/den-sh/den/core/project"
 	"github.com/den-sh/den/core/version"
 	"github.com/den-sh/den/envs"
 	"github.com/den-sh/den/envs/activate"
@@ -39,12 +40,14 @@ func (c *RunCmd) Run(a *App) error {
 	if _, st, v, ok := unchanged(); ok {
 		vars, scripts = v, st.Scripts
 	} else {
-		m, err := a.Project()
+		ctx, stop := signalContext()
+		m, unlock, err := a.changeProject(ctx, true, true)
 		if err != nil {
+			stop()
 			return err
 		}
-		ctx, stop := signalContext()
 		env, _, err := a.syncProject(ctx, m, c.Frozen)
+		unlock()
 		stop()
 		if err != nil {
 			return err
@@ -94,13 +97,16 @@ type EnvCmd struct {
 }
 
 func (c *EnvCmd) Run(a *App) error {
-	m, err := a.Project()
+	ctx, stop := signalContext()
+	defer stop()
+	// den env is what scripts and direnv's use den read: it never asks, and an unallowed
+	// project gets nothing exported, only the reason on stderr.
+	m, unlock, err := a.changeProject(ctx, true, false)
 	if err != nil {
 		return err
 	}
-	ctx, stop := signalContext()
-	defer stop()
 	env, _, err := a.syncProject(ctx, m, c.Frozen)
+	unlock()
 	if err != nil {
 		return err
 	}
@@ -209,18 +215,22 @@ func (c *UpdateCmd) Run(a *App) error {
 }
 
 // editProject applies edit to den.toml (if any), re-locks (re-resolving update), realizes the
-// result, and only then writes den.toml and den.lock: a failure anywhere leaves both as they were.
+// result, and only then writes den.toml and den.lock, as one change: a failure anywhere leaves
+// both as they were, and the project's lock keeps two edits from losing one another.
 func (a *App) editProject(edit func(path string, data []byte) ([]byte, error), update []string) error {
-	m, err := a.Project()
+	ctx, stop := signalContext()
+	defer stop()
+	m, unlock, err := a.changeProject(ctx, true, true)
 	if err != nil {
 		return err
 	}
+	defer unlock()
 	path := filepath.Join(m.Root, manifest.FileName)
 	orig, err := os.ReadFile(path)
 	if err != nil {
 		return err
 	}
-	data := orig
+	var data []byte
 	if edit != nil {
 		if data, err = edit(m.Path, orig); err != nil {
 			return err
@@ -234,8 +244,6 @@ func (a *App) editProject(edit func(path string, data []byte) ([]byte, error), u
 			return &usageError{err: fmt.Errorf("no package %q in den.toml", name)}
 		}
 	}
-	ctx, stop := signalContext()
-	defer stop()
 	f, changes, err := a.lockProject(ctx, m, false, false, update)
 	if err != nil {
 		return err
@@ -244,23 +252,7 @@ func (a *App) editProject(edit func(path string, data []byte) ([]byte, error), u
 	if err != nil {
 		return err
 	}
-	if edit != nil && string(data) != string(orig) {
-		cfg, err := a.Config()
-		if err != nil {
-			return err
-		}
-		trusted := envs.TrustOf(cfg.StateDir, m.Root) == envs.Allowed
-		if err := manifest.WriteAtomic(path, data); err != nil {
-			return err
-		}
-		// den's own edit keeps a project the user allowed allowed.
-		if trusted {
-			if err := envs.SetTrust(cfg.StateDir, m.Root, envs.Allowed); err != nil {
-				return err
-			}
-		}
-	}
-	if err := lock.Write(m.Root, f); err != nil {
+	if err := a.commitProject(m.Root, data, f); err != nil {
 		return err
 	}
 	if err := a.switchTo(m, env); err != nil {
@@ -417,10 +409,13 @@ type RollbackCmd struct {
 }
 
 func (c *RollbackCmd) Run(a *App) error {
-	m, err := a.Project()
+	ctx, stop := signalContext()
+	defer stop()
+	m, unlock, err := a.changeProject(ctx, true, true)
 	if err != nil {
 		return err
 	}
+	defer unlock()
 	s, err := a.Store()
 	if err != nil {
 		return err
@@ -430,22 +425,31 @@ func (c *RollbackCmd) Run(a *App) error {
 		return err
 	}
 	// The generation's den.toml and den.lock come back with its tools; otherwise the next den
-	// run would sync straight back to the files as they are.
-	restored := false
+	// run would sync straight back to the files as they are. The allowance is not carried
+	// over: a generation is made only from allowed files, which therefore stay allowed
+	// (envs.Trust remembers them), while copies den did not make wait for a den allow.
+	files := map[string][]byte{}
 	for _, name := range []string{manifest.FileName, lock.FileName} {
-		data, err := os.ReadFile(snapshotPath(m.Root, g.Number, name))
+		data, err := project.ReadStateFile(m.Root, snapshotName(g.Number, name), maxProjectFile)
 		if err != nil {
 			continue
 		}
-		if err := manifest.WriteAtomic(filepath.Join(m.Root, name), data); err != nil {
+		files[name] = data
+	}
+	if len(files) > 0 {
+		cfg, err := a.Config()
+		if err != nil {
 			return err
 		}
-		restored = true
-	}
-	if restored {
+		if err := envs.CommitFiles(cfg.StateDir, m.Root, files, false); err != nil {
+			return err
+		}
 		fmt.Fprintf(a.Stderr, "switched to generation %d; den.toml and den.lock restored\n", g.Number)
 	} else {
 		fmt.Fprintf(a.Stderr, "switched to generation %d\n", g.Number)
 	}
 	return nil
 }
+
+// maxProjectFile bounds a den.toml or den.lock den reads back from its own copies.
+const maxProjectFile = 64 << 20

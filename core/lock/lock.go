@@ -297,33 +297,3 @@ func Read(dir string) (f *File, exists bool, err error) {
 	f, err = Decode(name, data)
 	return f, err == nil, err
 }
-
-// Write saves f atomically in dir: a temp file beside it, fsynced, then renamed.
-func Write(dir string, f *File) error {
-	data, err := Encode(f)
-	if err != nil {
-		return err
-	}
-	name := filepath.Join(dir, FileName)
-	tmp, err := os.CreateTemp(dir, ".den.lock.*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), name)
-}

@@ -2,8 +2,6 @@ package manifest
 
 import (
 	"errors"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -314,53 +312,6 @@ func TestEditErrors(t *testing.T) {
 	var me *Error
 	if !errors.As(err, &me) {
 		t.Errorf("RemovePackage of a missing package: %T, want *Error", err)
-	}
-}
-
-func TestWriteAtomic(t *testing.T) {
-	dir := t.TempDir()
-	path := filepath.Join(dir, FileName)
-	if err := WriteAtomic(path, []byte("a")); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(path, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := WriteAtomic(path, []byte("b")); err != nil {
-		t.Fatal(err)
-	}
-	fi, err := os.Stat(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if fi.Mode().Perm() != 0o600 {
-		t.Errorf("mode %v, want 0600 kept", fi.Mode().Perm())
-	}
-	if b, _ := os.ReadFile(path); string(b) != "b" {
-		t.Errorf("content %q", b)
-	}
-
-	// A link to den.toml stays a link; its target gets the new bytes.
-	link := filepath.Join(dir, "link.toml")
-	if err := os.Symlink(FileName, link); err != nil {
-		t.Fatal(err)
-	}
-	if err := WriteAtomic(link, []byte("c")); err != nil {
-		t.Fatal(err)
-	}
-	if fi, err := os.Lstat(link); err != nil || fi.Mode()&os.ModeSymlink == 0 {
-		t.Errorf("link replaced: %v %v", fi, err)
-	}
-	if b, _ := os.ReadFile(path); string(b) != "c" {
-		t.Errorf("target content %q", b)
-	}
-	entries, _ := os.ReadDir(dir)
-	if len(entries) != 2 {
-		t.Errorf("temporary files left: %v", entries)
-	}
-
-	if err := WriteAtomic(filepath.Join(dir, "nodir", FileName), []byte("x")); err == nil {
-		t.Error("writing into a missing directory succeeded")
 	}
 }
 

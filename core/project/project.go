@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 )
 
@@ -77,13 +78,22 @@ func FileIDOf(path string) FileID {
 // but without parsing the store path; "" when there is none or it is gone from the store.
 func CurrentProfile(root string) string {
 	dir := filepath.Join(root, StateDir)
+	if realDir(dir) != nil {
+		return "" // a link named .den is not den's
+	}
 	gen, err := os.Readlink(filepath.Join(dir, "current"))
 	if err != nil {
 		return ""
 	}
-	if !filepath.IsAbs(gen) {
-		gen = filepath.Join(dir, gen)
+	// den writes current as generations/N; anything else was not written by den.
+	n, ok := strings.CutPrefix(gen, "generations/")
+	if !ok || n == "" || strings.Trim(n, "0123456789") != "" {
+		return ""
 	}
+	if realDir(filepath.Join(dir, "generations")) != nil {
+		return ""
+	}
+	gen = filepath.Join(dir, gen)
 	profile, err := os.Readlink(gen)
 	if err != nil {
 		return ""

@@ -26,9 +26,10 @@ const (
 type Session struct {
 	// Root is the project's directory, as the hook found it.
 	Root string
-	// Files identifies the version of each file (by name relative to Root) that the active
-	// environment was made from: den.toml and den.lock, as in the project's stamp, and whatever
-	// else the caller adds.
+	// Files identifies the version of each file (by name relative to Root, or by absolute path)
+	// that the active environment was made from: den.toml and den.lock, as in the project's
+	// stamp, and whatever else the caller adds (the project's trust record, whose change — a den
+	// deny, say — the next prompt must act on).
 	Files map[string]FileID
 	// Profile is the store path of the project's current generation; empty when there was none.
 	Profile string
@@ -57,11 +58,20 @@ func (s Session) Unchanged(root string) bool {
 		return false
 	}
 	for name, id := range s.Files {
-		if FileIDOf(filepath.Join(root, name)) != id {
+		if FileIDOf(At(root, name)) != id {
 			return false
 		}
 	}
 	return CurrentProfile(root) == s.Profile
+}
+
+// At is the path of a file a Session or a stamp names: name itself when it is absolute, else
+// name relative to root.
+func At(root, name string) string {
+	if filepath.IsAbs(name) {
+		return name
+	}
+	return filepath.Join(root, name)
 }
 
 // Prompt is what the prompt hook finds at a prompt before it reads anything of the project.

@@ -73,6 +73,9 @@ func ReadProfile(p string) ([]Package, error) {
 // unchanged project needs no TOML, no lock, no planning and no store database: a few stats of
 // den.toml and den.lock decide that the recorded profile and [env] still hold.
 type Stamp struct {
+	// Files identifies den.toml and den.lock, by name relative to the project, and the trust
+	// record the generation was made under, by absolute path: a den deny or a new allowance
+	// must reach den run, whose fast path decides from the stamp alone.
 	Files   map[string]project.FileID `json:"files"`
 	Profile string                    `json:"profile"`
 	Env     []EnvVar                  `json:"env,omitempty"`
@@ -83,13 +86,21 @@ type Stamp struct {
 // StampFiles are the files whose change invalidates a stamp.
 var StampFiles = []string{project.FileName, project.LockName}
 
+// stampName is the stamp's file in .den, and maxStamp bounds what den reads of it: a stamp holds
+// the project's [env], scripts and shell init, a few kilobytes, and a much longer one was not
+// written by den.
+const (
+	stampName = "stamp.json"
+	maxStamp  = 16 << 20
+)
+
 // StampPath is where the project at root keeps its stamp.
-func StampPath(root string) string { return filepath.Join(root, project.StateDir, "stamp.json") }
+func StampPath(root string) string { return filepath.Join(root, project.StateDir, stampName) }
 
 // ReadStamp returns the project's stamp if den.toml and den.lock are exactly as recorded, the
 // recorded profile is still the current generation, and it is still in the store.
 func ReadStamp(root string) (*Stamp, bool) {
-	data, err := os.ReadFile(StampPath(root))
+	data, err := project.ReadStateFile(root, stampName, maxStamp)
 	if err != nil {
 		return nil, false
 	}
@@ -98,7 +109,12 @@ func ReadStamp(root string) (*Stamp, bool) {
 		return nil, false
 	}
 	for _, name := range StampFiles {
-		if st.Files[name] != project.FileIDOf(filepath.Join(root, name)) {
+		if _, ok := st.Files[name]; !ok {
+			return nil, false
+		}
+	}
+	for name, id := range st.Files {
+		if id != project.FileIDOf(project.At(root, name)) {
 			return nil, false
 		}
 	}

@@ -229,6 +229,11 @@ func TestFront(t *testing.T) {
 	if err := os.Rename(real, core); err != nil {
 		t.Fatal(err)
 	}
+	// den.toml was edited above by someone other than den: den run waits for den allow.
+	if r := run(nil, den, "run", "--", "env"); r.code != 1 || !strings.Contains(r.stderr, "den.toml or den.lock changed since you allowed it") {
+		t.Errorf("den run after an edit of den.toml by someone else: %+v", r)
+	}
+	mustRun("allow")
 	r = mustRun("run", "--", "env")
 	if !strings.Contains(r.stdout, "\nGREETING=hi\n") || strings.Contains(r.stdout, "DEN_FRONT") {
 		t.Errorf("den run -- env: GREETING missing or DEN_FRONT leaked:\n%s", r.stdout)
@@ -282,7 +287,8 @@ func toolProject(t *testing.T, dir string) (root, profile string) {
 	if _, err := envs.Switch(s, root, prof.Path); err != nil {
 		t.Fatal(err)
 	}
-	if err := envs.WriteStamp(root, prof.Path, m); err != nil {
+	tc := envs.CheckTrust(filepath.Join(dir, "tools-state"), root)
+	if err := envs.WriteStamp(root, tc, prof.Path, m); err != nil {
 		t.Fatal(err)
 	}
 	return root, string(prof.Path)
