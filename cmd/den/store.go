@@ -19,7 +19,7 @@ type StoreCmd struct {
 	Hash     StoreHashCmd     `cmd:"" help:"Print the NAR hash of a path (like nix-hash --type sha256)."`
 	PathInfo StorePathInfoCmd `cmd:"" name:"path-info" help:"Show the hash, size and references of store paths."`
 	Verify   StoreVerifyCmd   `cmd:"" help:"Report store paths that are missing or whose contents changed."`
-	GC       StoreGCCmd       `cmd:"" name:"gc" help:"Delete store paths not reachable from a GC root."`
+	GC       StoreGCCmd       `cmd:"" name:"gc" help:"Delete store paths not reachable from a GC root, and den's debris."`
 	Optimise StoreOptimiseCmd `cmd:"" help:"Hard-link identical files in the store."`
 }
 
@@ -241,7 +241,7 @@ func (c *StoreVerifyCmd) Run(a *App) error {
 
 // StoreGCCmd is den store gc.
 type StoreGCCmd struct {
-	DryRun bool `name:"dry-run" help:"Report what would be deleted without deleting it."`
+	DryRun bool `name:"dry-run" help:"Report what would be deleted (store paths, then debris) without deleting it."`
 }
 
 func (c *StoreGCCmd) Run(a *App) error {
@@ -250,18 +250,25 @@ func (c *StoreGCCmd) Run(a *App) error {
 		return err
 	}
 	res, err := s.GC(c.DryRun)
-	if err != nil {
+	if res == nil {
 		return err
 	}
+	// stdout lists everything deleted (or that would be), store paths first, then debris.
 	for _, p := range res.Deleted {
 		fmt.Fprintln(a.Stdout, p)
+	}
+	for _, d := range res.Debris {
+		fmt.Fprintln(a.Stdout, d)
 	}
 	verb := "deleted"
 	if c.DryRun {
 		verb = "would delete"
 	}
-	fmt.Fprintf(a.Stderr, "%s %d store path(s), %s freed\n", verb, len(res.Deleted), progress.Bytes(res.Bytes))
-	return nil
+	fmt.Fprintf(a.Stderr, "%s %d store path(s) and %d debris entr(ies), %s freed\n", verb, len(res.Deleted), len(res.Debris), progress.Bytes(res.Bytes))
+	for _, k := range res.Kept {
+		fmt.Fprintf(a.Stderr, "kept %s: den did not create it\n", k)
+	}
+	return err
 }
 
 // StoreOptimiseCmd is den store optimise.

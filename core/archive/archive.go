@@ -1,4 +1,5 @@
-// Package archive owns unpacking downloaded archives (tar, compressed tar, zip) defensively into a fresh directory.
+// Package archive owns unpacking downloaded archives (tar, compressed tar, zip) defensively into a
+// fresh directory, and checking that an archive would unpack so without unpacking it.
 package archive
 
 import (
@@ -29,12 +30,24 @@ const (
 	DefaultEntries   = 1_000_000
 )
 
-// Limits bounds what an archive may unpack to; a zero field takes its default.
+// Limits bounds what an archive may unpack to; a zero field takes its default. Directories
+// count: a million empty directories cost inodes and blocks as files do, and an archive implies
+// a directory for every parent its names mention, so those count too.
 type Limits struct {
-	TotalSize int64 // bytes of all regular files together
+	// TotalSize bounds the bytes of all regular files together, plus DirSize for every
+	// directory and the length of every symlink's target.
+	TotalSize int64
 	FileSize  int64 // bytes of any one regular file
-	Entries   int   // entries of every kind
+	Entries   int   // entries of every kind, the directories the names imply included
 }
+
+// DirSize is what a directory weighs against Limits.TotalSize: the block it takes on common file
+// systems.
+const DirSize = 4096
+
+// maxNameLen is PATH_MAX: no longer name can be created, and a longer one would only make Unpack
+// hold it in memory.
+const maxNameLen = 4096
 
 func (l Limits) withDefaults() Limits {
 	if l.TotalSize <= 0 {
@@ -97,8 +110,29 @@ func Unpack(archive, dest string, lim Limits) (err error) {
 			os.RemoveAll(dest)
 		}
 	}()
+	return newUnpacker(archive, root, lim).read(f)
+}
 
-	u := &unpacker{archive: archive, root: root, lim: lim.withDefaults(), seen: map[string]kind{}, links: map[string]string{}, spelled: map[string]string{}}
+// Check reads the archive as Unpack would and fails as Unpack would on an unsafe entry or an
+// archive over the limits, but writes nothing: it decompresses the whole stream (a tar has no
+// index, and a file's size is checked against its bytes) and keeps only the names. A download is
+// checked before it enters the store, and unpacked once, by the build that uses it. What only
+// the file system can refuse (a name too long for it, say) is left to that Unpack.
+func Check(archive string, lim Limits) error {
+	f, err := os.Open(archive)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return newUnpacker(archive, nil, lim).read(f)
+}
+
+func newUnpacker(archive string, root *os.Root, lim Limits) *unpacker {
+	return &unpacker{archive: archive, root: root, lim: lim.withDefaults(), seen: map[string]kind{}, links: map[string]string{}, spelled: map[string]string{}}
+}
+
+// read walks the archive in f, whose format its first bytes tell.
+func (u *unpacker) read(f *os.File) error {
 	br := bufio.NewReaderSize(f, 64<<10)
 	magic, _ := br.Peek(512)
 	if bytes.HasPrefix(magic, []byte("PK\x03\x04")) || bytes.HasPrefix(magic, []byte("PK\x05\x06")) {
@@ -115,7 +149,7 @@ func Unpack(archive, dest string, lim Limits) (err error) {
 			return err
 		}
 		if err != nil {
-			return fmt.Errorf("archive %s: %w", archive, err)
+			return fmt.Errorf("archive %s: %w", u.archive, err)
 		}
 		err = u.tar(r)
 		closeFn()
@@ -213,10 +247,11 @@ const (
 
 // unpacker writes entries through an os.Root so that even a check missed here cannot write
 // outside dest; the checks exist to name the offending entry and to refuse archives that would
-// be unsafe to use later (escaping symlinks) even though writing them was not.
+// be unsafe to use later (escaping symlinks) even though writing them was not. With no root
+// (Check) it makes every check and writes nothing.
 type unpacker struct {
 	archive string
-	root    *os.Root
+	root    *os.Root // nil: check only
 	lim     Limits
 	entries int
 	total   int64
@@ -227,6 +262,24 @@ type unpacker struct {
 
 func (u *unpacker) unsafe(entry, format string, args ...any) error {
 	return &UnsafeEntryError{Archive: u.archive, Entry: entry, Reason: fmt.Sprintf(format, args...)}
+}
+
+// count adds one entry, explicit or implied by a name, of size bytes against the limits.
+func (u *unpacker) count(entry string, size int64) error {
+	u.entries++
+	if u.entries > u.lim.Entries {
+		return u.unsafe(entry, "archive has more than %d entries", u.lim.Entries)
+	}
+	return u.grow(entry, size)
+}
+
+// grow adds size bytes against the total limit.
+func (u *unpacker) grow(entry string, size int64) error {
+	if size > u.lim.TotalSize-u.total {
+		return u.unsafe(entry, "archive exceeds the limit of %d bytes in total", u.lim.TotalSize)
+	}
+	u.total += size
+	return nil
 }
 
 // cleanName turns an entry name into the path Unpack writes, or explains why it cannot. Trailing
@@ -257,9 +310,11 @@ func cleanName(name string) (string, string) {
 // begin validates an entry's name and parents and creates missing parent directories.
 // It returns the clean name, or "." for the root directory itself.
 func (u *unpacker) begin(entry string) (string, error) {
-	u.entries++
-	if u.entries > u.lim.Entries {
-		return "", u.unsafe(entry, "archive has more than %d entries", u.lim.Entries)
+	if err := u.count(entry, 0); err != nil {
+		return "", err
+	}
+	if len(entry) > maxNameLen {
+		return "", u.unsafe(entry[:64]+"…", "name is longer than %d bytes", maxNameLen)
 	}
 	name, why := cleanName(entry)
 	if why != "" {
@@ -268,22 +323,39 @@ func (u *unpacker) begin(entry string) (string, error) {
 	if name == "." {
 		return name, nil
 	}
-	for i := 0; i < len(name); i++ {
+	// The parents: from the deepest up to the first one already seen, whose own parents were
+	// directories when it was made and still are (nothing replaces an entry), so only it and
+	// the missing ones below it need a look. Walking down from the top would cost the square
+	// of the name's length for every entry.
+	var missing []int // ends of the parents not seen yet, deepest first
+parents:
+	for i := len(name) - 1; i > 0; i-- {
 		if name[i] != '/' {
 			continue
 		}
 		parent := name[:i]
 		switch k, ok := u.seen[parent]; {
 		case !ok:
-			if err := u.root.Mkdir(parent, 0o755); err != nil {
-				return "", fmt.Errorf("archive %s: %w", u.archive, err)
-			}
-			u.seen[parent] = kindImplicitDir
+			missing = append(missing, i)
 		case k == kindSymlink:
 			return "", u.unsafe(entry, "writes through symlink %q", parent)
 		case k == kindFile:
 			return "", u.unsafe(entry, "parent %q is not a directory", parent)
+		default:
+			break parents
 		}
+	}
+	for j := len(missing) - 1; j >= 0; j-- {
+		parent := name[:missing[j]]
+		if err := u.count(entry, DirSize); err != nil {
+			return "", err
+		}
+		if u.root != nil {
+			if err := u.root.Mkdir(parent, 0o755); err != nil {
+				return "", fmt.Errorf("archive %s: %w", u.archive, err)
+			}
+		}
+		u.seen[parent] = kindImplicitDir
 	}
 	return name, nil
 }
@@ -299,8 +371,13 @@ func (u *unpacker) mkdir(entry, name string) error {
 		}
 		return u.unsafe(entry, "duplicate entry")
 	}
-	if err := u.root.Mkdir(name, 0o755); err != nil {
-		return fmt.Errorf("archive %s: %w", u.archive, err)
+	if err := u.grow(entry, DirSize); err != nil {
+		return err
+	}
+	if u.root != nil {
+		if err := u.root.Mkdir(name, 0o755); err != nil {
+			return fmt.Errorf("archive %s: %w", u.archive, err)
+		}
 	}
 	u.seen[name] = kindDir
 	return nil
@@ -321,10 +398,23 @@ func (u *unpacker) create(entry, name string, size int64, executable bool, mtime
 	if size > u.lim.FileSize {
 		return u.unsafe(entry, "size %d exceeds the limit of %d bytes per file", size, u.lim.FileSize)
 	}
-	if size > u.lim.TotalSize-u.total {
-		return u.unsafe(entry, "archive exceeds the limit of %d bytes in total", u.lim.TotalSize)
+	if err := u.grow(entry, size); err != nil {
+		return err
 	}
-	u.total += size
+	if u.root == nil {
+		u.seen[name] = kindFile
+		n, err := io.Copy(io.Discard, &io.LimitedReader{R: r, N: size + 1})
+		if err == nil && n != size {
+			err = u.unsafe(entry, "holds %d bytes, but its header says %d", n, size)
+		}
+		if err != nil {
+			if _, ok := err.(*UnsafeEntryError); ok {
+				return err
+			}
+			return fmt.Errorf("archive %s: entry %q: %w", u.archive, entry, err)
+		}
+		return nil
+	}
 	perm := fs.FileMode(0o644)
 	if executable {
 		perm = 0o755
@@ -378,8 +468,13 @@ func (u *unpacker) symlink(entry, name, target string) error {
 	if p := path.Join(path.Dir(name), target); p == ".." || strings.HasPrefix(p, "../") {
 		return u.unsafe(entry, "symlink target %q escapes the output directory", target)
 	}
-	if err := u.root.Symlink(target, name); err != nil {
-		return fmt.Errorf("archive %s: %w", u.archive, err)
+	if err := u.grow(entry, int64(len(target))); err != nil {
+		return err
+	}
+	if u.root != nil {
+		if err := u.root.Symlink(target, name); err != nil {
+			return fmt.Errorf("archive %s: %w", u.archive, err)
+		}
 	}
 	u.seen[name] = kindSymlink
 	u.links[name] = target
@@ -406,8 +501,10 @@ func (u *unpacker) hardlink(entry, name, target string) error {
 	if u.seen[t] != kindFile {
 		return u.unsafe(entry, "hard link target %q is not a regular file earlier in the archive", target)
 	}
-	if err := u.root.Link(t, name); err != nil {
-		return fmt.Errorf("archive %s: %w", u.archive, err)
+	if u.root != nil {
+		if err := u.root.Link(t, name); err != nil {
+			return fmt.Errorf("archive %s: %w", u.archive, err)
+		}
 	}
 	u.seen[name] = kindFile
 	return nil

@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -211,6 +212,9 @@ func TestUnpackGood(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			arc := writeArchive(t, tc.name, tc.data)
 			dest := filepath.Join(t.TempDir(), "out")
+			if err := Check(arc, Limits{}); err != nil {
+				t.Fatalf("Check: %v", err)
+			}
 			if err := Unpack(arc, dest, Limits{}); err != nil {
 				t.Fatal(err)
 			}
@@ -226,6 +230,9 @@ func TestUnpackZip(t *testing.T) {
 		file("pkg-1.0/src/main.c", "int main(){}\n"),
 		symlinkent("pkg-1.0/src/link.c", "main.c"),
 	))
+	if err := Check(arc, Limits{}); err != nil {
+		t.Fatalf("Check: %v", err)
+	}
 	dest := filepath.Join(t.TempDir(), "out")
 	if err := Unpack(arc, dest, Limits{}); err != nil {
 		t.Fatal(err)
@@ -300,6 +307,13 @@ func TestUnpackUnsafe(t *testing.T) {
 		{"oversize file", []entry{file("big", strings.Repeat("x", 100))}, Limits{FileSize: 10}, "big", "limit of 10 bytes per file"},
 		{"oversize total", []entry{file("a", "123456"), file("b", "123456")}, Limits{TotalSize: 10}, "b", "limit of 10 bytes in total"},
 		{"too many entries", []entry{file("a", ""), file("b", ""), file("c", "")}, Limits{Entries: 2}, "c", "more than 2 entries"},
+		// Directories, those only implied by a deeper name too, are entries and take space.
+		{"too many dirs", []entry{dirent("a/"), dirent("b/"), dirent("c/")}, Limits{Entries: 2}, "c/", "more than 2 entries"},
+		{"too many implied dirs", []entry{file("a/b/c/f", "")}, Limits{Entries: 3}, "a/b/c/f", "more than 3 entries"},
+		{"dirs over total", []entry{dirent("a/"), dirent("b/"), dirent("c/")}, Limits{TotalSize: 2 * DirSize}, "c/", "limit of 8192 bytes in total"},
+		{"implied dirs over total", []entry{file("a/b/c/f", "")}, Limits{TotalSize: 2 * DirSize}, "a/b/c/f", "limit of 8192 bytes in total"},
+		{"symlinks over total", []entry{symlinkent("l", strings.Repeat("x", 20))}, Limits{TotalSize: 10}, "l", "limit of 10 bytes in total"},
+		{"long name", []entry{file(strings.Repeat("n/", 2100)+"f", "")}, Limits{}, strings.Repeat("n/", 32) + "…", "longer than 4096 bytes"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			raw := tarBytes(t, tc.entries...)
@@ -316,7 +330,27 @@ func TestUnpackUnsafe(t *testing.T) {
 			if _, err := os.Lstat(dest); !errors.Is(err, fs.ErrNotExist) {
 				t.Errorf("dest left behind: %v", err)
 			}
+			// Check refuses it the same way, writing nothing.
+			var ce *UnsafeEntryError
+			if err := Check(arc, tc.lim); !errors.As(err, &ce) || *ce != *ue {
+				t.Errorf("Check = %v, want %v", err, ue)
+			}
 		})
+	}
+}
+
+// TestCheckMillionDirs: a small archive whose few hundred names each imply two thousand parent
+// directories holds a million directories. It counted as a few hundred entries.
+func TestCheckMillionDirs(t *testing.T) {
+	deep := strings.Repeat("a/", (maxNameLen-16)/2)
+	var entries []entry
+	for i := range DefaultEntries/(len(deep)/2) + 2 {
+		entries = append(entries, file(fmt.Sprintf("d%04d/%sf", i, deep), ""))
+	}
+	arc := writeArchive(t, "dirs.tar.gz", gzipBytes(t, tarBytes(t, entries...)))
+	var ue *UnsafeEntryError
+	if err := Check(arc, Limits{}); !errors.As(err, &ue) || !strings.Contains(ue.Reason, "more than 1000000 entries") {
+		t.Fatalf("Check = %v, want more than 1000000 entries", err)
 	}
 }
 
@@ -348,6 +382,10 @@ func TestUnpackUnsafeZip(t *testing.T) {
 			if _, err := os.Lstat(dest); !errors.Is(err, fs.ErrNotExist) {
 				t.Errorf("dest left behind: %v", err)
 			}
+			var ce *UnsafeEntryError
+			if err := Check(arc, Limits{}); !errors.As(err, &ce) || *ce != *ue {
+				t.Errorf("Check = %v, want %v", err, ue)
+			}
 		})
 	}
 }
@@ -368,7 +406,11 @@ func TestUnpackLyingZipSize(t *testing.T) {
 	w.Write(bytes.Repeat([]byte("x"), 100))
 	zw.Close()
 	dest := filepath.Join(t.TempDir(), "out")
-	if err := Unpack(writeArchive(t, "lie.zip", buf.Bytes()), dest, Limits{}); err == nil {
+	arc := writeArchive(t, "lie.zip", buf.Bytes())
+	if err := Check(arc, Limits{}); err == nil {
+		t.Fatal("Check succeeded")
+	}
+	if err := Unpack(arc, dest, Limits{}); err == nil {
 		t.Fatal("Unpack succeeded")
 	}
 	if _, err := os.Lstat(dest); !errors.Is(err, fs.ErrNotExist) {

@@ -227,11 +227,10 @@ func (b *Builder) fetch(ctx context.Context, d *derivation.Derivation, tmp strin
 	if err != nil {
 		return err
 	}
+	// An archive the build will unpack is checked before it enters the store, by reading it
+	// through without writing it out: the build's unpack is the only one.
 	if d.Unpack {
-		probe := tmp + ".unpack-check"
-		err := archive.Unpack(res.Path, probe, archive.Limits{})
-		store.RemoveTree(probe)
-		if err != nil && !errors.Is(err, archive.ErrUnknownFormat) {
+		if err := archive.Check(res.Path, archive.Limits{}); err != nil && !errors.Is(err, archive.ErrUnknownFormat) {
 			os.Remove(res.Path)
 			return err
 		}

@@ -120,31 +120,40 @@ func withSuggestion(msg, s string) string {
 	return fmt.Sprintf("%s; did you mean %q?", msg, s)
 }
 
-// shape checks a value against its spec: the values the decoder takes loosely (a package, a
-// source), and those whose decoding error it does not place well.
+// shape checks a value against its spec, keys and the shapes of what is below included, and
+// returns the first mistake in the file, if any.
 func (f *file) shape(ent *entry, s *spec) *Error {
-	if !s.accepts(ent.kind) {
-		return f.typeError(ent, s)
-	}
-	switch {
-	case s.shape == isStrings:
-		for _, el := range ent.elems {
-			if el.kind != unstable.String {
-				return f.typeError(el, &spec{shape: isString})
-			}
-		}
-	case isTableKind(ent.kind):
-		for _, ch := range ent.children {
-			cs := s.key(ch.name)
-			if cs == nil {
-				return f.unknownKey(ch.key, ch.path, s)
-			}
-			if err := f.shape(ch, cs); err != nil {
-				return err
-			}
+	var first *Error
+	keep := func(e *Error) {
+		if first == nil || e.Line < first.Line || e.Line == first.Line && e.Col < first.Col {
+			first = e
 		}
 	}
-	return nil
+	var walk func(ent *entry, s *spec)
+	walk = func(ent *entry, s *spec) {
+		if !s.accepts(ent.kind) {
+			keep(f.typeError(ent, s))
+			return
+		}
+		switch {
+		case s.shape == isStrings:
+			for _, el := range ent.elems {
+				if el.kind != unstable.String {
+					keep(f.typeError(el, &spec{shape: isString}))
+				}
+			}
+		case isTableKind(ent.kind):
+			for _, ch := range ent.children {
+				if cs := s.key(ch.name); cs == nil {
+					keep(f.unknownKey(ch.key, ch.path, s))
+				} else {
+					walk(ch, cs)
+				}
+			}
+		}
+	}
+	walk(ent, s)
+	return first
 }
 
 func (c *checker) pkg(ent *entry, v any, s *spec) (Package, error) {

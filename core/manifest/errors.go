@@ -1,13 +1,11 @@
 package manifest
 
 import (
-	"errors"
 	"fmt"
 	"sort"
 	"strconv"
 	"strings"
 
-	"github.com/pelletier/go-toml/v2"
 	"github.com/pelletier/go-toml/v2/unstable"
 )
 
@@ -127,71 +125,6 @@ func (f *file) excerpt(line, col int) string {
 	b.WriteString(strings.Repeat(" ", max(0, col-1-len(text))))
 	b.WriteString("^")
 	return b.String()
-}
-
-// decodeError turns the strict decoder's complaints into errors that point at the key or value
-// and say what was expected there.
-func (f *file) decodeError(lay *layout, err error) error {
-	var strict *toml.StrictMissingError
-	if errors.As(err, &strict) && len(strict.Errors) > 0 {
-		// The decoder lists unknown keys in its own order; report the first in the file.
-		var first *Error
-		for i := range strict.Errors {
-			e := f.unknownKeyError(lay, &strict.Errors[i])
-			if first == nil || e.Line < first.Line || e.Line == first.Line && e.Col < first.Col {
-				first = e
-			}
-		}
-		return first
-	}
-	var de *toml.DecodeError
-	if errors.As(err, &de) {
-		line, col := de.Position()
-		off := f.offset(line, col)
-		ent := lay.byValue[off]
-		if ent == nil {
-			ent = lay.get(de.Key())
-		}
-		if ent != nil {
-			if want := ent.want(); want != nil && !want.accepts(ent.kind) {
-				return f.typeError(ent, want)
-			}
-		}
-		// The decoder stops at the first value it cannot store but does not always place it
-		// (inside nested arrays, say); checking the key it names against the schema finds it.
-		for key := de.Key(); len(key) > 0; key = key[:len(key)-1] {
-			if ent := lay.get(key); ent != nil {
-				if want := ent.want(); want != nil {
-					if err := f.shape(ent, want); err != nil {
-						return err
-					}
-				}
-			}
-		}
-		return f.errorAt(off, "", "%s", strings.TrimPrefix(de.Error(), "toml: "))
-	}
-	var pe *unstable.ParserError
-	if errors.As(err, &pe) {
-		return f.syntaxError(pe)
-	}
-	return err
-}
-
-func (f *file) unknownKeyError(lay *layout, de *toml.DecodeError) *Error {
-	path := []string(de.Key())
-	line, col := de.Position()
-	off := f.offset(line, col)
-	if ent := lay.get(path); ent != nil && ent.key >= 0 {
-		off = ent.key
-	}
-	if len(path) == 0 {
-		return f.errorAt(off, "", "unknown key")
-	}
-	parent := schema().at(path[:len(path)-1])
-	if parent == nil || parent.shape == isMap {
-		return f.errorAt(off, "", "unknown key %s", displayPath(path))
-	}
-	return f.unknownKey(off, path, parent)
 }
 
 // unknownKey reports the last key of path, which the table spec does not have.

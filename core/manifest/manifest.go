@@ -2,15 +2,12 @@
 package manifest
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"io/fs"
 	"os"
 	"path/filepath"
-
-	"github.com/pelletier/go-toml/v2"
 
 	"github.com/den-sh/den/core/hash"
 	"github.com/den-sh/den/core/project"
@@ -172,20 +169,19 @@ func Parse(path string, data []byte) (*Manifest, error) {
 	if err != nil {
 		return nil, err
 	}
-	var doc document
-	dec := toml.NewDecoder(bytes.NewReader(data)).DisallowUnknownFields()
-	if err := dec.Decode(&doc); err != nil {
-		return nil, f.decodeError(lay, err)
+	doc, err := f.decode(lay)
+	if err != nil {
+		return nil, err
 	}
 	m := &Manifest{Path: path, Root: filepath.Dir(abs), data: data, PackagesHeader: lay.packagesHeader}
 	c := &checker{f: f, lay: lay, m: m}
-	if err := c.fill(&doc); err != nil {
+	if err := c.fill(doc); err != nil {
 		return nil, err
 	}
 	return m, nil
 }
 
-// document is den.toml as the strict decoder sees it. Packages and sources may be a string or a
+// document is den.toml decoded strictly (decode.go). Packages and sources may be a string or a
 // table, which no Go type expresses; they are decoded loosely and checked by hand against the
 // schema in schema.go.
 type document struct {

@@ -7,13 +7,24 @@ import (
 	"github.com/pelletier/go-toml/v2/unstable"
 )
 
-// layout is where every key and value of den.toml is, from go-toml's parser. The decoder gives
-// values without places; errors and, later, edits by den add need the places.
+// layout is every key and value of den.toml and where it is, from go-toml's parser. den decodes
+// the document from it (decode.go) rather than with go-toml's decoder: errors and edits by den add
+// need the places, and the decoder's duplicate-key tracker searches every key seen so far for each
+// new one, which made a den.toml with 100,000 [env] entries take 20 s to load. scan therefore
+// enforces TOML's rules on defining keys and tables itself, the same rules as that tracker.
 type layout struct {
 	root           *entry
-	byValue        map[int]*entry // by the offset of the value, to place the decoder's errors
 	packagesHeader Span
 }
+
+// defKind says how an entry was defined, which decides what may extend it later.
+type defKind uint8
+
+const (
+	defTable  defKind = iota // a table of a [header], or on the way to one: more headers extend it
+	defDotted                // a table made by dotted keys (a.b = 1): only more dotted keys extend it
+	defValue                 // a value, inline tables and arrays included: nothing extends it
+)
 
 // entry is one key of the document, or one element of an array.
 type entry struct {
@@ -25,7 +36,9 @@ type entry struct {
 	val    int // offset of the value; -1 for tables made by headers or dotted keys
 	header int // offset of the "[" of the entry's own [table] header; -1 when it has none
 	kind   unstable.Kind
+	def    defKind
 	raw    string // the source text of a scalar value, to quote it back in hints
+	str    string // the value of a string, escapes decoded
 
 	children []*entry // in order of first appearance
 	byName   map[string]*entry
@@ -109,7 +122,7 @@ func (e *entry) want() *spec {
 // parser sees better than the decoder: syntax errors, keys defined twice, and arrays of tables,
 // which den.toml never has.
 func (f *file) scan() (*layout, error) {
-	lay := &layout{root: newEntry(nil, -1), byValue: map[int]*entry{}}
+	lay := &layout{root: newEntry(nil, -1)}
 	var p unstable.Parser
 	p.Reset(f.data)
 	table := lay.root
@@ -125,10 +138,14 @@ func (f *file) scan() (*layout, error) {
 			}
 			t := lay.root
 			for i, name := range names {
-				if i == len(names)-1 {
-					if prev := t.byName[name]; prev != nil && (prev.header >= 0 || prev.val >= 0) {
+				if prev := t.byName[name]; prev != nil {
+					switch {
+					case i == len(names)-1 && (prev.header >= 0 || prev.def != defTable):
 						return nil, f.errorAt(offs[i], "merge the two into one table",
 							"[%s] is already defined on line %d", displayPath(names), f.position(prev.defined()).Line)
+					case prev.def == defValue:
+						return nil, f.errorAt(offs[i], "a value cannot also be a table; merge the two",
+							"%s is already defined on line %d", displayPath(prev.path), f.position(prev.defined()).Line)
 					}
 				}
 				t = t.touch(name, offs[i])
@@ -160,7 +177,14 @@ func (f *file) keyValue(lay *layout, p *unstable.Parser, table *entry, kv *unsta
 	names, offs, end := keyParts(kv)
 	t := table
 	for i := range len(names) - 1 {
+		// Dotted keys extend only tables that dotted keys made: not a value, and not a table
+		// that has (or will have) a [header] of its own.
+		if prev := t.byName[names[i]]; prev != nil && prev.def != defDotted {
+			return f.errorAt(offs[i], "set each key only once",
+				"%s is already defined on line %d", displayPath(prev.path), f.position(prev.defined()).Line)
+		}
 		t = t.touch(names[i], offs[i])
+		t.def = defDotted
 	}
 	last := names[len(names)-1]
 	if prev := t.byName[last]; prev != nil {
@@ -181,12 +205,10 @@ func (f *file) keyValue(lay *layout, p *unstable.Parser, table *entry, kv *unsta
 // say (it gives no range for arrays).
 func (f *file) value(lay *layout, p *unstable.Parser, ent *entry, v *unstable.Node, start int) error {
 	ent.kind = v.Kind
+	ent.def = defValue
 	ent.val = start
 	if v.Raw.Length > 0 {
 		ent.val = int(v.Raw.Offset)
-	}
-	if _, ok := lay.byValue[ent.val]; !ok {
-		lay.byValue[ent.val] = ent
 	}
 	switch v.Kind {
 	case unstable.InlineTable:
@@ -210,6 +232,9 @@ func (f *file) value(lay *layout, p *unstable.Parser, ent *entry, v *unstable.No
 				return err
 			}
 		}
+	case unstable.String:
+		ent.raw = string(p.Raw(v.Raw))
+		ent.str = string(v.Data)
 	default:
 		ent.raw = string(p.Raw(v.Raw))
 	}

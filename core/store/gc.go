@@ -1,6 +1,7 @@
 package store
 
 import (
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -49,12 +50,21 @@ func (s *Store) Roots() (map[storepath.Path][]string, error) {
 
 // GCResult says what a collection removed, or would remove.
 type GCResult struct {
-	Deleted []storepath.Path
-	Bytes   int64
+	Deleted []storepath.Path // valid paths no root reaches
+	// Debris is what den left behind and nothing uses: temp dirs of interrupted publishes,
+	// unregistered entries with store path names (a killed in-place build), build dirs of
+	// builds that are no longer running.
+	Debris []string
+	// Kept is what the store dir holds that den did not create, by its name: reported, never
+	// deleted.
+	Kept  []string
+	Bytes int64
 }
 
 // GC deletes every store path not reachable from a root, the debris of interrupted operations,
-// and unused entries of the optimiser's link farm. With dryRun it only reports.
+// and unused entries of the optimiser's link farm. With dryRun it only reports. It deletes only
+// what is den's by its name: the store paths of this store, entries of den's temp area, and build
+// dirs in the state dir; anything else in the store dir is reported in Kept and left alone.
 func (s *Store) GC(dryRun bool) (*GCResult, error) {
 	unlock, err := s.gcLock(unix.LOCK_EX)
 	if err != nil {
@@ -72,7 +82,11 @@ func (s *Store) GC(dryRun bool) (*GCResult, error) {
 	live := map[storepath.Path]bool{}
 	valid := map[storepath.Path]PathInfo{}
 	for _, i := range all {
-		valid[i.Path] = i
+		// A state dir may own several store dirs; the others' paths are not this one's to
+		// collect.
+		if s.holds(i.Path) {
+			valid[i.Path] = i
+		}
 	}
 	var mark func(p storepath.Path)
 	mark = func(p storepath.Path) {
@@ -89,9 +103,9 @@ func (s *Store) GC(dryRun bool) (*GCResult, error) {
 	}
 	res := &GCResult{}
 	var dead []storepath.Path
-	for _, i := range all {
-		if !live[i.Path] {
-			dead = append(dead, i.Path)
+	for p := range valid {
+		if !live[p] {
+			dead = append(dead, p)
 		}
 	}
 	// Unregistered entries are debris from killed processes; no one holds them (we have the
@@ -100,20 +114,35 @@ func (s *Store) GC(dryRun bool) (*GCResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	var debris []string
 	for _, e := range ents {
 		name := e.Name()
-		if name == ".links" || name == TempDirName {
-			continue
-		}
-		if _, ok := valid[storepath.Path(filepath.Join(s.Dir, name))]; !ok {
-			debris = append(debris, filepath.Join(s.Dir, name))
+		full := filepath.Join(s.Dir, name)
+		switch {
+		case name == MarkerName || name == markerTemp || name == linksDirName:
+		case name == TempDirName:
+			tmps, _ := os.ReadDir(s.tmpDir)
+			for _, t := range tmps {
+				res.Debris = append(res.Debris, filepath.Join(s.tmpDir, t.Name()))
+			}
+		case valid[storepath.Path(full)].Path != "":
+		case isStorePathName(s.Dir, full):
+			res.Debris = append(res.Debris, full)
+		default:
+			res.Kept = append(res.Kept, full)
 		}
 	}
+	builds, err := s.unusedBuildDirs()
+	if err != nil {
+		return nil, err
+	}
+	res.Debris = append(res.Debris, builds...)
 	sort.Slice(dead, func(i, j int) bool { return dead[i] < dead[j] })
 	for _, p := range dead {
 		res.Deleted = append(res.Deleted, p)
 		res.Bytes += diskUsage(string(p))
+	}
+	for _, d := range res.Debris {
+		res.Bytes += diskUsage(d)
 	}
 	if dryRun {
 		return res, nil
@@ -128,16 +157,100 @@ func (s *Store) GC(dryRun bool) (*GCResult, error) {
 			return nil, fmt.Errorf("delete %s: %w", p, err)
 		}
 	}
-	for _, d := range debris {
-		res.Bytes += diskUsage(d)
-		RemoveTree(d)
-	}
-	tmps, _ := os.ReadDir(s.tmpDir)
-	for _, e := range tmps {
-		RemoveTree(filepath.Join(s.tmpDir, e.Name()))
+	var failed error
+	for _, d := range res.Debris {
+		if err := removeSameFS(d); err != nil && failed == nil {
+			failed = fmt.Errorf("delete %s: %w", d, err)
+		}
 	}
 	res.Bytes += s.pruneLinks()
-	return res, nil
+	return res, failed
+}
+
+// holds reports whether p is a path of this store dir.
+func (s *Store) holds(p storepath.Path) bool { return filepath.Dir(string(p)) == s.Dir }
+
+// isStorePathName reports whether full is named like a path of the store dir: only den (or Nix)
+// gives a directory such a name, so an unregistered one is debris.
+func isStorePathName(storeDir, full string) bool {
+	_, err := storepath.Parse(storeDir, full)
+	return err == nil
+}
+
+// BuildsDir is where builds get their build dirs.
+func (s *Store) BuildsDir() string { return filepath.Join(s.StateDir, "builds") }
+
+// BuildLockName is the file directly inside a build dir that a running build holds flock'ed.
+//
+// The contract between the builder and the collector: a build dir under BuildsDir is in use while
+// the file named BuildLockName directly inside it is locked (flock LOCK_EX or LOCK_SH by the
+// build's process); the collector tests it with LOCK_EX|LOCK_NB and deletes the dir when that
+// succeeds or the file is missing. The builder creates a build dir and takes that lock only
+// while it holds the store's shared GC lock (inside Ensure), so a collection, which holds the
+// lock exclusively, never sees a build dir between its creation and its lock.
+const BuildLockName = "lock"
+
+// unusedBuildDirs lists the build dirs no running build holds (see BuildLockName): the debris of
+// killed builds.
+func (s *Store) unusedBuildDirs() ([]string, error) {
+	ents, err := os.ReadDir(s.BuildsDir())
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, e := range ents {
+		dir := filepath.Join(s.BuildsDir(), e.Name())
+		if e.IsDir() && buildInUse(dir) {
+			continue
+		}
+		out = append(out, dir)
+	}
+	return out, nil
+}
+
+func buildInUse(dir string) bool {
+	f, err := os.OpenFile(filepath.Join(dir, BuildLockName), os.O_RDONLY|unix.O_NOFOLLOW, 0)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		return true
+	}
+	unix.Flock(int(f.Fd()), unix.LOCK_UN)
+	return false
+}
+
+// removeSameFS deletes a tree of debris like RemoveTree, but refuses one that holds a mount
+// point: a build dir that a sandbox still has something mounted on (its mount namespace should
+// make that invisible here, but deleting through a bind mount would delete what it shows).
+func removeSameFS(root string) error {
+	fi, err := os.Lstat(root)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		return err
+	}
+	dev := fi.Sys().(*syscall.Stat_t).Dev
+	var mount string
+	filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || !d.IsDir() {
+			return nil
+		}
+		if i, err := d.Info(); err == nil && i.Sys().(*syscall.Stat_t).Dev != dev {
+			mount = p
+			return filepath.SkipAll
+		}
+		return nil
+	})
+	if mount != "" {
+		return fmt.Errorf("%s is a mount point; unmount it first", mount)
+	}
+	return RemoveTree(root)
 }
 
 // diskUsage counts the bytes of regular files under p that have no other hard link.
@@ -162,7 +275,7 @@ func diskUsage(p string) int64 {
 
 // pruneLinks removes link-farm entries no store path uses any more.
 func (s *Store) pruneLinks() int64 {
-	dir := filepath.Join(s.Dir, ".links")
+	dir := filepath.Join(s.Dir, linksDirName)
 	ents, err := os.ReadDir(dir)
 	if err != nil {
 		return 0

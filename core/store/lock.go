@@ -22,8 +22,12 @@ func (s *Store) LockPath(p storepath.Path) (unlock func(), err error) {
 
 // The GC lock is shared by everything that adds paths and exclusive for the collector, so a
 // collection never sees a half-added path, its temp directory or a temp root being written.
-// lockedfile has no shared mode, hence flock directly.
+// lockedfile has no shared mode, hence flock directly. Both sides change the store, so both
+// need the store dir to be this state dir's.
 func (s *Store) gcLock(how int) (unlock func(), err error) {
+	if err := s.writable(); err != nil {
+		return nil, err
+	}
 	f, err := os.OpenFile(filepath.Join(s.lockDir, "gc.lock"), os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
 		return nil, err

@@ -26,7 +26,7 @@ func (s *Store) Optimise() (*OptimiseResult, error) {
 		return nil, err
 	}
 	defer unlock()
-	links := filepath.Join(s.Dir, ".links")
+	links := filepath.Join(s.Dir, linksDirName)
 	if err := os.MkdirAll(links, 0o755); err != nil {
 		return nil, err
 	}
@@ -36,6 +36,9 @@ func (s *Store) Optimise() (*OptimiseResult, error) {
 	}
 	res := &OptimiseResult{}
 	for _, info := range all {
+		if !s.holds(info.Path) {
+			continue // a path of another store this state dir also owns
+		}
 		err := filepath.WalkDir(string(info.Path), func(p string, d fs.DirEntry, err error) error {
 			if err != nil || !d.Type().IsRegular() {
 				return err

@@ -32,6 +32,7 @@ type Store struct {
 	dbPath   string
 	tmpDir   string
 	lockDir  string
+	claimErr error // why this state dir may not change the store, or nil
 }
 
 // PathInfo is what the database knows of a valid path. The JSON names are those of
@@ -52,10 +53,20 @@ var bucketValid = []byte("valid")
 // TempDirName is the directory inside the store where new paths are assembled.
 const TempDirName = ".den-tmp"
 
-// Open creates the store and state directories if needed.
+// linksDirName is the optimiser's link farm inside the store.
+const linksDirName = ".links"
+
+// Open opens the store at storeDir for the state dir stateDir, creating both if needed. A store
+// dir that is not den's, or that belongs to another state dir, opens for reading only: what
+// would add to it or collect it fails with a *NotStoreError or *ForeignStoreError (see
+// marker.go).
 func Open(storeDir, stateDir string) (*Store, error) {
 	if !filepath.IsAbs(storeDir) {
 		return nil, fmt.Errorf("store dir %q is not absolute", storeDir)
+	}
+	stateDir, err := filepath.Abs(stateDir)
+	if err != nil {
+		return nil, err
 	}
 	s := &Store{
 		Dir:      filepath.Clean(storeDir),
@@ -64,9 +75,15 @@ func Open(storeDir, stateDir string) (*Store, error) {
 		tmpDir:   filepath.Join(storeDir, TempDirName),
 		lockDir:  filepath.Join(stateDir, "locks"),
 	}
-	for _, d := range []string{s.Dir, s.tmpDir, filepath.Dir(s.dbPath), s.lockDir, s.GCRootsDir(), filepath.Join(stateDir, "temproots")} {
+	for _, d := range []string{filepath.Dir(s.dbPath), s.lockDir, s.GCRootsDir(), filepath.Join(stateDir, "temproots")} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return nil, fmt.Errorf("create %s: %w", d, err)
+		}
+	}
+	s.claimErr = s.claim()
+	if s.claimErr == nil {
+		if err := os.MkdirAll(s.tmpDir, 0o755); err != nil {
+			return nil, fmt.Errorf("create %s: %w", s.tmpDir, err)
 		}
 	}
 	return s, nil
@@ -186,6 +203,9 @@ func (s *Store) Register(infos ...PathInfo) error {
 	for _, info := range infos {
 		batch[info.Path] = true
 	}
+	if err := s.writable(); err != nil {
+		return err
+	}
 	return s.db(true, func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketValid)
 		for _, info := range infos {
@@ -217,6 +237,9 @@ func (s *Store) Register(infos ...PathInfo) error {
 
 // AddSignatures appends signatures to a valid path's registration.
 func (s *Store) AddSignatures(p storepath.Path, sigs ...string) error {
+	if err := s.writable(); err != nil {
+		return err
+	}
 	return s.db(true, func(tx *bolt.Tx) error {
 		info, err := getInfo(tx, p)
 		if err != nil {
@@ -244,6 +267,9 @@ func (s *Store) AddSignatures(p storepath.Path, sigs ...string) error {
 
 // unregister drops paths from the database (garbage collection only).
 func (s *Store) unregister(paths []storepath.Path) error {
+	if err := s.writable(); err != nil {
+		return err
+	}
 	return s.db(true, func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketValid)
 		for _, p := range paths {
