@@ -117,6 +117,9 @@ func (a *App) openCache(rawURL string) (cache.Cache, error) {
 	if err := checkCacheArg(rawURL); err != nil {
 		return nil, err
 	}
+	if _, err := a.Config(); err != nil { // its timeouts apply
+		return nil, err
+	}
 	if a.Globals.Offline && !strings.HasPrefix(rawURL, "file:") {
 		return nil, &usageError{err: fmt.Errorf("--offline forbids the network, and %s is not a file:// cache", rawURL)}
 	}

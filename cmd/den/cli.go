@@ -17,6 +17,7 @@ import (
 	"github.com/den-sh/den/core/config"
 	"github.com/den-sh/den/core/gomod"
 	"github.com/den-sh/den/core/hosttools"
+	"github.com/den-sh/den/core/httpclient"
 	"github.com/den-sh/den/core/index"
 	"github.com/den-sh/den/core/manifest"
 	"github.com/den-sh/den/core/mirror"
@@ -86,6 +87,7 @@ type App struct {
 	goOnce   sync.Once
 	goClient *gomod.Client
 	goErr    error
+	client   *http.Client // httpClient's
 }
 
 // Config loads the environment and user config once.
@@ -171,13 +173,20 @@ func (a *App) Builder(printLogs bool) (*build.Builder, error) {
 	return a.builder, nil
 }
 
-// httpClient is the client for every download of this process: nil (the default client)
-// normally, and with --offline one that refuses every request.
+// httpClient is the client for every request of this process: one with config.toml's timeouts,
+// shared so connections are reused, or with --offline one that refuses every request.
 func (a *App) httpClient() *http.Client {
-	if !a.Globals.Offline {
-		return nil
+	if a.Globals.Offline {
+		return &http.Client{Transport: offlineTransport{}}
 	}
-	return &http.Client{Transport: offlineTransport{}}
+	if a.client == nil {
+		var t config.NetTimeouts
+		if cfg, err := a.Config(); err == nil {
+			t = cfg.Net
+		}
+		a.client = httpclient.New(httpclient.Timeouts{Connect: t.Connect, Response: t.Response, Stall: t.Stall})
+	}
+	return a.client
 }
 
 // offlineTransport fails every request: under --offline, whatever was not in the store or a

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/den-sh/den/core/httpclient"
 	"github.com/den-sh/den/core/storepath"
 )
 
@@ -50,7 +51,8 @@ const maxNarInfoSize = 8 << 20
 
 // Open parses a cache URL: file:///dir or http(s)://host/prefix, each with an optional
 // "?priority=N" as in Nix. Other query parameters Nix knows (compression=, secret-key=, …) are
-// accepted and ignored, so a URL copied from a Nix configuration works. client may be nil.
+// accepted and ignored, so a URL copied from a Nix configuration works. client nil means one
+// with den's default timeouts.
 func Open(rawURL string, client *http.Client) (Cache, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
@@ -81,7 +83,7 @@ func Open(rawURL string, client *http.Client) (Cache, error) {
 			return nil, fmt.Errorf("cache URL %q has no host", rawURL)
 		}
 		if client == nil {
-			client = http.DefaultClient
+			client = httpclient.New(httpclient.Timeouts{})
 		}
 		u.RawQuery, u.Fragment = "", ""
 		return &httpCache{baseCache: baseCache{raw: bare, prio: prio}, root: strings.TrimRight(u.String(), "/"), client: client}, nil
