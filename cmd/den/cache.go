@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -396,20 +395,11 @@ func (a *App) openCacheInfo(ctx context.Context, rawURL string) (cache.Cache, *c
 }
 
 func readNarInfo(ctx context.Context, cc cache.Cache, name, storeDir string) (*cache.NarInfo, error) {
-	r, err := cc.Get(ctx, name)
-	if err != nil {
-		return nil, err
+	ni, err := cache.ReadNarInfo(ctx, cc, name, storeDir)
+	if err != nil && !errors.Is(err, cache.ErrNotFound) && ctx.Err() == nil {
+		return nil, fmt.Errorf("%s: %w", cc.URL(), err)
 	}
-	defer r.Close()
-	data, err := io.ReadAll(io.LimitReader(r, 1<<20))
-	if err != nil {
-		return nil, err
-	}
-	ni, err := cache.ParseNarInfo(data, storeDir)
-	if err != nil {
-		return nil, fmt.Errorf("%s/%s: %v", cc.URL(), name, err)
-	}
-	return ni, nil
+	return ni, err
 }
 
 func humanSize(n int64) string {
