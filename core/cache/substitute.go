@@ -30,8 +30,8 @@ import (
 // dir and carries a valid signature by a trusted key, and whose URL stays on its cache; its NAR
 // is downloaded, decompressed, hashed and restored as one stream into a temp directory, never
 // read past the sizes the narinfo gives, and the path is registered (with the narinfo's
-// references, deriver, CA and signatures) only once the stream's size and hash are the
-// narinfo's. The restored tree is not hashed a second time: the
+// references and signatures, and its deriver and CA once checked: see ca.go) only once the
+// stream's size and hash are the narinfo's. The restored tree is not hashed a second time: the
 // stream was.
 //
 // Substitute first plans the whole closure (narinfo look-ups in parallel, every cache at once
@@ -443,6 +443,16 @@ func (s *Substituter) lookup(ctx context.Context, c Cache, p storepath.Path) (*N
 	if _, _, err := narLocation(c, info.URL); err != nil {
 		return nil, &rejection{err}
 	}
+	ca, _, err := checkCA(info, s.Store.Dir)
+	if err != nil {
+		return nil, err
+	}
+	if ca != info.CA {
+		// The narinfo is shared with other look-ups: the copy records what was checked.
+		checked := *info
+		checked.CA = ca
+		info = &checked
+	}
 	return info, nil
 }
 
@@ -793,6 +803,12 @@ func (s *Substituter) restore(ctx context.Context, c Cache, info *NarInfo, tmp s
 	}
 	if got := hash.FromHasher(hash.SHA256, narStream.h); !got.Equal(info.NarHash) {
 		return reject("hash mismatch in the NAR: got %s, its narinfo says NarHash %s", got, info.NarHash)
+	}
+	// lookup checked the CA against the path; a flat or text file's is also its content's.
+	if _, file, err := checkCA(info, s.Store.Dir); err != nil {
+		return err
+	} else if file != nil {
+		return checkFileCA(tmp, file)
 	}
 	return nil
 }
