@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/den-sh/den/core/build"
@@ -275,10 +276,34 @@ func (a *App) Project() (*manifest.Manifest, error) {
 	return m, err
 }
 
-// signalContext is cancelled by SIGINT or SIGTERM, so builds stop and clean up.
+// signalContext is cancelled by SIGINT or SIGTERM, so builds and downloads stop and clean up;
+// report then exits as a shell expects of a process the signal stopped. The first signal's
+// handler goes with it, so a second one stops den at once, cleaned up or not.
 func signalContext() (context.Context, context.CancelFunc) {
-	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, cancel := context.WithCancelCause(context.Background())
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		select {
+		case s := <-ch:
+			signal.Stop(ch)
+			if sig, ok := s.(syscall.Signal); ok {
+				stoppedBy.CompareAndSwap(0, int32(sig))
+			}
+			cancel(fmt.Errorf("%v signal received: %w", s, context.Canceled))
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, func() {
+		signal.Stop(ch)
+		cancel(nil)
+	}
 }
+
+// stoppedBy is the signal that cancelled a signalContext, or 0. It is the one piece of
+// package state: a signal is the process's, and report, which decides the exit status, runs
+// far from the contexts the commands made.
+var stoppedBy atomic.Int32
 
 // isInputError reports errors in files or arguments the user gave, as opposed to failures of an
 // operation; they exit with status 2.
