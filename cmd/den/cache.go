@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -115,6 +114,9 @@ func readSecretKey(file string) (*cache.SecretKey, error) {
 // openCache opens a cache URL the user gave on the command line.
 func (a *App) openCache(rawURL string) (cache.Cache, error) {
 	if err := checkCacheArg(rawURL); err != nil {
+		return nil, err
+	}
+	if _, err := a.Config(); err != nil { // its timeouts apply
 		return nil, err
 	}
 	if a.Globals.Offline && !strings.HasPrefix(rawURL, "file:") {
@@ -404,20 +406,11 @@ func (a *App) openCacheInfo(ctx context.Context, rawURL string) (cache.Cache, *c
 }
 
 func readNarInfo(ctx context.Context, cc cache.Cache, name, storeDir string) (*cache.NarInfo, error) {
-	r, err := cc.Get(ctx, name)
-	if err != nil {
-		return nil, err
+	ni, err := cache.ReadNarInfo(ctx, cc, name, storeDir)
+	if err != nil && !errors.Is(err, cache.ErrNotFound) && ctx.Err() == nil {
+		return nil, fmt.Errorf("%s: %w", cc.URL(), err)
 	}
-	defer r.Close()
-	data, err := io.ReadAll(io.LimitReader(r, 1<<20))
-	if err != nil {
-		return nil, err
-	}
-	ni, err := cache.ParseNarInfo(data, storeDir)
-	if err != nil {
-		return nil, fmt.Errorf("%s/%s: %v", cc.URL(), name, err)
-	}
-	return ni, nil
+	return ni, err
 }
 
 func humanSize(n int64) string {
@@ -471,20 +464,27 @@ func (a *App) wireSubstitution(b *build.Builder) error {
 	}
 	urls := append([]string(nil), cfg.User.Substituters...)
 	keyTexts := append([]string(nil), cfg.User.TrustedPublicKeys...)
-	// A project's caches are only places to ask; what it may add to the keys den trusts is
-	// another matter: a key that signs anything could fill the shared store with any path, for
-	// every project. So den.toml's keys count once the user has allowed that den.toml (den
+	// den.toml's [caches] join the user's only once the user has allowed that den.toml (den
 	// allow, which a later edit of den.toml revokes), as a cloned repository cannot lower the
-	// sandbox either.
-	ignoredKeys := ""
-	if m := a.project; m != nil {
-		urls = append(urls, m.Caches.Substituters...)
-		if len(m.Caches.TrustedPublicKeys) > 0 {
-			if envs.TrustOf(cfg.StateDir, m.Root) == envs.Allowed {
-				keyTexts = append(keyTexts, m.Caches.TrustedPublicKeys...)
-			} else {
-				ignoredKeys = m.Root
-			}
+	// sandbox either. A key that signs anything could fill the shared store with any path, for
+	// every project; and a URL alone makes den contact a host the repository chose — from the
+	// user's machine, inside the user's network — before anyone looked at it.
+	ignored := ""
+	if m := a.project; m != nil && (len(m.Caches.Substituters) > 0 || len(m.Caches.TrustedPublicKeys) > 0) {
+		if envs.TrustOf(cfg.StateDir, m.Root) == envs.Allowed {
+			urls = append(urls, m.Caches.Substituters...)
+			keyTexts = append(keyTexts, m.Caches.TrustedPublicKeys...)
+		} else {
+			ignored = m.Root
+		}
+	}
+	// Said when a path is first looked for, not on every command that finds all it needs.
+	var sayIgnored sync.Once
+	warnIgnored := func() {
+		if ignored != "" && !a.Globals.Quiet {
+			sayIgnored.Do(func() {
+				fmt.Fprintf(a.Stderr, "den: warning: den.toml's [caches] are not used until you allow this project\nhint: check them, then run den allow in %s\n", ignored)
+			})
 		}
 	}
 	var caches []cache.Cache
@@ -501,6 +501,12 @@ func (a *App) wireSubstitution(b *build.Builder) error {
 		caches = append(caches, c)
 	}
 	if len(caches) == 0 {
+		if ignored != "" {
+			b.Substitute = func(context.Context, storepath.Path) (bool, error) {
+				warnIgnored()
+				return false, nil
+			}
+		}
 		return nil
 	}
 	var keys []cache.PublicKey
@@ -526,16 +532,9 @@ func (a *App) wireSubstitution(b *build.Builder) error {
 			}
 		},
 	}
-	b.Substitute = sub.Substitute
-	if ignoredKeys != "" && !a.Globals.Quiet {
-		// Said when a path is first looked for, not on every command that finds all it needs.
-		var once sync.Once
-		b.Substitute = func(ctx context.Context, p storepath.Path) (bool, error) {
-			once.Do(func() {
-				fmt.Fprintf(a.Stderr, "den: warning: den.toml's [caches] trusted-public-keys are not trusted until you allow this project\nhint: check them, then run den allow in %s\n", ignoredKeys)
-			})
-			return sub.Substitute(ctx, p)
-		}
+	b.Substitute = func(ctx context.Context, p storepath.Path) (bool, error) {
+		warnIgnored()
+		return sub.Substitute(ctx, p)
 	}
 	return nil
 }

@@ -11,12 +11,14 @@ import (
 	"os/signal"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/den-sh/den/core/build"
 	"github.com/den-sh/den/core/config"
 	"github.com/den-sh/den/core/gomod"
 	"github.com/den-sh/den/core/hosttools"
+	"github.com/den-sh/den/core/httpclient"
 	"github.com/den-sh/den/core/index"
 	"github.com/den-sh/den/core/manifest"
 	"github.com/den-sh/den/core/mirror"
@@ -88,6 +90,7 @@ type App struct {
 	goOnce   sync.Once
 	goClient *gomod.Client
 	goErr    error
+	client   *http.Client // httpClient's
 }
 
 // Config loads the environment and user config once.
@@ -173,13 +176,20 @@ func (a *App) Builder(printLogs bool) (*build.Builder, error) {
 	return a.builder, nil
 }
 
-// httpClient is the client for every download of this process: nil (the default client)
-// normally, and with --offline one that refuses every request.
+// httpClient is the client for every request of this process: one with config.toml's timeouts,
+// shared so connections are reused, or with --offline one that refuses every request.
 func (a *App) httpClient() *http.Client {
-	if !a.Globals.Offline {
-		return nil
+	if a.Globals.Offline {
+		return &http.Client{Transport: offlineTransport{}}
 	}
-	return &http.Client{Transport: offlineTransport{}}
+	if a.client == nil {
+		var t config.NetTimeouts
+		if cfg, err := a.Config(); err == nil {
+			t = cfg.Net
+		}
+		a.client = httpclient.New(httpclient.Timeouts{Connect: t.Connect, Response: t.Response, Stall: t.Stall})
+	}
+	return a.client
 }
 
 // offlineTransport fails every request: under --offline, whatever was not in the store or a
@@ -277,10 +287,34 @@ func (a *App) loadProject(root string) (*manifest.Manifest, error) {
 	return m, err
 }
 
-// signalContext is cancelled by SIGINT or SIGTERM, so builds stop and clean up.
+// signalContext is cancelled by SIGINT or SIGTERM, so builds and downloads stop and clean up;
+// report then exits as a shell expects of a process the signal stopped. The first signal's
+// handler goes with it, so a second one stops den at once, cleaned up or not.
 func signalContext() (context.Context, context.CancelFunc) {
-	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, cancel := context.WithCancelCause(context.Background())
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		select {
+		case s := <-ch:
+			signal.Stop(ch)
+			if sig, ok := s.(syscall.Signal); ok {
+				stoppedBy.CompareAndSwap(0, int32(sig))
+			}
+			cancel(fmt.Errorf("%v signal received: %w", s, context.Canceled))
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, func() {
+		signal.Stop(ch)
+		cancel(nil)
+	}
 }
+
+// stoppedBy is the signal that cancelled a signalContext, or 0. It is the one piece of
+// package state: a signal is the process's, and report, which decides the exit status, runs
+// far from the contexts the commands made.
+var stoppedBy atomic.Int32
 
 // isInputError reports errors in files or arguments the user gave, as opposed to failures of an
 // operation; they exit with status 2.

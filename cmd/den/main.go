@@ -6,7 +6,8 @@
 // what a script would read (store paths, JSON, NAR bytes).
 //
 // Exit codes: 0 success; 1 an operation failed; 2 the command line or a file den reads is
-// invalid; den run passes on the child's own status.
+// invalid; 128+N when signal N (SIGINT, SIGTERM) stopped it; den run passes on the child's own
+// status.
 package main
 
 import (
@@ -16,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"github.com/alecthomas/kong"
 	"github.com/den-sh/den/core/sandbox"
@@ -140,6 +142,12 @@ func report(stderr io.Writer, err error) int {
 	var ee *exitError
 	if errors.As(err, &ee) {
 		return ee.code
+	}
+	if sig := syscall.Signal(stoppedBy.Load()); sig != 0 {
+		// Whatever failed on the way out failed because of the signal: one line says so.
+		name := map[syscall.Signal]string{syscall.SIGINT: "SIGINT (Ctrl-C)", syscall.SIGTERM: "SIGTERM"}[sig]
+		fmt.Fprintf(stderr, "den: stopped by %s\n", name)
+		return 128 + int(sig)
 	}
 	msg := strings.TrimPrefix(err.Error(), "den: ")
 	fmt.Fprintf(stderr, "den: %s\n", msg)

@@ -61,7 +61,7 @@ func scriptParams(dir string) testscript.Params {
 		RequireExplicitExec: true,
 		UpdateScripts:       os.Getenv("DEN_UPDATE_SCRIPTS") == "1",
 		Setup:               setupScript,
-		Cmds:                scriptCmds,
+		Cmds:                allScriptCmds(),
 		Condition: func(cond string) (bool, error) {
 			switch cond {
 			case "root":

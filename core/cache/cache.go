@@ -16,6 +16,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/den-sh/den/core/httpclient"
 	"github.com/den-sh/den/core/storepath"
 )
 
@@ -44,13 +45,19 @@ const (
 	ListHeader = "Den-List"
 )
 
-// maxNarInfoSize bounds what GetNarInfo reads; the largest real narinfos (thousands of references)
-// are a few hundred kilobytes.
-const maxNarInfoSize = 8 << 20
+// Bounds on what is read of a cache's small files, so that a body that never ends cannot hold
+// den: the largest real narinfos (thousands of references) are a few hundred kilobytes, a
+// nix-cache-info is three lines, and a listing holds some 60 bytes per path.
+const (
+	maxNarInfoSize   = 8 << 20
+	maxCacheInfoSize = 64 << 10
+	maxListSize      = 256 << 20
+)
 
 // Open parses a cache URL: file:///dir or http(s)://host/prefix, each with an optional
 // "?priority=N" as in Nix. Other query parameters Nix knows (compression=, secret-key=, …) are
-// accepted and ignored, so a URL copied from a Nix configuration works. client may be nil.
+// accepted and ignored, so a URL copied from a Nix configuration works. client nil means one
+// with den's default timeouts.
 func Open(rawURL string, client *http.Client) (Cache, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
@@ -81,7 +88,7 @@ func Open(rawURL string, client *http.Client) (Cache, error) {
 			return nil, fmt.Errorf("cache URL %q has no host", rawURL)
 		}
 		if client == nil {
-			client = http.DefaultClient
+			client = httpclient.New(httpclient.Timeouts{})
 		}
 		u.RawQuery, u.Fragment = "", ""
 		return &httpCache{baseCache: baseCache{raw: bare, prio: prio}, root: strings.TrimRight(u.String(), "/"), client: client}, nil
@@ -125,9 +132,12 @@ func (b *baseCache) readInfo(ctx context.Context, get func(context.Context, stri
 		return nil, err
 	}
 	defer rc.Close()
-	data, err := io.ReadAll(io.LimitReader(rc, 1<<20))
+	data, err := io.ReadAll(io.LimitReader(rc, maxCacheInfoSize+1))
 	if err != nil {
 		return nil, fmt.Errorf("read %s/nix-cache-info: %w", b.raw, err)
+	}
+	if len(data) > maxCacheInfoSize {
+		return nil, fmt.Errorf("%s/nix-cache-info is larger than %d bytes", b.raw, maxCacheInfoSize)
 	}
 	info, err = ParseCacheInfo(data)
 	if err != nil {
@@ -150,24 +160,34 @@ func checkName(name string) error {
 // GetNarInfo fetches and parses the narinfo of p. The answer must describe p itself: a cache that
 // serves another path under p's hash is broken or hostile.
 func GetNarInfo(ctx context.Context, c Cache, p storepath.Path, storeDir string) (*NarInfo, error) {
-	rc, err := c.Get(ctx, p.HashPart()+".narinfo")
+	n, err := ReadNarInfo(ctx, c, p.HashPart()+".narinfo", storeDir)
+	if err != nil {
+		return nil, err
+	}
+	if n.StorePath != p {
+		return nil, fmt.Errorf("%s.narinfo describes %s, not %s", p.HashPart(), n.StorePath, p)
+	}
+	return n, nil
+}
+
+// ReadNarInfo fetches and parses the narinfo file name (as List returns them), reading at most
+// maxNarInfoSize bytes of it.
+func ReadNarInfo(ctx context.Context, c Cache, name, storeDir string) (*NarInfo, error) {
+	rc, err := c.Get(ctx, name)
 	if err != nil {
 		return nil, err
 	}
 	defer rc.Close()
 	data, err := io.ReadAll(io.LimitReader(rc, maxNarInfoSize+1))
 	if err != nil {
-		return nil, fmt.Errorf("read %s.narinfo: %w", p.HashPart(), err)
+		return nil, fmt.Errorf("read %s: %w", name, err)
 	}
 	if len(data) > maxNarInfoSize {
-		return nil, fmt.Errorf("%s.narinfo is larger than %d bytes", p.HashPart(), maxNarInfoSize)
+		return nil, fmt.Errorf("%s is larger than %d bytes", name, maxNarInfoSize)
 	}
 	n, err := ParseNarInfo(data, storeDir)
 	if err != nil {
-		return nil, fmt.Errorf("%s.narinfo: %w", p.HashPart(), err)
-	}
-	if n.StorePath != p {
-		return nil, fmt.Errorf("%s.narinfo describes %s, not %s", p.HashPart(), n.StorePath, p)
+		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	return n, nil
 }
@@ -333,7 +353,7 @@ func (c *httpCache) do(ctx context.Context, method, name string, body io.Reader)
 	}
 	resp, err := c.client.Do(req)
 	if err != nil {
-		return nil, u, err
+		return nil, u, requestError(method, u, err)
 	}
 	return resp, u, nil
 }
@@ -341,6 +361,16 @@ func (c *httpCache) do(ctx context.Context, method, name string, body io.Reader)
 // missing is how Nix reads a cache's answer: 404, and 403 (what S3 says for a missing key when
 // listing is not allowed), mean "not there".
 func missing(code int) bool { return code == http.StatusNotFound || code == http.StatusForbidden }
+
+// requestError is a request that got no answer, spelled as statusError spells one that got a
+// bad answer; *url.Error's own spelling quotes the URL and repeats the host.
+func requestError(method, u string, err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	return fmt.Errorf("%s %s: %w", method, u, err)
+}
 
 func statusError(method, u string, resp *http.Response) error {
 	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 200))
@@ -415,7 +445,7 @@ func (c *httpCache) Put(ctx context.Context, name string, r io.Reader) error {
 	}
 	resp, err := c.client.Do(req)
 	if err != nil {
-		return err
+		return requestError("PUT", u, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode/100 != 2 {
@@ -434,14 +464,15 @@ func (c *httpCache) List(ctx context.Context) ([]string, error) {
 	}
 	resp, err := c.client.Do(req)
 	if err != nil {
-		return nil, err
+		return nil, requestError("GET", u, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK || resp.Header.Get(ListHeader) != "1" {
 		return nil, fmt.Errorf("listing is not supported by %s (only den cache serve lists; Nix's cache protocol has no listing)", c.raw)
 	}
 	var names []string
-	sc := bufio.NewScanner(resp.Body)
+	body := &io.LimitedReader{R: resp.Body, N: maxListSize + 1}
+	sc := bufio.NewScanner(body)
 	for sc.Scan() {
 		if n := strings.TrimSpace(sc.Text()); strings.HasSuffix(n, ".narinfo") && checkName(n) == nil && !strings.Contains(n, "/") {
 			names = append(names, n)
@@ -449,6 +480,9 @@ func (c *httpCache) List(ctx context.Context) ([]string, error) {
 	}
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("list %s: %w", c.raw, err)
+	}
+	if body.N <= 0 {
+		return nil, fmt.Errorf("list %s: the listing is larger than %d bytes", c.raw, maxListSize)
 	}
 	sort.Strings(names)
 	return names, nil

@@ -100,7 +100,7 @@ type NarInfo struct {
 	NarHash     hash.Hash        //
 	NarSize     int64            //
 	References  []storepath.Path // full paths (the file holds base names)
-	Deriver     storepath.Path   // may be ""
+	Deriver     storepath.Path   // may be ""; always a <hash>-<name>.drv in storeDir
 	Sigs        []string         // "keyname:base64", one Sig line each
 	CA          string           // content address ("fixed:r:sha256:…", "text:sha256:…") or ""
 }
@@ -144,12 +144,12 @@ func ParseNarInfo(data []byte, storeDir string) (*NarInfo, error) {
 				n.References = append(n.References, p)
 			}
 		case "Deriver":
-			// Some old caches write this placeholder, which Nix ignores.
-			if value != "" && value != "unknown-deriver" {
-				n.Deriver, err = storepath.Parse(storeDir, storeDir+"/"+value)
-				if err != nil || strings.Contains(value, "/") {
-					return fmt.Errorf("deriver %q is not a store path base name", value)
-				}
+			// The signature does not cover the deriver, so a cache can write anything here; a
+			// value that is not a derivation's base name in this store is dropped, not stored
+			// and not a reason to refuse the rest. (Some old caches write "unknown-deriver",
+			// which Nix ignores too.)
+			if d, perr := storepath.Parse(storeDir, storeDir+"/"+value); perr == nil && !strings.Contains(value, "/") && strings.HasSuffix(value, ".drv") {
+				n.Deriver = d
 			}
 		case "Sig":
 			if value != "" {

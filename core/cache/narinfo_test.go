@@ -163,12 +163,29 @@ func TestParseErrors(t *testing.T) {
 		{good + "FileSize: -1\n", "not a non-negative integer"},
 		{good + "FileHash: sha256:zzz\n", "FileHash"},
 		{good + "References: ../etc\n", "not a store path base name"},
-		{good + "Deriver: nope\n", "deriver \"nope\""},
 	} {
 		_, err := ParseNarInfo([]byte(tc.text), "/s")
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("parse %q: got %v, want error containing %q", tc.text, err, tc.want)
 		}
+	}
+}
+
+func TestParseDropsBadDeriver(t *testing.T) {
+	// The deriver is not signed: one that is not a derivation in this store is dropped, and the
+	// rest of the narinfo stands.
+	self, dep, drv := testPaths(t)
+	nh := hash.Sum(hash.SHA256, []byte("n")).String()
+	good := "StorePath: " + string(self) + "\nURL: u\nNarHash: " + nh + "\nNarSize: 5\n"
+	for _, bad := range []string{"nope", "../../etc/passwd.drv", "/other/store/" + drv.Base(), drv.Base() + "/x.drv", dep.Base(), string(drv), strings.Repeat("e", 32) + "-x.drv"} {
+		n, err := ParseNarInfo([]byte(good+"Deriver: "+bad+"\n"), "/s")
+		if err != nil || n.Deriver != "" {
+			t.Errorf("Deriver: %s parsed as %q, %v; want it dropped", bad, n.Deriver, err)
+		}
+	}
+	n, err := ParseNarInfo([]byte(good+"Deriver: "+drv.Base()+"\n"), "/s")
+	if err != nil || n.Deriver != drv {
+		t.Errorf("a valid deriver parsed as %q, %v", n.Deriver, err)
 	}
 }
 

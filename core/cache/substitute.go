@@ -27,10 +27,12 @@ import (
 
 // Substitution is verify-then-publish, as every other way into the store (DESIGN invariants 3
 // and 4): a narinfo is used only if it names the asked path, comes from a cache for this store
-// dir and carries a valid signature by a trusted key; its NAR is downloaded, decompressed,
-// hashed and restored as one stream into a temp directory, and the path is registered (with the
-// narinfo's references, deriver, CA and signatures) only once the stream's size and hash are the
-// narinfo's. The restored tree is not hashed a second time: the stream was.
+// dir and carries a valid signature by a trusted key, and whose URL stays on its cache; its NAR
+// is downloaded, decompressed, hashed and restored as one stream into a temp directory, never
+// read past the sizes the narinfo gives, and the path is registered (with the narinfo's
+// references and signatures, and its deriver and CA once checked: see ca.go) only once the
+// stream's size and hash are the narinfo's. The restored tree is not hashed a second time: the
+// stream was.
 //
 // Substitute first plans the whole closure (narinfo look-ups in parallel, every cache at once
 // for each path), so it knows before downloading anything whether the closure is complete, and
@@ -45,7 +47,7 @@ type Substituter struct {
 	Store  *store.Store
 	Caches []Cache     // tried in Priority order, lower first (stable for equal)
 	Keys   []PublicKey // trusted keys; a narinfo must carry a valid signature by one of them
-	// Client opens caches that a narinfo's absolute URL points into.
+	// Client reads a NAR that a narinfo puts on its cache's host outside the cache's prefix.
 	Client *http.Client
 	// StateDir holds negative look-ups of http(s) caches for NegativeTTL; "" = no disk cache.
 	StateDir    string
@@ -68,6 +70,9 @@ type Substituter struct {
 	// failed holds paths every cache's answer for was rejected in this process: they are not
 	// asked for, nor their rejections said, again.
 	failed map[storepath.Path]bool
+	// down holds the URLs of caches that ran out of time on a look-up: each path's look-up
+	// would wait as long again, so they are asked nothing more in this process.
+	down map[string]bool
 }
 
 type infoCall struct {
@@ -119,6 +124,7 @@ func (s *Substituter) init() {
 		s.narinfos = map[string]*NarInfo{}
 		s.inflight = map[storepath.Path]*pathCall{}
 		s.failed = map[storepath.Path]bool{}
+		s.down = map[string]bool{}
 	})
 }
 
@@ -402,6 +408,13 @@ func (s *Substituter) answers(ctx context.Context, caches []Cache, p storepath.P
 	return out, nil
 }
 
+// isTimeout reports a request that ran out of one of its timeouts (core/httpclient's, or a
+// transport's own).
+func isTimeout(err error) bool {
+	var te interface{ Timeout() bool }
+	return errors.As(err, &te) && te.Timeout()
+}
+
 func isRejection(err error) bool {
 	var r *rejection
 	return errors.As(err, &r)
@@ -427,6 +440,19 @@ func (s *Substituter) lookup(ctx context.Context, c Cache, p storepath.Path) (*N
 			return nil, reject("its reference %s is not in the store %s", r, s.Store.Dir)
 		}
 	}
+	if _, _, err := narLocation(c, info.URL); err != nil {
+		return nil, &rejection{err}
+	}
+	ca, _, err := checkCA(info, s.Store.Dir)
+	if err != nil {
+		return nil, err
+	}
+	if ca != info.CA {
+		// The narinfo is shared with other look-ups: the copy records what was checked.
+		checked := *info
+		checked.CA = ca
+		info = &checked
+	}
 	return info, nil
 }
 
@@ -436,11 +462,13 @@ func (s *Substituter) lookup(ctx context.Context, c Cache, p storepath.Path) (*N
 // the first path it was asked for, and left out from then on.
 func (s *Substituter) usable(ctx context.Context, p storepath.Path) ([]Cache, error) {
 	var candidates []Cache
+	s.mu.Lock()
 	for _, c := range s.Caches {
-		if !(s.Offline && isRemote(c.URL())) {
+		if !(s.Offline && isRemote(c.URL())) && !s.down[c.URL()] {
 			candidates = append(candidates, c)
 		}
 	}
+	s.mu.Unlock()
 	errs := make([]error, len(candidates))
 	var wg sync.WaitGroup
 	for i, c := range candidates {
@@ -539,6 +567,15 @@ func (s *Substituter) narInfo(ctx context.Context, c Cache, p storepath.Path) (*
 	case err != nil && ctx.Err() != nil:
 		return nil, ctx.Err()
 	case err != nil:
+		if isTimeout(err) {
+			s.mu.Lock()
+			first := !s.down[c.URL()]
+			s.down[c.URL()] = true
+			s.mu.Unlock()
+			if first {
+				s.say("%s ran out of time; den asks it nothing more in this run", c.URL())
+			}
+		}
 		return nil, &rejection{err}
 	}
 	s.remember(key, info)
@@ -710,7 +747,7 @@ func (s *Substituter) restore(ctx context.Context, c Cache, info *NarInfo, tmp s
 	defer task.Done()
 	// The download's FileHash is not checked: NarHash, which the signature covers, is, and
 	// hashing the compressed bytes as well would cost a third more hashing for no more trust.
-	file := &meter{r: rc, progress: task.Set, total: info.FileSize}
+	file := &meter{r: rc, progress: task.Set, total: info.FileSize, limit: maxFileSize(info), tooLarge: errFileTooLarge}
 	dec, err := Decompressor(info.Compression, file)
 	if err != nil {
 		return &rejection{err}
@@ -739,6 +776,9 @@ func (s *Substituter) restore(ctx context.Context, c Cache, info *NarInfo, tmp s
 		return ctx.Err()
 	}
 	fileSize, fileEnded := file.counts()
+	if errors.Is(fillErr, errFileTooLarge) || errors.Is(restoreErr, errFileTooLarge) {
+		return reject("%s is larger than the %d bytes its narinfo allows", info.URL, file.limit)
+	}
 	if fileEnded {
 		if info.FileSize > 0 && fileSize != info.FileSize {
 			return reject("%s is %d bytes, its narinfo says FileSize %d", info.URL, fileSize, info.FileSize)
@@ -764,34 +804,94 @@ func (s *Substituter) restore(ctx context.Context, c Cache, info *NarInfo, tmp s
 	if got := hash.FromHasher(hash.SHA256, narStream.h); !got.Equal(info.NarHash) {
 		return reject("hash mismatch in the NAR: got %s, its narinfo says NarHash %s", got, info.NarHash)
 	}
+	// lookup checked the CA against the path; a flat or text file's is also its content's.
+	if _, file, err := checkCA(info, s.Store.Dir); err != nil {
+		return err
+	} else if file != nil {
+		return checkFileCA(tmp, file)
+	}
 	return nil
 }
 
-// openNAR opens a narinfo's URL: relative to the cache, as Nix writes them, or absolute.
+// openNAR opens a narinfo's URL, which narLocation has checked stays on c.
 func (s *Substituter) openNAR(ctx context.Context, c Cache, u string) (io.ReadCloser, error) {
-	if !strings.Contains(u, "://") {
-		return c.Get(ctx, u) // which refuses a name that leaves the cache
-	}
-	if base := strings.TrimSuffix(c.URL(), "/") + "/"; strings.HasPrefix(u, base) {
-		return c.Get(ctx, strings.TrimPrefix(u, base))
-	}
-	parsed, err := url.Parse(u)
+	name, elsewhere, err := narLocation(c, u)
 	if err != nil {
 		return nil, err
 	}
-	if s.Offline && isRemote(u) {
-		return nil, fmt.Errorf("%s is on the network and den is offline", u)
+	if elsewhere == "" {
+		return c.Get(ctx, name) // which refuses a name that leaves the cache
 	}
-	dir, name := path.Split(parsed.Path)
-	parsed.Path = dir
-	other, err := Open(parsed.String(), s.Client)
+	other, err := Open(elsewhere, s.Client)
 	if err != nil {
 		return nil, err
 	}
 	return other.Get(ctx, name)
 }
 
+// narLocation says where a narinfo's URL leads: a name relative to c (as Nix writes them), or,
+// for an absolute URL on c's own host outside its prefix, the directory to open and the name in
+// it. The URL is not covered by the signature, so a cache could otherwise point den at any
+// host it can reach — a service inside the user's network — or, with file://, at the user's
+// own files and devices (a FIFO that never ends, /dev/tty). A file:// cache's URLs stay in its
+// directory; an http(s) cache's on its scheme and host.
+func narLocation(c Cache, u string) (name, elsewhere string, err error) {
+	if !strings.Contains(u, "://") {
+		return u, "", checkName(u)
+	}
+	target, err := url.Parse(u)
+	if err != nil {
+		return "", "", fmt.Errorf("its URL %q is not a URL", u)
+	}
+	home, err := url.Parse(c.URL())
+	if err != nil {
+		return "", "", err
+	}
+	if !strings.EqualFold(target.Scheme, home.Scheme) || hostPort(target) != hostPort(home) || target.User != nil {
+		return "", "", fmt.Errorf("its URL %s is not on this cache (a narinfo's URL must be relative, or have the cache's own scheme and host)", target.Redacted())
+	}
+	base := strings.TrimSuffix(home.Path, "/") + "/"
+	if rel, ok := strings.CutPrefix(target.Path, base); ok && target.RawQuery == "" {
+		return rel, "", checkName(rel)
+	}
+	if home.Scheme == "file" {
+		return "", "", fmt.Errorf("its URL %s is outside the cache directory %s", u, home.Path)
+	}
+	dir, file := path.Split(target.Path)
+	if path.Clean(target.Path) != target.Path || file == "" {
+		return "", "", fmt.Errorf("its URL %s is not a clean path to a file", target.Redacted())
+	}
+	target.Path, target.RawPath, target.RawQuery, target.Fragment = dir, "", "", ""
+	return file, target.String(), nil
+}
+
+// hostPort is a URL's host in one spelling: lower case, with the scheme's default port.
+func hostPort(u *url.URL) string {
+	port := u.Port()
+	if port == "" {
+		port = map[string]string{"http": "80", "https": "443"}[strings.ToLower(u.Scheme)]
+	}
+	return strings.ToLower(u.Hostname()) + ":" + port
+}
+
 var errTooLarge = errors.New("the stream is larger than announced")
+
+// errFileTooLarge is the download, before decompression, going past maxFileSize.
+var errFileTooLarge = errors.New("the download is larger than announced")
+
+// maxFileSize bounds what is read of a NAR's download: its FileSize when the narinfo gives one,
+// else what compressing NarSize bytes can come to at worst (incompressible data grows by well
+// under 1% in zstd, xz and bzip2, plus their headers). A body that never ends is thus cut off
+// and rejected, also after the NAR inside it has ended, when the rest is read to be counted.
+func maxFileSize(info *NarInfo) int64 {
+	if info.FileSize > 0 {
+		return info.FileSize
+	}
+	if info.Compression == "none" {
+		return info.NarSize
+	}
+	return info.NarSize + info.NarSize/32 + 1<<20
+}
 
 // meter counts and hashes what is read through it, and refuses to read past limit (when set):
 // a hostile cache cannot fill the disk beyond the NarSize its signer vouched for. Reads are
@@ -803,6 +903,7 @@ type meter struct {
 	h        gohash.Hash
 	n        int64
 	limit    int64
+	tooLarge error // what Read says past limit: errTooLarge when nil
 	total    int64
 	progress func(done, total int64)
 	eof      bool // the underlying reader ended
@@ -811,6 +912,10 @@ type meter struct {
 func (m *meter) Read(b []byte) (int, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.limit > 0 && m.n > m.limit {
+		// Already past: reading on (a caller draining the rest) must not go on for ever.
+		return 0, m.tooLargeErr()
+	}
 	if m.limit > 0 && int64(len(b)) > m.limit-m.n+1 {
 		b = b[:m.limit-m.n+1]
 	}
@@ -824,13 +929,20 @@ func (m *meter) Read(b []byte) (int, error) {
 		}
 		m.n += int64(n)
 		if m.limit > 0 && m.n > m.limit {
-			return n, errTooLarge
+			return n, m.tooLargeErr()
 		}
 		if m.progress != nil {
 			m.progress(m.n, m.total)
 		}
 	}
 	return n, err
+}
+
+func (m *meter) tooLargeErr() error {
+	if m.tooLarge != nil {
+		return m.tooLarge
+	}
+	return errTooLarge
 }
 
 // counts returns what was read so far, once no goroutine reads any more.

@@ -372,6 +372,25 @@ func TestSubstituteRejects(t *testing.T) {
 			}
 		},
 		reasons: []string{"not in the cache"},
+	}, {
+		// The CA is not signed: a cache that changes it is caught by what it must agree with.
+		name: "CA with another NAR hash",
+		tamper: func(t *testing.T, f *fixture) {
+			f.editNarInfo(t, f.dep, func(n *NarInfo) { n.CA = "fixed:r:" + hash.Sum(hash.SHA256, []byte("other")).String() })
+		},
+		reasons: []string{"dep-1.0 from file://", "its CA fixed:r:sha256:", "does not match its NarHash"},
+	}, {
+		name: "CA of another path",
+		tamper: func(t *testing.T, f *fixture) {
+			f.editNarInfo(t, f.top, func(n *NarInfo) { n.CA = "text:" + hash.Sum(hash.SHA256, []byte("other text")).String() })
+		},
+		reasons: []string{"top from file://", "its CA text:sha256:", "is not the content address of"},
+	}, {
+		name: "flat CA on a path with references",
+		tamper: func(t *testing.T, f *fixture) {
+			f.editNarInfo(t, f.top, func(n *NarInfo) { n.CA = "fixed:" + hash.Sum(hash.SHA256, []byte("uses")).String() })
+		},
+		reasons: []string{"is for a single file, which has no references"},
 	}}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -640,5 +659,119 @@ func TestSubstituteCancelled(t *testing.T) {
 	// The cancellation is not remembered as the cache's failure.
 	if ok, err := s.Substitute(context.Background(), f.top); !ok || err != nil {
 		t.Errorf("Substitute after the cancellation = %v, %v", ok, err)
+	}
+}
+
+// addFlat adds content as a flat fixed-output file (a download) to a store at the fixture's
+// store dir and pushes it, signed, to the fixture's cache.
+func (f *fixture) addFlat(t *testing.T, name, content string) storepath.Path {
+	t.Helper()
+	a, err := store.Open(f.storeDir, filepath.Join(f.root, "stateFlat"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(file, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p, err := a.AddFlatFile(file, hash.Sum(hash.SHA256, []byte(content)), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := Push(context.Background(), a, f.open(t, ""), []storepath.Path{p}, PushOptions{Key: &f.key}); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.RemoveTree(f.storeDir); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestSubstituteCA(t *testing.T) {
+	f := newFixture(t, "zstd")
+	real := f.addFlat(t, "src.tar", "the real source\n")
+	fake := f.addFlat(t, "fake.tar", "a trojan\n")
+	if ca := f.narInfo(t, real).CA; !strings.HasPrefix(ca, "fixed:sha256:") {
+		t.Fatalf("a flat file was pushed with CA %q", ca)
+	}
+
+	t.Run("kept when it checks out", func(t *testing.T) {
+		s, w := f.substituter(t, f.storeB(t))
+		for _, p := range []storepath.Path{real, f.top} {
+			if ok, err := s.Substitute(context.Background(), p); !ok || err != nil {
+				t.Fatalf("Substitute(%s) = %v, %v:\n%s", p.Name(), ok, err, w)
+			}
+		}
+		for p, want := range map[storepath.Path]string{real: f.narInfo(t, real).CA, f.dep: f.infos[f.dep].CA, f.top: f.infos[f.top].CA} {
+			if info, _ := s.Store.Info(p); info == nil || info.CA != want || want == "" {
+				t.Errorf("%s recorded with CA %+v, want %q", p.Name(), info, want)
+			}
+		}
+	})
+
+	t.Run("a CA den cannot check is dropped", func(t *testing.T) {
+		f.editNarInfo(t, f.dep, func(n *NarInfo) { n.CA = "gotoolchain:h1:abc=" })
+		defer f.editNarInfo(t, f.dep, func(n *NarInfo) { n.CA = f.infos[f.dep].CA })
+		s, w := f.substituter(t, f.storeB(t))
+		if ok, err := s.Substitute(context.Background(), f.dep); !ok || err != nil {
+			t.Fatalf("Substitute = %v, %v:\n%s", ok, err, w)
+		}
+		if info, _ := s.Store.Info(f.dep); info == nil || info.CA != "" {
+			t.Errorf("dep recorded with CA %+v, want none", info)
+		}
+	})
+
+	t.Run("a file that is not the CA's content", func(t *testing.T) {
+		// The signer vouches for real's path with fake's NAR: the path agrees with the CA, the
+		// NAR with NarHash, but the file in it is not the one the CA names.
+		fakeInfo := f.narInfo(t, fake)
+		f.editNarInfo(t, real, func(n *NarInfo) {
+			n.URL, n.Compression, n.FileHash, n.FileSize = fakeInfo.URL, fakeInfo.Compression, fakeInfo.FileHash, fakeInfo.FileSize
+			n.NarHash, n.NarSize = fakeInfo.NarHash, fakeInfo.NarSize
+			n.Sigs = nil
+			n.Sign(f.key)
+		})
+		s, w := f.substituter(t, f.storeB(t))
+		expectRejected(t, s, w, real, "src.tar from file://", "the file in the NAR hashes to", "not to the fixed:sha256:")
+	})
+}
+
+func TestSubstituteDeriver(t *testing.T) {
+	// The deriver is not signed either: a valid one is recorded, anything else dropped.
+	f := newFixture(t, "zstd")
+	drv, err := storepath.Text(f.storeDir, hash.Sum(hash.SHA256, []byte("drv")), "dep-1.0.drv", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ deriver, want string }{
+		{drv.Base(), string(drv)},
+		{"../../../etc/passwd", ""},
+		{f.top.Base(), ""}, // a store path, but not a derivation
+		{strings.Repeat("e", 32) + "-x.drv", ""},
+	} {
+		name := filepath.Join(f.cacheDir, f.dep.HashPart()+".narinfo")
+		data, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines := strings.Split(strings.TrimSuffix(string(data), "\n"), "\n")
+		var kept []string
+		for _, l := range lines {
+			if !strings.HasPrefix(l, "Deriver:") {
+				kept = append(kept, l)
+			}
+		}
+		kept = append(kept, "Deriver: "+tc.deriver)
+		if err := os.WriteFile(name, []byte(strings.Join(kept, "\n")+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		s, w := f.substituter(t, f.storeB(t))
+		if ok, err := s.Substitute(context.Background(), f.dep); !ok || err != nil {
+			t.Fatalf("Deriver %s: Substitute = %v, %v:\n%s", tc.deriver, ok, err, w)
+		}
+		if info, _ := s.Store.Info(f.dep); info == nil || string(info.Deriver) != tc.want {
+			t.Errorf("Deriver %s recorded as %+v, want %q", tc.deriver, info, tc.want)
+		}
+		store.RemoveTree(f.storeDir)
 	}
 }

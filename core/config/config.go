@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/pelletier/go-toml/v2"
 )
@@ -28,6 +29,15 @@ type Config struct {
 	CacheDir string // DEN_CACHE: downloads
 	File     string // the user config file, whether or not it exists
 	User     UserConfig
+	// Net holds config.toml's network timeouts, parsed; a zero field means den's default.
+	Net NetTimeouts
+}
+
+// NetTimeouts bound every network request den makes (see core/httpclient for the defaults).
+type NetTimeouts struct {
+	Connect  time.Duration // connect-timeout
+	Response time.Duration // response-timeout
+	Stall    time.Duration // stalled-download-timeout
 }
 
 // UserConfig is $XDG_CONFIG_HOME/den/config.toml.
@@ -39,6 +49,13 @@ type UserConfig struct {
 	TrustedPublicKeys []string            `toml:"trusted-public-keys"`
 	Mirrors           map[string][]string `toml:"mirrors"`
 	Registries        map[string]string   `toml:"registries"`
+	// Network timeouts, as Go durations ("15s", "2m"), so that no request can hang den: how long
+	// a connection may take to open, a server to start answering, and a body (either way) to
+	// move no byte. Typed any so that a bare number, as Nix writes its timeouts, gets an error
+	// that says what to write instead of a decoder's type error.
+	ConnectTimeout         any `toml:"connect-timeout"`
+	ResponseTimeout        any `toml:"response-timeout"`
+	StalledDownloadTimeout any `toml:"stalled-download-timeout"`
 }
 
 // Getenv is the lookup Load uses, so tests can pass their own environment.
@@ -128,5 +145,49 @@ func (c *Config) readUser() error {
 	default:
 		return fmt.Errorf("%s: sandbox = %q is not a sandbox mode; use \"auto\", \"required\" or \"off\"", c.File, c.User.Sandbox)
 	}
+	for _, d := range []struct {
+		key string
+		v   any
+		out *time.Duration
+	}{
+		{"connect-timeout", c.User.ConnectTimeout, &c.Net.Connect},
+		{"response-timeout", c.User.ResponseTimeout, &c.Net.Response},
+		{"stalled-download-timeout", c.User.StalledDownloadTimeout, &c.Net.Stall},
+	} {
+		var err error
+		if *d.out, err = parseTimeout(d.v); err != nil {
+			return fmt.Errorf("%s: %s = %s: %v", c.File, d.key, tomlValue(d.v), err)
+		}
+	}
 	return nil
+}
+
+// parseTimeout reads a timeout as config.toml gives it: nil (absent) or a Go duration string.
+// Zero and negative spans are refused: every request must end, and a timeout of nothing would
+// fail every one.
+func parseTimeout(v any) (time.Duration, error) {
+	switch v := v.(type) {
+	case nil:
+		return 0, nil
+	case string:
+		d, err := time.ParseDuration(strings.TrimSpace(v))
+		if err != nil {
+			return 0, fmt.Errorf("not a duration; write a number with its unit, like \"30s\" or \"2m\"")
+		}
+		if d <= 0 {
+			return 0, fmt.Errorf("a timeout must be longer than zero")
+		}
+		return d, nil
+	case int64, float64:
+		return 0, fmt.Errorf("write the unit too, as a string: \"%vs\" for seconds", v)
+	}
+	return 0, fmt.Errorf("not a duration; write a string like \"30s\" or \"2m\"")
+}
+
+// tomlValue spells v as it was written, near enough for an error message.
+func tomlValue(v any) string {
+	if s, ok := v.(string); ok {
+		return fmt.Sprintf("%q", s)
+	}
+	return fmt.Sprint(v)
 }

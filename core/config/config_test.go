@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func env(m map[string]string) Getenv { return func(k string) string { return m[k] } }
@@ -97,5 +98,34 @@ trusted-public-keys = ["`+good+`"]
 	vars["DEN_TRUSTED_PUBLIC_KEYS"] = good + " bad"
 	if _, err := Load(env(vars)); err == nil || !strings.Contains(err.Error(), `DEN_TRUSTED_PUBLIC_KEYS[1]: "bad"`) {
 		t.Errorf("env key: %v", err)
+	}
+}
+
+func TestTimeouts(t *testing.T) {
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "den"), 0o755)
+	e := env(map[string]string{"HOME": "/h", "XDG_CONFIG_HOME": dir})
+	load := func(s string) (*Config, error) {
+		os.WriteFile(filepath.Join(dir, "den", "config.toml"), []byte(s), 0o644)
+		return Load(e)
+	}
+	c, err := load("connect-timeout = \"5s\"\nresponse-timeout = \"1m30s\"\nstalled-download-timeout = \"300ms\"\n")
+	if err != nil || c.Net != (NetTimeouts{Connect: 5 * time.Second, Response: 90 * time.Second, Stall: 300 * time.Millisecond}) {
+		t.Fatalf("%v %+v", err, c)
+	}
+	if c, err := load(""); err != nil || c.Net != (NetTimeouts{}) {
+		t.Fatalf("absent timeouts: %v %+v", err, c)
+	}
+	for text, want := range map[string]string{
+		`connect-timeout = "x"`:          `config.toml: connect-timeout = "x": not a duration`,
+		`response-timeout = 30`:          `config.toml: response-timeout = 30: write the unit too, as a string: "30s"`,
+		`stalled-download-timeout = "0"`: `stalled-download-timeout = "0": a timeout must be longer than zero`,
+		`connect-timeout = "-1s"`:        `a timeout must be longer than zero`,
+		`connect-timeout = true`:         `connect-timeout = true: not a duration`,
+		`connect-timout = "1s"`:          `connect-timout`,
+	} {
+		if _, err := load(text + "\n"); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: got %v, want %q", text, err, want)
+		}
 	}
 }

@@ -6,14 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"strings"
-	"time"
 
 	"github.com/den-sh/den/core/hash"
+	"github.com/den-sh/den/core/httpclient"
 )
 
 // DefaultMaxSize bounds a download when Request.MaxSize is zero.
@@ -31,8 +30,7 @@ type Request struct {
 	Dir string
 	// Progress, if set, is called as bytes arrive; total is -1 when the size is unknown.
 	Progress func(done, total int64)
-	// Client does HTTP; nil means a client with connect and header timeouts that honours the
-	// proxy environment variables.
+	// Client does HTTP; nil means one with den's default timeouts (core/httpclient).
 	Client *http.Client
 	// Resolve expands a URL of another scheme (mirror://debian/…) into candidate URLs, tried in
 	// order. Nil makes such URLs an error.
@@ -95,9 +93,8 @@ func Fetch(ctx context.Context, req Request) (Result, error) {
 		req.MaxSize = DefaultMaxSize
 	}
 	if req.Client == nil {
-		tr := defaultTransport()
-		defer tr.CloseIdleConnections()
-		req.Client = &http.Client{Transport: tr}
+		req.Client = httpclient.New(httpclient.Timeouts{})
+		defer req.Client.CloseIdleConnections()
 	}
 
 	var errs []error
@@ -144,18 +141,6 @@ func expand(raw string, resolve func(*url.URL) ([]string, error), errs *[]error)
 // isLocalPath recognises a path that url.Parse might mistake for a URL, such as "./a:b".
 func isLocalPath(s string) bool {
 	return strings.HasPrefix(s, "/") || strings.HasPrefix(s, "./") || strings.HasPrefix(s, "../")
-}
-
-func defaultTransport() *http.Transport {
-	return &http.Transport{
-		Proxy:                 http.ProxyFromEnvironment,
-		DialContext:           (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		ForceAttemptHTTP2:     true,
-		TLSHandshakeTimeout:   15 * time.Second,
-		ResponseHeaderTimeout: 60 * time.Second,
-		IdleConnTimeout:       90 * time.Second,
-		ExpectContinueTimeout: time.Second,
-	}
 }
 
 // fetchOne gets one source into a temporary file in req.Dir and verifies it.

@@ -32,6 +32,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/den-sh/den/core/httpclient"
 	"golang.org/x/mod/module"
 	"golang.org/x/mod/semver"
 	modzip "golang.org/x/mod/zip"
@@ -63,11 +64,11 @@ type Client struct {
 	misbehaved error
 }
 
-// NewClient returns a Client for cfg. httpClient nil means http.DefaultClient. cacheDir keeps the
+// NewClient returns a Client for cfg. httpClient nil means one with den's default timeouts. cacheDir keeps the
 // checksum database's verified tiles and records and the latest tree head seen.
 func NewClient(cfg *Config, httpClient *http.Client, cacheDir string) *Client {
 	if httpClient == nil {
-		httpClient = http.DefaultClient
+		httpClient = httpclient.New(httpclient.Timeouts{})
 	}
 	return &Client{cfg: cfg, http: httpClient, cacheDir: cacheDir}
 }

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"path"
@@ -15,9 +14,9 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/den-sh/den/core/hash"
+	"github.com/den-sh/den/core/httpclient"
 )
 
 // maxPackumentSize bounds a packument download. The largest public packuments run to tens of
@@ -47,19 +46,10 @@ type fetchEntry struct {
 	dropped bool
 }
 
-// NewClient returns a client for cfg. A nil hc means a client with connect and header timeouts
-// that honours the proxy environment variables.
+// NewClient returns a client for cfg. A nil hc means one with den's default timeouts.
 func NewClient(cfg *Config, hc *http.Client) *Client {
 	if hc == nil {
-		hc = &http.Client{Transport: &http.Transport{
-			Proxy:                 http.ProxyFromEnvironment,
-			DialContext:           (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-			ForceAttemptHTTP2:     true,
-			TLSHandshakeTimeout:   15 * time.Second,
-			ResponseHeaderTimeout: 60 * time.Second,
-			IdleConnTimeout:       90 * time.Second,
-			MaxIdleConnsPerHost:   16,
-		}}
+		hc = httpclient.New(httpclient.Timeouts{})
 	}
 	return &Client{cfg: cfg, http: hc, cache: map[string]*fetchEntry{}}
 }
