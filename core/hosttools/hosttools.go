@@ -67,6 +67,28 @@ func WithCompanions(names []string) []string {
 	return out
 }
 
+// IsName reports whether name can only name a program on the search path: no directory in it
+// (a path could run a file of the project's, or anything on the machine), not . or .., nothing
+// a shell or a file name would treat specially.
+func IsName(name string) bool {
+	if name == "" || name == "." || name == ".." || len(name) > 255 {
+		return false
+	}
+	for _, c := range name {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("+-._", c)) {
+			return false
+		}
+	}
+	return name[0] != '-' && name[0] != '.'
+}
+
+// NameError says a host tool was not named by a bare program name.
+type NameError struct{ Name string }
+
+func (e *NameError) Error() string {
+	return fmt.Sprintf("host tool %q is not a program name; den looks host tools up by name on PATH", e.Name)
+}
+
 // Resolver finds tools on a search path and caches their identities in a file.
 type Resolver struct {
 	Path      string // the host PATH to search
@@ -86,6 +108,9 @@ func (r *Resolver) Resolve(names []string, required bool) ([]derivation.HostTool
 	dirty := false
 	var out []derivation.HostTool
 	for _, name := range names {
+		if !IsName(name) {
+			return nil, &NameError{Name: name}
+		}
 		p, err := r.lookPath(name)
 		if err != nil {
 			if required {

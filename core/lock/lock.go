@@ -120,32 +120,6 @@ func (p *Package) Attr(sys, key string) string {
 	return p.Attrs[key]
 }
 
-// EncodeVars writes package variables as the "vars" attribute: NAME=VALUE, one per line, sorted.
-func EncodeVars(vars map[string]string) string {
-	lines := make([]string, 0, len(vars))
-	for k, v := range vars {
-		lines = append(lines, k+"="+v)
-	}
-	sort.Strings(lines)
-	return strings.Join(lines, "\n")
-}
-
-// Vars are the variables a package brings into an environment, with "$out" replaced by its
-// store path.
-func (p *Package) Vars(out string) map[string]string {
-	raw := p.Attrs["vars"]
-	if raw == "" {
-		return nil
-	}
-	vars := map[string]string{}
-	for _, line := range strings.Split(raw, "\n") {
-		if k, v, ok := strings.Cut(line, "="); ok {
-			vars[k] = strings.ReplaceAll(v, "$out", out)
-		}
-	}
-	return vars
-}
-
 // HasSystem reports whether the package is locked for sys.
 func (p *Package) HasSystem(sys string) bool { _, ok := p.Systems[sys]; return ok }
 

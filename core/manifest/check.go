@@ -11,6 +11,7 @@ import (
 
 	"github.com/den-sh/den/core/config"
 	"github.com/den-sh/den/core/hash"
+	"github.com/den-sh/den/core/hosttools"
 	"github.com/den-sh/den/core/storepath"
 )
 
@@ -332,6 +333,13 @@ func (c *checker) recipe(ent *entry, d recipeDoc, s *spec) (*Recipe, error) {
 	if err := c.nonEmpty(ent.byName["host-tools"], r.HostTools, "the name of a host program, like cc"); err != nil {
 		return nil, err
 	}
+	for i, name := range r.HostTools {
+		if !hosttools.IsName(name) {
+			el := elemAt(ent.byName["host-tools"], i)
+			return nil, c.f.errorAt(el.at(), "name a program on your PATH, like cc or make: den looks it up there",
+				"host tool %q is not a program name", name)
+		}
+	}
 	if env := ent.byName["env"]; env != nil {
 		for _, v := range env.children {
 			if err := c.envName(v); err != nil {
@@ -362,7 +370,7 @@ func (c *checker) source(ent *entry, v any, s *spec) (Source, error) {
 		if p == "" {
 			return Source{}, c.f.errorAt(ent.at(), hint, "%s is empty", ent.display())
 		}
-		return Source{Path: c.resolve(p)}, nil
+		return c.pathSource(ent, p)
 	}
 	t, _ := v.(map[string]any)
 	var kinds []*entry // url, urls and path, in file order: exactly one may be there
@@ -389,7 +397,7 @@ func (c *checker) source(ent *entry, v any, s *spec) (Source, error) {
 		if p == "" {
 			return Source{}, c.f.errorAt(kind.at(), hint, "%s is empty", kind.display())
 		}
-		return Source{Path: c.resolve(p)}, nil
+		return c.pathSource(kind, p)
 	}
 
 	var src Source
@@ -434,6 +442,25 @@ func (c *checker) url(at *entry, s string) error {
 	}
 	return c.f.errorAt(at.at(), "write the whole URL, scheme included, or use path for a local directory or file",
 		"%q is not a URL", s)
+}
+
+// pathSource is a recipe's local source: a path inside the project. A den.toml comes from
+// whoever wrote the repository, and a source outside it (~/.ssh, /etc) would be copied into the
+// store, readable by everyone, as soon as den plans the recipe. Links are checked when the path
+// is read (recipe.Planner), since they may change after den.toml was read.
+func (c *checker) pathSource(at *entry, p string) (Source, error) {
+	abs := c.resolve(p)
+	if !Inside(c.m.Root, abs) {
+		return Source{}, c.f.errorAt(at.at(), "a recipe's source is a directory or file of the project, like \"./src\"",
+			"source %q is outside the project", p)
+	}
+	return Source{Path: abs}, nil
+}
+
+// Inside reports whether path is root or below it, by their names.
+func Inside(root, path string) bool {
+	rel, err := filepath.Rel(root, path)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, "../") && !filepath.IsAbs(rel)
 }
 
 // resolve makes a path in den.toml absolute, relative to the directory holding it, so that den

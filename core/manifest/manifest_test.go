@@ -64,7 +64,7 @@ build = "cp -r . $out"
 
 [recipes.abs]
 version = "0.1"
-src = { path = "/opt/abs" }
+src = { path = "vendor/abs" }
 build = "true"
 `
 
@@ -127,7 +127,7 @@ func TestParseFull(t *testing.T) {
 				Pos:     pos("lib]"),
 			},
 			"local": {Name: "local", Version: "0.1", Src: Source{Path: filepath.Join(dir, "src")}, Build: "cp -r . $out", Pos: pos("local]")},
-			"abs":   {Name: "abs", Version: "0.1", Src: Source{Path: "/opt/abs"}, Build: "true", Pos: pos("abs]")},
+			"abs":   {Name: "abs", Version: "0.1", Src: Source{Path: filepath.Join(dir, "vendor/abs")}, Build: "true", Pos: pos("abs]")},
 		},
 		PackagesHeader: line("[packages]\n"),
 		data:           []byte(full),
@@ -247,6 +247,22 @@ hint: make it an array: systems = ["x86_64-linux"]`},
    4 | host-tools = ["cc", 1]
      |                     ^
 hint: put it in quotes: "1"`},
+		{"host tool path", recipe + "host-tools = [\"cc\", \"../../../proc/self/cwd/evil\"]\n", `den.toml:4:21: host tool "../../../proc/self/cwd/evil" is not a program name
+   4 | host-tools = ["cc", "../../../proc/self/cwd/evil"]
+     |                     ^
+hint: name a program on your PATH, like cc or make: den looks it up there`},
+		{"host tool absolute", recipe + "host-tools = [\"/usr/bin/cc\"]\n", `den.toml:4:15: host tool "/usr/bin/cc" is not a program name
+   4 | host-tools = ["/usr/bin/cc"]
+     |               ^
+hint: name a program on your PATH, like cc or make: den looks it up there`},
+		{"source outside", recipe + "src = \"/home/me/.ssh\"\n", `den.toml:4:7: source "/home/me/.ssh" is outside the project
+   4 | src = "/home/me/.ssh"
+     |       ^
+hint: a recipe's source is a directory or file of the project, like "./src"`},
+		{"source above", recipe + "src = { path = \"../other\" }\n", `den.toml:4:16: source "../other" is outside the project
+   4 | src = { path = "../other" }
+     |                ^
+hint: a recipe's source is a directory or file of the project, like "./src"`},
 		{"nested array", "systems = [[\"x86_64-linux\"]]\n", `den.toml:1:11: systems[0] must be a string, not an array
    1 | systems = [["x86_64-linux"]]
      |           ^`},

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"path"
+	"path/filepath"
 	"strings"
 
 	"github.com/den-sh/den/core/derivation"
@@ -83,6 +84,9 @@ func (p *Planner) PlanRecipe(r *manifest.Recipe, deps []*derivation.Derivation) 
 		d.Src = src.Out
 		d.Needs = append(d.Needs, src)
 	case r.Src.Path != "":
+		if err := p.checkInside(r); err != nil {
+			return nil, err
+		}
 		sp, err := p.Store.AddPath(r.Src.Path, storepath.SanitizeName(path.Base(r.Src.Path)))
 		if err != nil {
 			return nil, fmt.Errorf("recipe %s: add source %s: %w", name, r.Src.Path, err)
@@ -106,6 +110,38 @@ func (p *Planner) PlanRecipe(r *manifest.Recipe, deps []*derivation.Derivation) 
 		return nil, fmt.Errorf("recipe %s: %w", name, err)
 	}
 	return d, nil
+}
+
+// checkInside refuses a local source that, its links followed, is not in the project: a link
+// committed as ./src -> /home/me/.ssh must not put the user's keys into the store.
+func (p *Planner) checkInside(r *manifest.Recipe) error {
+	if p.Manifest == nil {
+		return fmt.Errorf("recipe %s: a local source needs its project", r.Name)
+	}
+	root, err := filepath.EvalSymlinks(p.Manifest.Root)
+	if err != nil {
+		return err
+	}
+	src, err := filepath.EvalSymlinks(r.Src.Path)
+	if err != nil {
+		return fmt.Errorf("recipe %s: source: %w", r.Name, err)
+	}
+	if !manifest.Inside(root, src) {
+		return &OutsideError{Recipe: r.Name, Src: r.Src.Path, Target: src}
+	}
+	return nil
+}
+
+// OutsideError says a recipe's local source leads out of the project.
+type OutsideError struct{ Recipe, Src, Target string }
+
+func (e *OutsideError) Error() string {
+	return fmt.Sprintf("recipe %s: source %s leads outside the project, to %s", e.Recipe, e.Src, e.Target)
+}
+
+// Hints says what a source may be.
+func (e *OutsideError) Hints() []string {
+	return []string{"a recipe's source is a directory or file of the project itself, not a link out of it"}
 }
 
 func mergeTools(base, declared []derivation.HostTool) []derivation.HostTool {

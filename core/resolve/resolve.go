@@ -74,13 +74,6 @@ func (r *Resolver) Lock(ctx context.Context, e *index.Entry, c version.Constrain
 	if err != nil {
 		return nil, err
 	}
-	// The lock carries the variables too, so activation needs no index.
-	if len(e.Vars) > 0 {
-		if p.Attrs == nil {
-			p.Attrs = map[string]string{}
-		}
-		p.Attrs["vars"] = lock.EncodeVars(e.Vars)
-	}
 	p.Factor()
 	return p, nil
 }
@@ -99,8 +92,12 @@ func (r *Resolver) LockRef(ctx context.Context, ref string, systems []platform.S
 	return r.Lock(ctx, e, c, systems)
 }
 
-// Plan plans a locked package for sys.
+// Plan plans a locked package for sys, once Verify has found it to be what den's index and
+// den.toml make it.
 func (r *Resolver) Plan(ctx context.Context, p *lock.Package, sys platform.System) (*derivation.Derivation, error) {
+	if err := r.Verify(p); err != nil {
+		return nil, err
+	}
 	b, err := r.backend(p.Backend)
 	if err != nil {
 		return nil, err

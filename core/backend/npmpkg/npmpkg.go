@@ -85,7 +85,8 @@ func relTarball(registry, tarball string) string {
 	return tarball
 }
 
-func encodeBins(bins map[string]string) string {
+// EncodeBins is the lock's spelling of a package's commands: "name=path", space-separated, sorted.
+func EncodeBins(bins map[string]string) string {
 	var parts []string
 	for name, p := range bins {
 		parts = append(parts, name+"="+p)
@@ -94,7 +95,8 @@ func encodeBins(bins map[string]string) string {
 	return strings.Join(parts, " ")
 }
 
-func decodeBins(s string) map[string]string {
+// DecodeBins reads what EncodeBins wrote.
+func DecodeBins(s string) map[string]string {
 	out := map[string]string{}
 	for _, part := range strings.Fields(s) {
 		if name, p, ok := strings.Cut(part, "="); ok {
@@ -111,7 +113,7 @@ func (b Platform) Lock(ctx context.Context, env *backend.Env, e *index.Entry, c 
 		return nil, err
 	}
 	p := &lock.Package{Name: e.Name, Constraint: c.String(), Version: v, Backend: index.NPMPlatform,
-		Attrs: map[string]string{"bin": encodeBins(e.Bin)}, Systems: map[string]*lock.System{}}
+		Attrs: map[string]string{"bin": EncodeBins(e.Bin)}, Systems: map[string]*lock.System{}}
 	for _, sys := range systems {
 		name := e.NPMName(sys)
 		doc, err := cl.Packument(ctx, name)
@@ -167,7 +169,7 @@ func (Platform) Plan(ctx context.Context, env *backend.Env, p *lock.Package, sys
 	}
 	var script strings.Builder
 	script.WriteString("cp -R . \"$out/\"\nmkdir -p \"$out/bin\"\n")
-	bins := decodeBins(p.Attr(sys.String(), "bin"))
+	bins := DecodeBins(p.Attr(sys.String(), "bin"))
 	for _, n := range slices.Sorted(maps.Keys(bins)) {
 		rel := path.Clean(bins[n])
 		fmt.Fprintf(&script, "chmod +x %q\n", "$out/"+rel)
@@ -210,7 +212,7 @@ func (b Tree) Lock(ctx context.Context, env *backend.Env, e *index.Entry, c vers
 			ls.Sources = append(ls.Sources, lock.Source{Kind: "npm", Name: n.Package, Version: n.Version,
 				Path: n.Path, URL: n.TarballPath, Hash: n.Integrity})
 			if n.Path == tree.Root {
-				ls.Attrs["bin"] = encodeBins(n.Bin)
+				ls.Attrs["bin"] = EncodeBins(n.Bin)
 			}
 		}
 		p.Systems[sys.String()] = ls
@@ -279,7 +281,7 @@ func (Tree) Plan(ctx context.Context, env *backend.Env, p *lock.Package, sys pla
 		fmt.Fprintf(&script, "mkdir -p %q && tar -xzf %q -C %q --strip-components=1 --no-same-owner\n", dir, string(src.Out), dir)
 	}
 	root := p.Attr(sys.String(), "root")
-	bins := decodeBins(p.Attr(sys.String(), "bin"))
+	bins := DecodeBins(p.Attr(sys.String(), "bin"))
 	for _, n := range slices.Sorted(maps.Keys(bins)) {
 		target := "$out/lib/" + root + "/" + path.Clean(bins[n])
 		wrapper := "$out/bin/" + n
