@@ -208,10 +208,10 @@ func TestBuildCannotReachTerminal(t *testing.T) {
 			continue
 		}
 		if strings.Contains(out, "den-"+string(mode)+"-") {
-			t.Errorf("a %s build reached the terminal:\n%s", mode, out)
+			t.Errorf("a build in mode %q reached the terminal:\n%s", mode, out)
 		}
 		if !strings.Contains(out, string(mode)+": open=E") {
-			t.Errorf("a %s build could open /dev/tty:\n%s", mode, out)
+			t.Errorf("a build in mode %q could open /dev/tty:\n%s", mode, out)
 		}
 	}
 	t.Logf("terminal transcript:\n%s", out)
