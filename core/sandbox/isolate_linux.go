@@ -137,9 +137,6 @@ func exposed(paths []string, p string) bool {
 	return false
 }
 
-// rootPrefix names the mount points Run makes when the caller gives no RootDir.
-const rootPrefix = "den-sandbox-"
-
 // startInit runs the init with cfg and waits for it, translating its report. Errors other than
 // *ExitError, *UnavailableError, *TimeoutError and *ProcessLimitError have no "sandbox: "
 // prefix yet.

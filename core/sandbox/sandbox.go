@@ -55,6 +55,9 @@ const (
 // InitArg is argv[1] of the re-executed binary that must go to Main.
 const InitArg = "__den-sandbox-init"
 
+// rootPrefix names the mount points Run makes in the temp dir when the caller gives no RootDir.
+const rootPrefix = "den-sandbox-"
+
 // Spec describes one build process.
 type Spec struct {
 	Args []string // argv; Args[0] is the absolute path of a program visible inside (a host program or an input's)
