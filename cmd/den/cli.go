@@ -169,6 +169,9 @@ func (a *App) Builder(printLogs bool) (*build.Builder, error) {
 			}
 			return c.Config().AuthFor(u)
 		},
+		// The user's limits, never den.toml's: a project must not lift them.
+		Timeout:      a.cfg.User.Timeout(),
+		MaxProcesses: a.cfg.User.BuildMaxProcesses,
 	}
 	if err := a.wireSubstitution(a.builder); err != nil {
 		return nil, err

@@ -66,6 +66,9 @@ func scriptParams(dir string) testscript.Params {
 			switch cond {
 			case "root":
 				return os.Geteuid() == 0, nil
+			case "sandbox":
+				// Under DEN_REQUIRE_SANDBOX=1 a host without one fails the script instead.
+				return os.Getenv("DEN_REQUIRE_SANDBOX") == "1" || sandbox.Available() == nil, nil
 			}
 			return false, fmt.Errorf("unknown condition %q", cond)
 		},

@@ -19,6 +19,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/den-sh/den/core/archive"
 	"github.com/den-sh/den/core/derivation"
@@ -27,6 +28,7 @@ import (
 	"github.com/den-sh/den/core/hash"
 	"github.com/den-sh/den/core/progress"
 	"github.com/den-sh/den/core/sandbox"
+	"github.com/den-sh/den/core/scratch"
 	"github.com/den-sh/den/core/store"
 	"github.com/den-sh/den/core/storepath"
 )
@@ -56,6 +58,11 @@ type Builder struct {
 	// NoBuild forbids building and fetching from upstream: a path that does not substitute is an
 	// error naming its package.
 	NoBuild bool
+	// Timeout ends a build script that runs longer (build-timeout in config.toml); 0 means never.
+	Timeout time.Duration
+	// MaxProcesses bounds the processes of a sandboxed build (build-max-processes in
+	// config.toml); 0 means sandbox.DefaultMaxProcesses.
+	MaxProcesses int
 
 	mu       sync.Mutex
 	inflight map[storepath.Path]*call
@@ -76,7 +83,17 @@ type Error struct {
 	LogFile string
 }
 
-func (e *Error) Error() string { return fmt.Sprintf("build of %s failed: %v", e.Name, e.Err) }
+func (e *Error) Error() string {
+	var te *sandbox.TimeoutError
+	var pe *sandbox.ProcessLimitError
+	switch {
+	case errors.As(e.Err, &te):
+		return fmt.Sprintf("build of %s timed out after %s (build-timeout in config.toml)", e.Name, sandbox.FormatDuration(te.After))
+	case errors.As(e.Err, &pe):
+		return fmt.Sprintf("build of %s exceeded the process limit of %d (build-max-processes in config.toml)", e.Name, pe.Limit)
+	}
+	return fmt.Sprintf("build of %s failed: %v", e.Name, e.Err)
+}
 func (e *Error) Unwrap() error { return e.Err }
 
 // NoBuildError is a path that no cache could provide while building was forbidden.
@@ -114,6 +131,8 @@ func (b *Builder) Realize(ctx context.Context, d *derivation.Derivation) error {
 			jobs = 4
 		}
 		b.sem = make(chan struct{}, jobs)
+		// What builds of a killed den left; see makeBuildDir.
+		scratch.Sweep(b.buildsDir(), "")
 	}
 	if c, ok := b.inflight[d.Out]; ok {
 		b.mu.Unlock()
@@ -289,17 +308,12 @@ func (b *Builder) build(ctx context.Context, d *derivation.Derivation, tmp strin
 	if err := os.Mkdir(outHost, 0o755); err != nil {
 		return outHost, store.Publish{}, err
 	}
-	// Build directories live in den's state, not /tmp: the sandbox can then show the build
-	// directory as /tmp, which scripts that ignore TMPDIR write to.
-	builds := filepath.Join(b.Store.StateDir, "builds")
-	if err := os.MkdirAll(builds, 0o755); err != nil {
-		return outHost, store.Publish{}, err
-	}
-	buildDir, err := os.MkdirTemp(builds, d.Out.HashPart()+"-")
+	top, err := b.makeBuildDir(d)
 	if err != nil {
 		return outHost, store.Publish{}, err
 	}
-	defer store.RemoveTree(buildDir)
+	defer top.Remove()
+	buildDir := filepath.Join(top.Path, "build")
 	work, err := b.unpack(d, buildDir)
 	if err != nil {
 		return outHost, store.Publish{}, err
@@ -401,15 +415,44 @@ func (b *Builder) build(ctx context.Context, d *derivation.Derivation, tmp strin
 		Inputs:   inputs,
 		OutPath:  string(d.Out),
 		OutTemp:  outHost,
+		RootDir:  filepath.Join(top.Path, "root"),
 		Stdout:   w,
 		Stderr:   w,
 		Mode:     mode,
+
+		MaxProcesses: b.MaxProcesses,
+		Timeout:      b.Timeout,
 	})
 	if err != nil {
 		return outHost, store.Publish{}, &Error{Name: d.Name, Err: err, Tail: tail.lines(), LogFile: logFile}
 	}
 	return outHost, store.Publish{Candidates: candidates}, nil
 }
+
+// makeBuildDir makes the directory of one build in den's state, not /tmp: the sandbox can then
+// show the build directory as /tmp, which scripts that ignore TMPDIR write to. It holds "build",
+// the build directory the script sees, and "root", the sandbox's mount point, and it is locked
+// while the build runs, so that the next den to realize anything removes what a killed den left
+// (its build tree and mount point) and nothing of a running one.
+func (b *Builder) makeBuildDir(d *derivation.Derivation) (*scratch.Dir, error) {
+	builds := b.buildsDir()
+	if err := os.MkdirAll(builds, 0o755); err != nil {
+		return nil, err
+	}
+	top, err := scratch.Make(builds, d.Out.HashPart()+"-")
+	if err != nil {
+		return nil, err
+	}
+	for _, sub := range []string{"build", "root"} {
+		if err := os.Mkdir(filepath.Join(top.Path, sub), 0o755); err != nil {
+			top.Remove()
+			return nil, err
+		}
+	}
+	return top, nil
+}
+
+func (b *Builder) buildsDir() string { return filepath.Join(b.Store.StateDir, "builds") }
 
 // sandboxMode settles the sandbox setting once per builder: the host is probed once, and a
 // warning about missing isolation is printed once.

@@ -56,6 +56,33 @@ type UserConfig struct {
 	ConnectTimeout         any `toml:"connect-timeout"`
 	ResponseTimeout        any `toml:"response-timeout"`
 	StalledDownloadTimeout any `toml:"stalled-download-timeout"`
+
+	// BuildTimeout ends a build script that runs longer: a Go duration such as "2h" or "90m";
+	// empty or "0" means no limit (see Timeout).
+	BuildTimeout string `toml:"build-timeout"`
+	// BuildMaxProcesses bounds how many processes a sandboxed build runs at once; 0 means the
+	// sandbox's default (4096).
+	BuildMaxProcesses int `toml:"build-max-processes"`
+}
+
+// Timeout is build-timeout as a duration, 0 for none; Load has checked it.
+func (u *UserConfig) Timeout() time.Duration {
+	d, _ := parseBuildTimeout(u.BuildTimeout)
+	return d
+}
+
+func parseBuildTimeout(s string) (time.Duration, error) {
+	if s == "" || s == "0" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, errors.New(`not a duration; write one such as "2h", "90m" or "0" for no limit`)
+	}
+	if d < 0 {
+		return 0, errors.New(`a timeout cannot be negative; "0" means no limit`)
+	}
+	return d, nil
 }
 
 // Getenv is the lookup Load uses, so tests can pass their own environment.
@@ -158,6 +185,12 @@ func (c *Config) readUser() error {
 		if *d.out, err = parseTimeout(d.v); err != nil {
 			return fmt.Errorf("%s: %s = %s: %v", c.File, d.key, tomlValue(d.v), err)
 		}
+	}
+	if _, err := parseBuildTimeout(c.User.BuildTimeout); err != nil {
+		return fmt.Errorf("%s: build-timeout = %q: %v", c.File, c.User.BuildTimeout, err)
+	}
+	if c.User.BuildMaxProcesses < 0 {
+		return fmt.Errorf("%s: build-max-processes = %d: the limit must be positive, or 0 for the default", c.File, c.User.BuildMaxProcesses)
 	}
 	return nil
 }

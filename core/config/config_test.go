@@ -129,3 +129,40 @@ func TestTimeouts(t *testing.T) {
 		}
 	}
 }
+
+func TestBuildLimits(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "den"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	e := env(map[string]string{"HOME": "/h", "XDG_CONFIG_HOME": dir})
+	load := func(text string) (*Config, error) {
+		if err := os.WriteFile(filepath.Join(dir, "den", "config.toml"), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return Load(e)
+	}
+	c, err := load("")
+	if err != nil || c.User.Timeout() != 0 || c.User.BuildMaxProcesses != 0 {
+		t.Fatalf("defaults: %v %+v", err, c)
+	}
+	c, err = load("build-timeout = \"2h\"\nbuild-max-processes = 500\n")
+	if err != nil || c.User.Timeout() != 2*time.Hour || c.User.BuildMaxProcesses != 500 {
+		t.Fatalf("set: %v %+v", err, c)
+	}
+	if c, err = load("build-timeout = \"0\"\n"); err != nil || c.User.Timeout() != 0 {
+		t.Fatalf("0: %v %+v", err, c)
+	}
+	for text, want := range map[string]string{
+		"build-timeout = \"x\"\n":         `config.toml: build-timeout = "x": not a duration`,
+		"build-timeout = \"-1h\"\n":       `config.toml: build-timeout = "-1h": a timeout cannot be negative`,
+		"build-timeout = 7200\n":          "config.toml:1:",
+		"build-max-processes = -1\n":      "config.toml: build-max-processes = -1: the limit must be positive",
+		"build-max-processes = \"100\"\n": "config.toml:1:",
+	} {
+		_, err := load(text)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: err = %v, want %q", text, err, want)
+		}
+	}
+}

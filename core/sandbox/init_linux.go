@@ -14,7 +14,10 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -92,6 +95,9 @@ func initMain(op string) (st initStatus) {
 		cfg.Args, cfg.Env, cfg.Dir = []string{"/proc/self/exe", InitArg, opNop}, []string{}, "/"
 	}
 	code, err := runBuilder(&cfg, haveProc)
+	if errors.Is(err, errProcessLimit) {
+		return initStatus{ProcessLimit: true}
+	}
 	if err != nil {
 		return initStatus{Error: err.Error()}
 	}
@@ -119,7 +125,8 @@ type mountEntry struct {
 type rootBuilder struct {
 	root       string
 	hostMounts []string // the host's mount points, parents first
-	noProc     bool     // tests only
+	maxProcs   int
+	noProc     bool // tests only
 	haveProc   bool
 }
 
@@ -134,7 +141,7 @@ func buildRoot(cfg *initConfig) (bool, error) {
 	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
 		return false, fmt.Errorf("make mounts private: %w", err)
 	}
-	b := &rootBuilder{root: cfg.Root, hostMounts: hostMounts, noProc: cfg.NoProc}
+	b := &rootBuilder{root: cfg.Root, hostMounts: hostMounts, maxProcs: cfg.MaxProcesses, noProc: cfg.NoProc}
 	if err := unix.Mount("tmpfs", b.root, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=0755"); err != nil {
 		return false, fmt.Errorf("mount a tmpfs on %s: %w", b.root, err)
 	}
@@ -165,6 +172,9 @@ func buildRoot(cfg *initConfig) (bool, error) {
 		if err := b.mount(m); err != nil {
 			return false, err
 		}
+	}
+	if err := b.writeEtc(cfg.Etc); err != nil {
+		return false, err
 	}
 	// Tools that ignore TMPDIR still get a writable /tmp, unless /tmp holds other mount
 	// points (a build dir or store below /tmp), where it must stay read-only.
@@ -351,8 +361,30 @@ func makeMountpoint(root, dst string, dir bool) error {
 	return nil
 }
 
+// writeEtc writes the build's own /etc files on the root's tmpfs, which becomes read-only with
+// the rest of the skeleton. A host path already there (given by the caller) wins.
+func (b *rootBuilder) writeEtc(files map[string]string) error {
+	if len(files) == 0 {
+		return nil
+	}
+	if err := makeMountpoint(b.root, "/etc", true); err != nil {
+		return err
+	}
+	for name, content := range files {
+		p := b.root + "/etc/" + name
+		if _, err := os.Lstat(p); err == nil {
+			continue
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			return fmt.Errorf("write /etc/%s: %w", name, err)
+		}
+	}
+	return nil
+}
+
 // mountDev makes a minimal /dev: a devtmpfs cannot be mounted in a user namespace, and device
 // nodes made on a tmpfs there cannot be opened, so the host's harmless devices are bound in.
+// /dev/tty is not among them: it is the opener's controlling terminal, and a build has none.
 func (b *rootBuilder) mountDev(target string) error {
 	if err := makeMountpoint(b.root, "/dev", true); err != nil {
 		return err
@@ -360,7 +392,7 @@ func (b *rootBuilder) mountDev(target string) error {
 	if err := unix.Mount("tmpfs", target, "tmpfs", unix.MS_NOSUID|unix.MS_NOEXEC, "mode=0755"); err != nil {
 		return fmt.Errorf("mount a tmpfs on /dev: %w", err)
 	}
-	for _, name := range []string{"null", "zero", "full", "random", "urandom", "tty"} {
+	for _, name := range []string{"null", "zero", "full", "random", "urandom"} {
 		host := "/dev/" + name
 		if _, err := os.Stat(host); errors.Is(err, fs.ErrNotExist) {
 			continue
@@ -412,6 +444,10 @@ func (b *rootBuilder) mountProc(target string) error {
 		return nil
 	}
 	b.haveProc = true
+	if b.maxProcs > 0 && pidMaxPerNamespace() {
+		// Best effort: the watchdog in runBuilder holds the limit without it.
+		os.WriteFile(target+"/sys/kernel/pid_max", []byte(strconv.Itoa(kernelTaskCap(b.maxProcs)+reservedPids)), 0)
+	}
 	// These files act on the whole machine and check only file permissions, which a build run
 	// by root passes: uid 1000 in the nested namespace is the host's uid 0.
 	for _, name := range []string{"sys", "sysrq-trigger", "irq", "bus", "fs"} {
@@ -468,9 +504,123 @@ func unescapeOctal(s string) string {
 	return b.String()
 }
 
+// The process limit. A build's processes are all in its pid namespace, whose pid 1 is the init,
+// so the init can count them in its own /proc and end them all with kill(-1), whoever runs den.
+// The kernel's own limits do not cover every case: RLIMIT_NPROC is not enforced for a build run
+// by root (the kernel exempts the host's uid 0, and the builder is that uid, mapped), and a pids
+// cgroup is writable only by root on most hosts, and would be left behind by a killed den.
+// Counting by polling lets a fast fork bomb overshoot between two looks, so the kernel also caps
+// the build's tasks (processes and threads) at kernelTaskCap where it can: RLIMIT_NPROC for a
+// build of a normal user, counted per user namespace and so over the build's own tasks only, and
+// on Linux 6.14 and later the pid namespace's own pid_max, for root too. A bomb of threads
+// rather than processes meets only these caps: the machine is safe, and the build fails or
+// hangs (build-timeout) by itself. Root on an older kernel has the watchdog alone.
+const watchInterval = 50 * time.Millisecond
+
+// errProcessLimit is runBuilder's report that the watchdog killed the build.
+var errProcessLimit = errors.New("process limit exceeded")
+
+// reservedPids are the pids below 300, which the kernel does not hand out again once a
+// namespace's pids have wrapped around.
+const reservedPids = 300
+
+// kernelTaskCap is the kernel's backstop for a limit of n processes: room for threads, and for
+// what a fork bomb makes between two looks of the watchdog.
+func kernelTaskCap(n int) int { return 2*n + 64 }
+
+// pidMaxPerNamespace reports whether kernel.pid_max is per pid namespace (Linux 6.14 and later).
+// On older kernels it is global, and the init, which is the host's root when den runs as root,
+// would set the whole machine's: it must not even try there.
+func pidMaxPerNamespace() bool {
+	var u unix.Utsname
+	if unix.Uname(&u) != nil {
+		return false
+	}
+	var major, minor int
+	if _, err := fmt.Sscanf(unix.ByteSliceToString(u.Release[:]), "%d.%d", &major, &minor); err != nil {
+		return false
+	}
+	return major > 6 || major == 6 && minor >= 14
+}
+
+// overLimit reports whether the init's pid namespace holds more than limit processes besides
+// the init. It stops reading /proc once it knows: under a fork bomb the init gets a small share
+// of the CPU, and the namespace may hold twice the limit.
+func overLimit(limit int) bool {
+	f, err := os.Open("/proc")
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	n := -1 // the init
+	for {
+		names, err := f.Readdirnames(512)
+		for _, name := range names {
+			if name != "" && name[0] >= '0' && name[0] <= '9' {
+				n++
+			}
+		}
+		if n > limit {
+			return true
+		}
+		if err != nil {
+			return false
+		}
+	}
+}
+
+// startThreads makes the Go runtime start n threads, which it keeps, idle, for when it needs
+// them: each goroutine holds a thread of its own until all have one. With GOMAXPROCS=1 the init
+// never runs more than a few at once (one on the P, the reaper in wait4, a syscall or two).
+func startThreads(n int) {
+	var all sync.WaitGroup
+	release := make(chan struct{})
+	for range n {
+		all.Add(1)
+		go func() {
+			runtime.LockOSThread()
+			all.Done()
+			<-release
+			// Unlocked, the thread goes back to the runtime instead of exiting with the goroutine.
+			runtime.UnlockOSThread()
+		}()
+	}
+	all.Wait()
+	close(release)
+}
+
+// watchProcesses kills every process of the build once there are more than limit, until stop
+// is closed, and reports through over whether it did.
+func watchProcesses(limit int, over *atomic.Bool, stop <-chan struct{}) {
+	t := time.NewTicker(watchInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		}
+		if !overLimit(limit) {
+			continue
+		}
+		over.Store(true)
+		// From pid 1, kill(-1) reaches every process of the namespace, nested ones included,
+		// and a process being killed cannot fork; the repeats are for good measure. It fails
+		// with ESRCH once none is left but zombies for the reaper.
+		for range 50 {
+			if unix.Kill(-1, unix.SIGKILL) == unix.ESRCH {
+				break
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+		return
+	}
+}
+
 // runBuilder starts the builder without any power over the mounts, reaps every process as
 // pid 1 must, and returns the builder's exit code once it exits; the init's exit then ends the
-// pid namespace and every process left in it.
+// pid namespace and every process left in it. It returns errProcessLimit when the build ran
+// more than cfg.MaxProcesses processes and was killed.
 func runBuilder(cfg *initConfig, haveProc bool) (int, error) {
 	// Per-thread, inherited by the builder; file capabilities and setuid bits then grant nothing.
 	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
@@ -480,22 +630,43 @@ func runBuilder(cfg *initConfig, haveProc bool) (int, error) {
 		Path: cfg.Args[0], Args: cfg.Args, Env: cfg.Env, Dir: cfg.Dir,
 		Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr,
 	}
+	// A session of its own puts the build in a scheduling group of its own where the kernel has
+	// autogroups (most distributions): a fork bomb then competes with the init, whose watchdog
+	// must run to stop it, as one group rather than as thousands of processes.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if haveProc {
-		cmd.SysProcAttr = &syscall.SysProcAttr{
-			Cloneflags:                 syscall.CLONE_NEWUSER,
-			UidMappings:                []syscall.SysProcIDMap{{ContainerID: builderUID, HostID: 0, Size: 1}},
-			GidMappings:                []syscall.SysProcIDMap{{ContainerID: builderGID, HostID: 0, Size: 1}},
-			GidMappingsEnableSetgroups: false,
-		}
+		a := cmd.SysProcAttr
+		a.Cloneflags = syscall.CLONE_NEWUSER
+		a.UidMappings = []syscall.SysProcIDMap{{ContainerID: builderUID, HostID: 0, Size: 1}}
+		a.GidMappings = []syscall.SysProcIDMap{{ContainerID: builderGID, HostID: 0, Size: 1}}
+		a.GidMappingsEnableSetgroups = false
 	} else if err := dropCapabilities(); err != nil {
 		// Go writes the nested namespace's id maps through /proc, so without one the
 		// builder stays uid 0 here, stripped of every capability it could gain at exec.
 		return 0, err
 	}
 	sigs := make(chan os.Signal, 4)
-	// As pid 1 the init would ignore these unless it handles them. A terminal's SIGINT and
-	// SIGQUIT reach the builder directly (same process group); the others are passed on.
+	// As pid 1 the init would ignore these unless it handles them. SIGTERM and SIGHUP are
+	// passed on; SIGINT and SIGQUIT come from no terminal (the build has none), and den stops a
+	// build by killing the init.
 	signal.Notify(sigs, unix.SIGINT, unix.SIGQUIT, unix.SIGTERM, unix.SIGHUP)
+	// The builder inherits the cap, and its user namespace takes it as its maximum. The init
+	// cannot raise its own limit again (that needs CAP_SYS_RESOURCE on the host), so it shares
+	// the cap with the build, as it shares the pid namespace's pid_max, and a fork bomb can
+	// reach it between two looks of the watchdog: the threads the Go runtime will want are
+	// therefore started now, while it can.
+	if cfg.MaxProcesses > 0 {
+		startThreads(8)
+		var lim unix.Rlimit
+		if err := unix.Getrlimit(unix.RLIMIT_NPROC, &lim); err != nil {
+			return 0, fmt.Errorf("read the process limit: %w", err)
+		}
+		lim.Max = min(lim.Max, uint64(kernelTaskCap(cfg.MaxProcesses)))
+		lim.Cur = lim.Max
+		if err := unix.Setrlimit(unix.RLIMIT_NPROC, &lim); err != nil {
+			return 0, fmt.Errorf("limit the build's processes: %w", err)
+		}
+	}
 	if err := cmd.Start(); err != nil {
 		var pe *fs.PathError
 		if errors.As(err, &pe) {
@@ -504,6 +675,12 @@ func runBuilder(cfg *initConfig, haveProc bool) (int, error) {
 		return 0, fmt.Errorf("start %s in %s: %w", cfg.Args[0], cfg.Dir, err)
 	}
 	pid := cmd.Process.Pid
+	var over atomic.Bool
+	stop := make(chan struct{})
+	defer close(stop)
+	if haveProc && cfg.MaxProcesses > 0 {
+		go watchProcesses(cfg.MaxProcesses, &over, stop)
+	}
 	go func() {
 		for sig := range sigs {
 			if sig == unix.SIGTERM || sig == unix.SIGHUP {
@@ -521,6 +698,10 @@ func runBuilder(cfg *initConfig, haveProc bool) (int, error) {
 			return 0, fmt.Errorf("wait for the builder: %w", err)
 		}
 		if wpid == pid {
+			// A builder that died of a failed fork (dash exits) leaves the rest of the bomb.
+			if over.Load() || haveProc && cfg.MaxProcesses > 0 && overLimit(cfg.MaxProcesses) {
+				return 0, errProcessLimit
+			}
 			return exitCode(ws), nil
 		}
 	}

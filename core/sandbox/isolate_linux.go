@@ -12,6 +12,8 @@ import (
 	"slices"
 	"syscall"
 	"time"
+
+	"github.com/den-sh/den/core/scratch"
 )
 
 // The operations of the re-executed binary, its argv[2].
@@ -34,12 +36,18 @@ type initConfig struct {
 	OutPath   string
 	OutTemp   string
 	HostPaths []string
-	NoProc    bool // tests only: act as if /proc could not be mounted
+	// Etc are files the init writes into the build's /etc, by name, unless a host path put
+	// one there.
+	Etc          map[string]string
+	MaxProcesses int
+	NoProc       bool // tests only: act as if /proc could not be mounted
 }
 
 type initStatus struct {
 	Code  int    `json:"code"`
 	Error string `json:"error,omitempty"`
+	// ProcessLimit says the init killed the build for running more than MaxProcesses.
+	ProcessLimit bool `json:"processLimit,omitempty"`
 }
 
 // Available reports whether this host lets den isolate builds: nil, or an *UnavailableError
@@ -63,12 +71,15 @@ var errInitMissing = fmt.Errorf("the sandbox's init did not start; the program's
 
 func runIsolated(ctx context.Context, s Spec, noProc bool) error {
 	cfg := initConfig{
-		Args: s.Args, Env: s.Env, Dir: s.Dir, BuildDir: s.BuildDir, StoreDir: s.StoreDir,
+		Root: s.RootDir, Args: s.Args, Env: s.Env, Dir: s.Dir, BuildDir: s.BuildDir, StoreDir: s.StoreDir,
 		Inputs: slices.Compact(slices.Sorted(slices.Values(s.Inputs))), OutPath: s.OutPath, OutTemp: s.OutTemp, HostPaths: s.hostPaths(),
-		NoProc: noProc,
+		MaxProcesses: s.maxProcesses(), NoProc: noProc,
 	}
 	if s.Network {
 		cfg.HostPaths = withResolver(cfg.HostPaths, "/etc/resolv.conf")
+	}
+	if !slices.Contains(cfg.HostPaths, "/etc") {
+		cfg.Etc = etcFiles()
 	}
 	if cfg.Env == nil {
 		cfg.Env = []string{}
@@ -79,39 +90,69 @@ func runIsolated(ctx context.Context, s Spec, noProc bool) error {
 	err := startInit(ctx, opRun, cfg, s.Network, s.Stdin, s.Stdout, s.Stderr)
 	var ee *ExitError
 	var u *UnavailableError
-	if err == nil || errors.As(err, &ee) || errors.As(err, &u) {
+	var te *TimeoutError
+	var pe *ProcessLimitError
+	if err == nil || errors.As(err, &ee) || errors.As(err, &u) || errors.As(err, &te) || errors.As(err, &pe) {
 		return err
 	}
 	return fmt.Errorf("sandbox: %w", err)
 }
 
-// withResolver adds the directory of conf's target to paths when conf's directory is exposed
-// but conf links outside every exposed path, as systemd-resolved's does (into /run), so that a
-// fetch with the host's network can also resolve names.
+// etcFiles is the build's own /etc: its users (root, the builder, nobody, as in Nix's sandbox)
+// so that id, whoami and tar's owner lookups work, localhost, and an NSS configuration that
+// reads only these files, so no host NSS module (LDAP, systemd) is tried.
+func etcFiles() map[string]string {
+	return map[string]string{
+		"passwd": fmt.Sprintf("root:x:0:0:root:/homeless-shelter:/noshell\n"+
+			"den:x:%d:%d:den build user:/homeless-shelter:/noshell\n"+
+			"nobody:x:65534:65534:nobody:/nonexistent:/noshell\n", builderUID, builderGID),
+		"group": fmt.Sprintf("root:x:0:\nden:x:%d:\nnogroup:x:65534:\n", builderGID),
+		"hosts": "127.0.0.1 localhost\n::1 localhost\n",
+		"nsswitch.conf": "passwd: files\ngroup: files\nshadow: files\nhosts: files dns\n" +
+			"networks: files\nprotocols: files\nservices: files\n",
+	}
+}
+
+// withResolver adds the directory of conf's target to paths when conf is exposed but links
+// outside every exposed path, as systemd-resolved's does (into /run), so that a fetch with the
+// host's network can also resolve names.
 func withResolver(paths []string, conf string) []string {
 	target, err := filepath.EvalSymlinks(conf)
-	if err != nil || !slices.Contains(paths, filepath.Dir(conf)) {
+	if err != nil || !exposed(paths, conf) {
 		return paths
 	}
-	for _, p := range paths {
-		if _, ok := below(target, p); ok {
-			return paths
-		}
+	if exposed(paths, target) {
+		return paths
 	}
 	return append(slices.Clip(paths), filepath.Dir(target))
 }
 
+// exposed reports whether p is one of paths or lies below one.
+func exposed(paths []string, p string) bool {
+	for _, q := range paths {
+		if _, ok := below(p, q); ok || p == q {
+			return true
+		}
+	}
+	return false
+}
+
 // startInit runs the init with cfg and waits for it, translating its report. Errors other than
-// *ExitError and *UnavailableError have no "sandbox: " prefix yet.
+// *ExitError, *UnavailableError, *TimeoutError and *ProcessLimitError have no "sandbox: "
+// prefix yet.
 func startInit(ctx context.Context, op string, cfg initConfig, network bool, stdin io.Reader, stdout, stderr io.Writer) error {
 	// The new root needs a mount point; the init mounts a tmpfs on it in its private mount
-	// namespace, so the host only ever sees this empty directory.
-	root, err := os.MkdirTemp("", "den-sandbox-")
-	if err != nil {
-		return err
+	// namespace, so the host only ever sees this empty directory. One of our own is locked
+	// while in use, so that the next run can tell a killed den's leftovers from a live one's.
+	if cfg.Root == "" {
+		scratch.Sweep(os.TempDir(), rootPrefix)
+		root, err := scratch.Make(os.TempDir(), rootPrefix)
+		if err != nil {
+			return err
+		}
+		defer root.Remove()
+		cfg.Root = root.Path
 	}
-	defer os.Remove(root)
-	cfg.Root = root
 	data, err := json.Marshal(cfg)
 	if err != nil {
 		return err
@@ -136,6 +177,9 @@ func startInit(ctx context.Context, op string, cfg initConfig, network bool, std
 	if v, ok := os.LookupEnv("GOTRACEBACK"); ok {
 		cmd.Env = []string{"GOTRACEBACK=" + v}
 	}
+	// The init shares the build's cap on tasks (see runBuilder); one P keeps the Go runtime
+	// from wanting new threads for idle Ps once the build runs.
+	cmd.Env = append(cmd.Env, "GOMAXPROCS=1")
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, stdout, stderr
 	cmd.ExtraFiles = []*os.File{cfgR, statW}
 	flags := syscall.CLONE_NEWUSER | syscall.CLONE_NEWNS | syscall.CLONE_NEWPID | syscall.CLONE_NEWUTS | syscall.CLONE_NEWIPC
@@ -147,6 +191,10 @@ func startInit(ctx context.Context, op string, cfg initConfig, network bool, std
 		UidMappings:                []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getuid(), Size: 1}},
 		GidMappings:                []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getgid(), Size: 1}},
 		GidMappingsEnableSetgroups: false,
+		// A session of its own has no controlling terminal, and the build can get none: den's
+		// terminal is out of its reach (no TIOCSTI typing into the user's shell, no writes to
+		// /dev/tty), and its output reaches the user only through the pipes den reads.
+		Setsid: true,
 		// Killing the init (pid 1) kills every process of the build: the pid namespace ends.
 		Pdeathsig: syscall.SIGKILL,
 	}
@@ -176,10 +224,16 @@ func startInit(ctx context.Context, op string, cfg initConfig, network bool, std
 		}
 		return fmt.Errorf("%w (%v)", errInitMissing, waitErr)
 	}
-	if st.Error != "" {
+	switch {
+	case st.ProcessLimit:
+		return &ProcessLimitError{Limit: cfg.MaxProcesses}
+	case st.Error != "":
 		return errors.New(st.Error)
-	}
-	if st.Code != 0 {
+	case st.Code != 0:
+		// A build killed because ctx ended reports the signal; say why it came.
+		if ctx.Err() != nil {
+			return interrupted(ctx)
+		}
 		return &ExitError{Code: st.Code}
 	}
 	return nil
@@ -198,8 +252,10 @@ func cloneFailure(err error) string {
 	return ""
 }
 
-// directAttr is how an unsandboxed builder starts: in its own process group, and killed if den
-// dies, so that a killed den does not leave a builder writing into a path the next den cleans up.
+// directAttr is how an unsandboxed builder starts: in a session of its own, so with no
+// controlling terminal to type into and in a process group of its own that a cancel kills
+// whole, and killed if den dies, so that a killed den does not leave a builder writing into a
+// path the next den cleans up.
 func directAttr() *syscall.SysProcAttr {
-	return &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	return &syscall.SysProcAttr{Setsid: true, Pdeathsig: syscall.SIGKILL}
 }

@@ -24,7 +24,12 @@ func TestWithResolver(t *testing.T) {
 	if want := []string{"/usr", etc, run}; !slices.Equal(got, want) {
 		t.Errorf("withResolver = %q, want %q", got, want)
 	}
-	for _, paths := range [][]string{{"/usr"}, {etc, dir + "/run"}} {
+	// The defaults expose resolv.conf alone, not the whole of /etc.
+	got = withResolver([]string{"/usr", etc + "/resolv.conf"}, etc+"/resolv.conf")
+	if want := []string{"/usr", etc + "/resolv.conf", run}; !slices.Equal(got, want) {
+		t.Errorf("withResolver = %q, want %q", got, want)
+	}
+	for _, paths := range [][]string{{"/usr"}, {etc, dir + "/run"}, {etc + "/resolv.conf", run}} {
 		if got := withResolver(paths, etc+"/resolv.conf"); !slices.Equal(got, paths) {
 			t.Errorf("withResolver(%q) = %q, want it unchanged", paths, got)
 		}

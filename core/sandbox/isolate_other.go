@@ -25,4 +25,4 @@ func Main() {
 	os.Exit(125)
 }
 
-func directAttr() *syscall.SysProcAttr { return &syscall.SysProcAttr{Setpgid: true} }
+func directAttr() *syscall.SysProcAttr { return &syscall.SysProcAttr{Setsid: true} }

@@ -1,9 +1,13 @@
 // Package sandbox owns running one build process isolated from the host with Linux namespaces.
 //
-// A build sees a new root made of read-only host directories (/usr, /etc, ...), its inputs'
-// store paths (read-only; the rest of the store is invisible), its output at its final store path
-// (written into a temporary directory on the host), its private build directory, a minimal /dev,
-// its own /proc, hostname "localhost", and no network unless it is a fixed-output fetch.
+// A build sees a new root made of read-only host directories (/usr, /bin, /lib, ...), an /etc of
+// its own (see etcFiles) with only the host files that host tools need, its inputs' store paths
+// (read-only; the rest of the store is invisible), its output at its final store path (written
+// into a temporary directory on the host), its private build directory, a minimal /dev without
+// /dev/tty, its own /proc, hostname "localhost", and no network unless it is a fixed-output fetch.
+// It runs in a session of its own with no controlling terminal, stdin /dev/null by default, so
+// that nothing it does reaches the user's terminal; a process limit and an optional timeout keep
+// a fork bomb or a hung build from taking the machine.
 //
 // Go cannot run code between clone and exec, so the namespaces cannot be prepared in the child
 // the way a C sandbox (bubblewrap, Nix) does it. Run therefore re-executes the current binary
@@ -31,6 +35,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -49,6 +54,9 @@ const (
 
 // InitArg is argv[1] of the re-executed binary that must go to Main.
 const InitArg = "__den-sandbox-init"
+
+// rootPrefix names the mount points Run makes in the temp dir when the caller gives no RootDir.
+const rootPrefix = "den-sandbox-"
 
 // Spec describes one build process.
 type Spec struct {
@@ -71,13 +79,30 @@ type Spec struct {
 	OutTemp string
 
 	// HostPaths are host directories (or files) exposed read-only at the same path. nil means
-	// the defaults that exist among /usr /bin /lib /lib64 /lib32 /sbin /etc; a non-nil empty
-	// slice exposes none. A symbolic link (such as /bin -> usr/bin) is recreated, not followed.
+	// the defaults that exist among /usr /bin /lib /lib64 /lib32 /sbin and the few files of
+	// /etc that dynamically linked host tools need (defaultEtc; with Network also networkEtc); a
+	// non-nil empty slice exposes none. A symbolic link (such as /bin -> usr/bin) is recreated,
+	// not followed. Unless /etc itself is among them, the build's /etc also holds passwd, group,
+	// hosts and nsswitch.conf written for it (etcFiles).
 	HostPaths []string
 
 	// Network keeps the host's network, for fixed-output fetches only. Where /etc/resolv.conf
 	// links outside HostPaths (systemd-resolved), its target's directory is exposed too.
 	Network bool
+
+	// RootDir is an empty directory to mount the build's root on; the build never sees its
+	// path, and the host only ever sees it empty. Empty means a directory in os.TempDir(), locked
+	// while in use and swept by a later Run if den is killed; a caller with a place of its own
+	// to clean (core/build's build directory) should give one there.
+	RootDir string
+
+	// MaxProcesses bounds the processes a sandboxed build runs at once; 0 means
+	// DefaultMaxProcesses. A build that goes past it is killed with a *ProcessLimitError.
+	// Unsandboxed builds (ModeOff) have no process limit: they are plain host processes.
+	MaxProcesses int
+
+	// Timeout kills the build after that long with a *TimeoutError; 0 means no limit.
+	Timeout time.Duration
 
 	Stdin          io.Reader // nil means /dev/null
 	Stdout, Stderr io.Writer // nil means /dev/null
@@ -93,6 +118,40 @@ type ExitError struct {
 }
 
 func (e *ExitError) Error() string { return fmt.Sprintf("builder exited with status %d", e.Code) }
+
+// DefaultMaxProcesses is the process limit of a build that sets none: far above what a parallel
+// build needs (CPython's make -j on 64 cores runs a few hundred), far below what takes a machine.
+const DefaultMaxProcesses = 4096
+
+// ProcessLimitError reports a build that ran more processes at once than Spec.MaxProcesses, and
+// was killed.
+type ProcessLimitError struct {
+	Limit int
+}
+
+func (e *ProcessLimitError) Error() string {
+	return fmt.Sprintf("exceeded the process limit of %d", e.Limit)
+}
+
+// TimeoutError reports a build that ran longer than Spec.Timeout, and was killed.
+type TimeoutError struct {
+	After time.Duration
+}
+
+func (e *TimeoutError) Error() string { return "timed out after " + FormatDuration(e.After) }
+
+// FormatDuration writes d as people write it in config.toml: 2h, 1h30m, 90s rather than
+// time.Duration's 2h0m0s.
+func FormatDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}
 
 // UnavailableError reports that this host does not let den create the namespaces it needs.
 type UnavailableError struct {
@@ -143,11 +202,12 @@ func warning(err error) string {
 }
 
 // Run runs the build s describes and waits for it. A builder that exits non-zero yields an
-// *ExitError; a host that cannot isolate yields an *UnavailableError (in ModeRequired); any other
-// error means the sandbox itself failed. When ctx is done, every process of the build is killed.
+// *ExitError; a host that cannot isolate yields an *UnavailableError (in ModeRequired); a build
+// killed for its limits a *TimeoutError or *ProcessLimitError; any other error means the sandbox
+// itself failed. When ctx is done, every process of the build is killed.
 //
-// In ModeOff (and ModeAuto where isolation is unavailable) the builder runs directly, in its own
-// process group, and sees the host as it is: it writes its output at OutPath itself, so Run then
+// In ModeOff (and ModeAuto where isolation is unavailable) the builder runs directly, in a
+// session of its own, and sees the host as it is: it writes its output at OutPath itself, so Run then
 // requires OutTemp == OutPath. Use Resolve first to know which case applies.
 func Run(ctx context.Context, s Spec) error {
 	return run(ctx, s, false)
@@ -166,6 +226,11 @@ func run(ctx context.Context, s Spec, noProc bool) error {
 	case ModeAuto, ModeRequired, ModeOff:
 	default:
 		return fmt.Errorf("sandbox: unknown mode %q", mode)
+	}
+	if s.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeoutCause(ctx, s.Timeout, &TimeoutError{After: s.Timeout})
+		defer cancel()
 	}
 	if mode == ModeAuto {
 		mode = ModeRequired
@@ -195,7 +260,7 @@ func (s *Spec) check() error {
 	}
 	for _, p := range []struct{ what, path string }{
 		{"program", s.Args[0]}, {"BuildDir", s.BuildDir}, {"Dir", s.Dir}, {"StoreDir", s.StoreDir},
-		{"OutPath", s.OutPath}, {"OutTemp", s.OutTemp},
+		{"OutPath", s.OutPath}, {"OutTemp", s.OutTemp}, {"RootDir", s.RootDir},
 	} {
 		if p.path != "" && (!filepath.IsAbs(p.path) || filepath.Clean(p.path) != p.path) {
 			return fmt.Errorf("sandbox: %s %q is not a clean absolute path", p.what, p.path)
@@ -208,6 +273,16 @@ func (s *Spec) check() error {
 		return fmt.Errorf("sandbox: build directory: %w", err)
 	} else if !fi.IsDir() {
 		return fmt.Errorf("sandbox: build directory %s is not a directory", s.BuildDir)
+	}
+	if s.RootDir != "" {
+		if fi, err := os.Stat(s.RootDir); err != nil {
+			return fmt.Errorf("sandbox: root directory: %w", err)
+		} else if !fi.IsDir() {
+			return fmt.Errorf("sandbox: root directory %s is not a directory", s.RootDir)
+		}
+	}
+	if s.MaxProcesses < 0 {
+		return fmt.Errorf("sandbox: a process limit of %d is not a limit", s.MaxProcesses)
 	}
 	if (s.OutPath == "") != (s.OutTemp == "") {
 		return errors.New("sandbox: OutPath and OutTemp go together")
@@ -245,14 +320,33 @@ func (s *Spec) check() error {
 	return nil
 }
 
-// hostPaths returns HostPaths, or the host directories most builds need for a shell and host
-// tools.
+// defaultEtc is what host tools need of the host's /etc, the rest of which (shadow, ssh keys, the
+// real passwd) is none of a build's business: the dynamic linker's cache and configuration, as
+// host tools are dynamically linked, and Debian's alternatives, through which cc, awk or
+// yacc link to the real program.
+var defaultEtc = []string{"/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/alternatives"}
+
+// networkEtc is what a fixed-output fetch, which has the network, needs besides: name
+// resolution, service and protocol names, and the CA certificates that HTTPS checks servers
+// against (Debian's and Fedora's places; their bundles link into /usr or into each other).
+var networkEtc = []string{
+	"/etc/resolv.conf", "/etc/protocols", "/etc/services",
+	"/etc/ssl/certs", "/etc/ca-certificates", "/etc/ca-certificates.conf",
+	"/etc/pki/tls/certs", "/etc/pki/ca-trust/extracted",
+}
+
+// hostPaths returns HostPaths, or the host paths most builds need for a shell and host tools.
 func (s *Spec) hostPaths() []string {
 	if s.HostPaths != nil {
 		return s.HostPaths
 	}
+	cands := []string{"/usr", "/bin", "/lib", "/lib64", "/lib32", "/sbin"}
+	cands = append(cands, defaultEtc...)
+	if s.Network {
+		cands = append(cands, networkEtc...)
+	}
 	var ps []string
-	for _, p := range [...]string{"/usr", "/bin", "/lib", "/lib64", "/lib32", "/sbin", "/etc"} {
+	for _, p := range cands {
 		if _, err := os.Lstat(p); err == nil {
 			ps = append(ps, p)
 		}
@@ -260,8 +354,17 @@ func (s *Spec) hostPaths() []string {
 	return ps
 }
 
-// runDirect runs the builder on the host. Its own process group lets a cancelled build take its
-// background children with it, which namespaces do for free otherwise.
+// maxProcesses is MaxProcesses or its default.
+func (s *Spec) maxProcesses() int {
+	if s.MaxProcesses == 0 {
+		return DefaultMaxProcesses
+	}
+	return s.MaxProcesses
+}
+
+// runDirect runs the builder on the host. Its own session (and so process group) lets a cancelled
+// build take its background children with it, which namespaces do for free otherwise, and
+// leaves it no controlling terminal to type into.
 func runDirect(ctx context.Context, s Spec) error {
 	cmd := exec.CommandContext(ctx, s.Args[0], s.Args[1:]...)
 	cmd.Args = s.Args
@@ -279,7 +382,11 @@ func runDirect(ctx context.Context, s Spec) error {
 	cmd.WaitDelay = 5 * time.Second
 	err := cmd.Run()
 	if ctx.Err() != nil {
-		return fmt.Errorf("sandbox: %w", interrupted(ctx))
+		err := interrupted(ctx)
+		if _, ok := err.(*TimeoutError); ok {
+			return err
+		}
+		return fmt.Errorf("sandbox: %w", err)
 	}
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {
@@ -293,8 +400,15 @@ func runDirect(ctx context.Context, s Spec) error {
 	return nil
 }
 
+// interrupted says why ctx ended the build: its timeout as the *TimeoutError it is, or the
+// caller's cancellation.
 func interrupted(ctx context.Context) error {
-	return fmt.Errorf("build interrupted: %w", context.Cause(ctx))
+	cause := context.Cause(ctx)
+	var te *TimeoutError
+	if errors.As(cause, &te) {
+		return te
+	}
+	return fmt.Errorf("build interrupted: %w", cause)
 }
 
 func exitCode(ws syscall.WaitStatus) int {

@@ -7,12 +7,16 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // TestMain lets the test binary serve as the sandbox's init when Run re-executes it.
@@ -20,6 +24,7 @@ func TestMain(m *testing.M) {
 	if len(os.Args) > 1 && os.Args[1] == InitArg {
 		Main()
 	}
+	testRole()
 	os.Exit(m.Run())
 }
 
@@ -541,5 +546,247 @@ func TestAuto(t *testing.T) {
 	}
 	if avail != nil && len(warnings) != 1 {
 		t.Errorf("Run(auto) warned %q; want one warning", warnings)
+	}
+}
+
+// TestNoTerminal checks that a build has no controlling terminal and no /dev/tty, and runs in
+// a session of its own, so that it cannot type into (TIOCSTI) or write to the user's terminal.
+// sandbox_pty_test.go tries it with a real terminal.
+func TestNoTerminal(t *testing.T) {
+	// The shell's session id is field 6 of /proc/$$/stat; the ") " ends the command name.
+	const script = `read -r line < /proc/$$/stat; rest=${line##*) }; set -- $rest; echo "sid=$4 pid=$$"
+test -e /dev/tty && echo tty-exists
+if (exec 3</dev/tty) 2>/dev/null; then echo tty-opened; fi
+true`
+	t.Run("sandboxed", func(t *testing.T) {
+		requireSandbox(t)
+		f := newFixture(t)
+		out, stderr, err := f.run(t, context.Background(), f.spec, script)
+		if err != nil {
+			t.Fatalf("Run: %v\n%s", err, stderr)
+		}
+		// The builder leads a session inside the build's namespace; one led from outside (den's)
+		// would show as 0.
+		var sid, pid int
+		if _, err := fmt.Sscanf(out, "sid=%d pid=%d", &sid, &pid); err != nil {
+			t.Fatalf("stdout = %q: %v", out, err)
+		}
+		if sid != pid || strings.Contains(out, "tty-") {
+			t.Errorf("stdout = %q; want the builder to lead its own session, with no /dev/tty", out)
+		}
+	})
+	t.Run("off", func(t *testing.T) {
+		f := newFixture(t)
+		s := f.spec
+		s.Mode, s.OutTemp = ModeOff, f.out
+		if err := os.Mkdir(f.out, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		out, stderr, err := f.run(t, context.Background(), s, script)
+		if err != nil {
+			t.Fatalf("Run: %v\n%s", err, stderr)
+		}
+		var sid, pid int
+		if _, err := fmt.Sscanf(out, "sid=%d pid=%d", &sid, &pid); err != nil {
+			t.Fatalf("stdout = %q: %v", out, err)
+		}
+		mine, err := unix.Getsid(0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The builder leads a session of its own; /dev/tty exists on the host but opens nothing.
+		if sid == mine || sid != pid || strings.Contains(out, "tty-opened") {
+			t.Errorf("stdout = %q (the test's session is %d); want the builder to lead its own session, with no terminal", out, mine)
+		}
+	})
+}
+
+// TestEtc checks that a build sees an /etc of its own: users and hosts written for it, the
+// dynamic linker's files and Debian's alternatives, and nothing else of the host's (as root, the
+// old whole-/etc bind showed /etc/shadow).
+func TestEtc(t *testing.T) {
+	requireSandbox(t)
+	f := newFixture(t)
+	script := `ls -A /etc | tr '\n' ' '; echo
+echo "user=$(id -un) group=$(id -gn)"
+cat /etc/passwd
+for p in /etc/shadow /etc/ssh /etc/sudoers /etc/resolv.conf /etc/ssl; do test -e $p && echo "visible $p"; done
+cat /etc/shadow 2>/dev/null && echo read-shadow
+if [ -e /etc/alternatives/awk ]; then awk 'BEGIN { print "awk works" }'; fi
+echo x > /etc/passwd 2>/dev/null && echo wrote-passwd
+true`
+	out, stderr, err := f.run(t, context.Background(), f.spec, script)
+	if err != nil {
+		t.Fatalf("Run: %v\n%s", err, stderr)
+	}
+	want := []string{"group", "hosts", "nsswitch.conf", "passwd"}
+	for _, p := range defaultEtc {
+		if _, err := os.Lstat(p); err == nil {
+			want = append(want, filepath.Base(p))
+		}
+	}
+	slices.Sort(want)
+	lines := strings.Split(out, "\n")
+	got := strings.Fields(lines[0])
+	slices.Sort(got)
+	if !slices.Equal(got, want) {
+		t.Errorf("/etc holds %q, want %q", got, want)
+	}
+	if lines[1] != "user=den group=den" {
+		t.Errorf("id says %q, want the build user den", lines[1])
+	}
+	if !strings.Contains(out, "den:x:1000:100:") || strings.Contains(out, "root:x:0:0:root:/root:") {
+		t.Errorf("/etc/passwd is not the build's own:\n%s", out)
+	}
+	for _, bad := range []string{"visible ", "read-shadow", "wrote-passwd"} {
+		if strings.Contains(out, bad) {
+			t.Errorf("stdout has %q:\n%s", bad, out)
+		}
+	}
+	if _, err := os.Lstat("/etc/alternatives/awk"); err == nil && !strings.Contains(out, "awk works\n") {
+		t.Errorf("awk (a link through /etc/alternatives) did not run:\n%s\n%s", out, stderr)
+	}
+
+	// A fixed-output fetch also gets what name resolution and HTTPS need.
+	s := f.spec
+	s.Network = true
+	out, stderr, err = f.run(t, context.Background(), s, `for p in /etc/resolv.conf /etc/services /etc/ssl/certs /etc/shadow /etc/ssl/private; do test -e $p && echo "visible $p"; done; true`)
+	if err != nil {
+		t.Fatalf("Run with Network: %v\n%s", err, stderr)
+	}
+	for _, p := range []string{"/etc/resolv.conf", "/etc/services", "/etc/ssl/certs"} {
+		if _, err := os.Stat(p); err == nil && !strings.Contains(out, "visible "+p+"\n") {
+			t.Errorf("with Network, %s is not visible:\n%s", p, out)
+		}
+	}
+	for _, p := range []string{"/etc/shadow", "/etc/ssl/private"} {
+		if strings.Contains(out, "visible "+p+"\n") {
+			t.Errorf("with Network, %s is visible", p)
+		}
+	}
+
+	// A caller that asks for the host's /etc gets it, as before.
+	s = f.spec
+	s.HostPaths = []string{"/usr", "/bin", "/lib", "/etc"}
+	for _, p := range []string{"/lib64", "/sbin"} {
+		if _, err := os.Lstat(p); err == nil {
+			s.HostPaths = append(s.HostPaths, p)
+		}
+	}
+	out, _, err = f.run(t, context.Background(), s, `test -e /etc/services && echo host-etc; true`)
+	if err != nil || out != "host-etc\n" {
+		t.Errorf("with /etc among HostPaths: stdout %q, err %v; want the host's /etc", out, err)
+	}
+}
+
+// TestProcessLimit checks that a build running more processes than its limit is killed with a
+// *ProcessLimitError, however it makes them (a fork bomb included), and that one within the
+// limit is not.
+func TestProcessLimit(t *testing.T) {
+	requireSandbox(t)
+	f := newFixture(t)
+	s := f.spec
+	s.MaxProcesses = 64
+	// A safety net: a broken limit must not hang the test.
+	s.Timeout = 2 * time.Minute
+	_, stderr, err := f.run(t, context.Background(), s, `for i in $(seq 40); do sleep 1 & done; wait`)
+	if err != nil {
+		t.Fatalf("40 processes under a limit of 64: %v\n%s", err, stderr)
+	}
+	// bash retries a fork that fails at the kernel's cap, as a real bomb would; dash gives up,
+	// and its bomb dies out by itself.
+	for name, args := range map[string][]string{
+		"many":      {"/bin/sh", "-c", `for i in $(seq 200); do sleep 100 & done; wait`},
+		"fork bomb": {"/bin/bash", "-c", `bomb() { bomb | bomb & }; bomb; sleep 100`},
+	} {
+		if _, err := os.Stat(args[0]); err != nil {
+			t.Logf("%s: no %s", name, args[0])
+			continue
+		}
+		s.Args = args
+		start := time.Now()
+		_, stderr, err := f.run(t, context.Background(), s, "")
+		var pe *ProcessLimitError
+		if !errors.As(err, &pe) || pe.Limit != 64 {
+			t.Errorf("%s: err = %v, want a process limit of 64\n%s", name, err, stderr)
+		}
+		if d := time.Since(start); d > time.Minute {
+			t.Errorf("%s: the build took %v to be stopped", name, d)
+		}
+	}
+	// Nothing of the killed builds survives (they were all in the build's pid namespace).
+	if out, _ := exec.Command("pgrep", "-f", "sleep 100").Output(); len(out) > 0 {
+		t.Errorf("processes of a killed build are still running: %s", out)
+	}
+}
+
+func TestTimeout(t *testing.T) {
+	for _, mode := range []Mode{ModeRequired, ModeOff} {
+		t.Run(string(mode), func(t *testing.T) {
+			if mode == ModeRequired {
+				requireSandbox(t)
+			}
+			f := newFixture(t)
+			s := f.spec
+			s.Mode, s.Timeout = mode, 500*time.Millisecond
+			if mode == ModeOff {
+				s.OutTemp = f.out
+				if err := os.Mkdir(f.out, 0o755); err != nil {
+					t.Fatal(err)
+				}
+			}
+			start := time.Now()
+			_, _, err := f.run(t, context.Background(), s, "sleep 100 & sleep 100")
+			var te *TimeoutError
+			if !errors.As(err, &te) || te.After != s.Timeout {
+				t.Errorf("err = %v, want a timeout after 500ms", err)
+			}
+			if d := time.Since(start); d > 30*time.Second {
+				t.Errorf("the build took %v to time out", d)
+			}
+			if _, _, err := f.run(t, context.Background(), s, "true"); err != nil {
+				t.Errorf("a quick build with a timeout: %v", err)
+			}
+		})
+	}
+	if got := FormatDuration(2 * time.Hour); got != "2h" {
+		t.Errorf("FormatDuration(2h) = %q", got)
+	}
+	if got := FormatDuration(90 * time.Minute); got != "1h30m" {
+		t.Errorf("FormatDuration(90m) = %q", got)
+	}
+	if got := FormatDuration(1500 * time.Millisecond); got != "1.5s" {
+		t.Errorf("FormatDuration(1.5s) = %q", got)
+	}
+}
+
+// TestRootDir checks where the build's root is mounted: on the caller's RootDir when it gives
+// one, leaving nothing in the temp dir, and otherwise on a locked temp dir that a later Run
+// removes if its den was killed.
+func TestRootDir(t *testing.T) {
+	requireSandbox(t)
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	stale := filepath.Join(tmp, rootPrefix+"left-by-a-killed-den")
+	if err := os.Mkdir(stale, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	f := newFixture(t)
+	s := f.spec
+	s.RootDir = t.TempDir()
+	if _, stderr, err := f.run(t, context.Background(), s, "true"); err != nil {
+		t.Fatalf("Run: %v\n%s", err, stderr)
+	}
+	if ents, _ := os.ReadDir(tmp); len(ents) != 1 {
+		t.Errorf("a build with a RootDir touched the temp dir: %v", ents)
+	}
+	if ents, err := os.ReadDir(s.RootDir); err != nil || len(ents) != 0 {
+		t.Errorf("RootDir holds %v (%v) after the build; want it empty", ents, err)
+	}
+	if _, stderr, err := f.run(t, context.Background(), f.spec, "true"); err != nil {
+		t.Fatalf("Run: %v\n%s", err, stderr)
+	}
+	if ents, _ := os.ReadDir(tmp); len(ents) != 0 {
+		t.Errorf("the temp dir holds %v; want the stale mount point swept and this run's removed", ents)
 	}
 }
