@@ -44,19 +44,10 @@ func (e *StateDirError) Hints() []string {
 // there is not den's.
 func ProjectDir(root string) (string, error) {
 	dir := filepath.Join(root, StateDir)
-	err := os.Mkdir(dir, 0o755)
-	switch {
-	case err == nil:
-		f, err := os.OpenFile(filepath.Join(dir, markerName), os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, 0o644)
-		if err != nil {
+	if _, err := os.Lstat(dir); errors.Is(err, fs.ErrNotExist) {
+		if err := makeStateDir(root); err != nil {
 			return "", err
 		}
-		_, werr := f.WriteString(markerText)
-		if err := errors.Join(werr, f.Close()); err != nil {
-			return "", err
-		}
-	case !errors.Is(err, fs.ErrExist):
-		return "", err
 	}
 	if err := ownDir(dir); err != nil {
 		return "", err
@@ -66,6 +57,28 @@ func ProjectDir(root string) (string, error) {
 		return "", &StateDirError{Dir: dir, Why: "was not made by den (it lacks den's .gitignore; was it committed to the repository?)"}
 	}
 	return dir, nil
+}
+
+// makeStateDir makes .den whole, marker included, under a temporary name renamed into place: a
+// den that finds .den finds den's marker in it, even while another den is making it, and a den
+// killed halfway leaves no .den without one. Two dens making it at once: one rename wins.
+func makeStateDir(root string) error {
+	tmp, err := os.MkdirTemp(root, ".den-new-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp) // gone once renamed, or lost the race
+	if err := os.Chmod(tmp, 0o755); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(tmp, markerName), []byte(markerText), 0o644); err != nil {
+		return err
+	}
+	err = os.Rename(tmp, filepath.Join(root, StateDir))
+	if err != nil && !errors.Is(err, fs.ErrExist) && !errors.Is(err, syscall.ENOTEMPTY) {
+		return err
+	}
+	return nil
 }
 
 // ownDir checks that dir is a directory (not a link to one) of this user's that nobody else may
