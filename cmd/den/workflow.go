@@ -173,6 +173,18 @@ func (c *AddCmd) Run(a *App) error {
 			if _, err := ix.Lookup(name); err != nil {
 				return nil, &usageError{err: err}
 			}
+			// A bare name adds the newest version, but keeps the constraint of a package
+			// den.toml has already: den add node must not turn node = "22" into "latest".
+			if name == strings.TrimSpace(ref) {
+				if m, err := manifest.Parse(path, data); err == nil {
+					if pkg, ok := projectPackage(m, name); ok {
+						if !a.Globals.Quiet {
+							fmt.Fprintf(a.Stderr, "%s is in den.toml already, as %q; den add %s@VERSION changes it\n", name, pkg.Version, name)
+						}
+						continue
+					}
+				}
+			}
 			if _, err := version.ParseConstraint(constraint); err != nil {
 				return nil, &usageError{err: err}
 			}
