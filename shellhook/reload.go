@@ -2,10 +2,12 @@ package shellhook
 
 import (
 	"fmt"
+	"sort"
 	"strings"
 
 	"github.com/den-sh/den/core/lock"
 	"github.com/den-sh/den/core/manifest"
+	"github.com/den-sh/den/core/project"
 )
 
 // PackageChanges names what an update does to the packages of an environment, as far as the
@@ -76,4 +78,67 @@ func UpdateLine(changes []string) string {
 		named = append(named[:maxNamedChanges:maxNamedChanges], fmt.Sprintf("%d more", len(changes)-maxNamedChanges))
 	}
 	return "updating environment (" + strings.Join(named, ", ") + ") in the background"
+}
+
+// Pkg is one package of an active environment, for ActivationLine: its name and version.
+type Pkg struct{ Name, Version string }
+
+// ActivationLine says in one line what applying or leaving an environment changed, as direnv's
+// users expect to see it: packages that came (+go 1.22.3), went (-node) or changed (node 20.1.0 →
+// 22.3.0), then the variables set (+NAME), changed (~NAME) or unset (-NAME); "" when nothing
+// did. before and after are the shell's variables; den's own bookkeeping is not named.
+func ActivationLine(oldPkgs, newPkgs []Pkg, before, after map[string]string) string {
+	var parts []string
+	oldV := map[string]string{}
+	for _, p := range oldPkgs {
+		oldV[p.Name] = p.Version
+	}
+	newV := map[string]string{}
+	for _, p := range newPkgs {
+		newV[p.Name] = p.Version
+		switch v, ok := oldV[p.Name]; {
+		case !ok:
+			parts = append(parts, "+"+p.Name+" "+p.Version)
+		case v != p.Version:
+			parts = append(parts, p.Name+" "+v+" → "+p.Version)
+		}
+	}
+	for _, p := range oldPkgs {
+		if _, ok := newV[p.Name]; !ok {
+			parts = append(parts, "-"+p.Name)
+		}
+	}
+	var vars []string
+	seen := map[string]bool{}
+	for _, m := range []map[string]string{after, before} {
+		for k := range m {
+			if seen[k] || bookkeeping(k) {
+				continue
+			}
+			seen[k] = true
+			b, inBefore := before[k]
+			a, inAfter := after[k]
+			switch {
+			case !inBefore && inAfter:
+				vars = append(vars, "+"+k)
+			case inBefore && !inAfter:
+				vars = append(vars, "-"+k)
+			case a != b:
+				vars = append(vars, "~"+k)
+			}
+		}
+	}
+	sort.Slice(vars, func(i, j int) bool { return vars[i][1:] < vars[j][1:] })
+	parts = append(parts, vars...)
+	return strings.Join(parts, " ")
+}
+
+// bookkeeping names the variables den keeps for itself in the shell, and those every
+// environment has (DEN_ROOT, DEN_PROFILE), which would only lengthen the line.
+func bookkeeping(name string) bool {
+	switch name {
+	case EnvDiff, EnvSession, project.EnvUntrusted, "DEN_REPORTED", "DEN_ROOT", "DEN_PROFILE":
+		return true
+	}
+	return false
 }

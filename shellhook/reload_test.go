@@ -76,3 +76,27 @@ func TestUpdateLine(t *testing.T) {
 		}
 	}
 }
+
+func TestActivationLine(t *testing.T) {
+	for _, c := range []struct {
+		name          string
+		oldPkgs, pkgs []Pkg
+		before, after map[string]string
+		want          string
+	}{
+		{"enter", nil, []Pkg{{"go", "1.22.3"}, {"node", "20.1.0"}},
+			map[string]string{"PATH": "/bin"}, map[string]string{"PATH": "/p/bin:/bin", "GOROOT": "/g", "DEN_ROOT": "/r", EnvDiff: "x"},
+			"+go 1.22.3 +node 20.1.0 +GOROOT ~PATH"},
+		{"reload", []Pkg{{"go", "1.22.3"}, {"node", "20.1.0"}}, []Pkg{{"go", "1.22.3"}, {"node", "22.3.0"}},
+			map[string]string{"PATH": "/a"}, map[string]string{"PATH": "/b"},
+			"node 20.1.0 → 22.3.0 ~PATH"},
+		{"leave", []Pkg{{"go", "1.22.3"}}, nil,
+			map[string]string{"PATH": "/p/bin:/bin", "GOROOT": "/g", EnvSession: "s"}, map[string]string{"PATH": "/bin"},
+			"-go -GOROOT ~PATH"},
+		{"nothing", nil, nil, map[string]string{"A": "1"}, map[string]string{"A": "1", "DEN_REPORTED": "x"}, ""},
+	} {
+		if got := ActivationLine(c.oldPkgs, c.pkgs, c.before, c.after); got != c.want {
+			t.Errorf("%s: %q, want %q", c.name, got, c.want)
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -16,6 +17,7 @@ import (
 	"github.com/den-sh/den/core/platform"
 	"github.com/den-sh/den/core/project"
 	"github.com/den-sh/den/envs"
+	"github.com/den-sh/den/envs/activate"
 	"github.com/den-sh/den/shellhook"
 )
 
@@ -119,6 +121,25 @@ func exportHook(shell string, stdout, stderr io.Writer) {
 		delete(env, shellhook.EnvDiff)
 		delete(env, shellhook.EnvSession)
 	}
+	// emit writes the shell code that takes the shell from before to env, after one line that
+	// says what that changes for the user (off with DEN_LOG=quiet).
+	emit := func() {
+		if os.Getenv("DEN_LOG") != "quiet" {
+			var oldProfile, newProfile string
+			if before[shellhook.EnvDiff] != "" {
+				oldProfile = sess.Profile
+			}
+			if env[shellhook.EnvDiff] != "" {
+				if s, err := shellhook.DecodeHookSession(env[shellhook.EnvSession]); err == nil {
+					newProfile = s.Profile
+				}
+			}
+			if line := shellhook.ActivationLine(profilePkgs(oldProfile), profilePkgs(newProfile), before, env); line != "" {
+				fmt.Fprintf(stderr, "den: %s\n", line)
+			}
+		}
+		fmt.Fprint(stdout, shellhook.Export(shell, shellhook.Changes(before, env)))
+	}
 	switch {
 	case root == "":
 		leave()
@@ -142,7 +163,7 @@ func exportHook(shell string, stdout, stderr io.Writer) {
 			}
 			env[envUntrusted] = root
 			env[shellhook.EnvSession] = untrustedSession(root, tc).Encode()
-			fmt.Fprint(stdout, shellhook.Export(shell, shellhook.Changes(before, env)))
+			emit()
 			return
 		default:
 			// den.toml or den.lock changed under an active environment (an edit, a git pull):
@@ -163,12 +184,17 @@ func exportHook(shell string, stdout, stderr io.Writer) {
 			}
 			env[envUntrusted] = root
 			env[shellhook.EnvSession] = untrustedSession(root, tc).Encode()
-			fmt.Fprint(stdout, shellhook.Export(shell, shellhook.Changes(before, env)))
+			emit()
 			return
 		}
 		delete(env, envUntrusted)
 		next := hookSession(root, tc)
 		_, _, vars, ok := unchangedAt(root)
+		if !ok && applyRealized(root) {
+			// Everything it needs is in the store already (a den allow, say): at once.
+			next = hookSession(root, envs.CheckTrust(cfg.StateDir, root))
+			_, _, vars, ok = unchangedAt(root)
+		}
 		if !ok {
 			// Not realized yet, or den.toml changed: realize in the background; a later prompt
 			// applies the result. A reload keeps the project's old environment meanwhile; another
@@ -189,7 +215,7 @@ func exportHook(shell string, stdout, stderr io.Writer) {
 				fmt.Fprintln(stderr, line) // den shell started this sync while a program had the terminal
 			}
 			env[shellhook.EnvSession] = next.Encode()
-			fmt.Fprint(stdout, shellhook.Export(shell, shellhook.Changes(before, env)))
+			emit()
 			return
 		}
 		if shellRoot == root {
@@ -201,7 +227,53 @@ func exportHook(shell string, stdout, stderr io.Writer) {
 		env[shellhook.EnvDiff] = d.Encode()
 		env[shellhook.EnvSession] = next.Encode()
 	}
-	fmt.Fprint(stdout, shellhook.Export(shell, shellhook.Changes(before, env)))
+	emit()
+}
+
+// profilePkgs lists the packages of the profile at path, with the versions their store names
+// give; none for "".
+func profilePkgs(path string) []shellhook.Pkg {
+	if path == "" {
+		return nil
+	}
+	pkgs, err := activate.ReadProfile(path)
+	if err != nil {
+		return nil
+	}
+	out := make([]shellhook.Pkg, len(pkgs))
+	for i, p := range pkgs {
+		base := filepath.Base(p.Out)
+		if len(base) > 33 {
+			base = base[33:] // past the hash and its dash
+		}
+		out[i] = shellhook.Pkg{Name: p.Name, Version: base[strings.LastIndexByte(base, '-')+1:]}
+	}
+	return out
+}
+
+// applyRealized makes the environment of the project at root current when that needs nothing
+// but what the store has already — a den allow of a realized environment, or the allowance
+// moving — and reports whether it did. It resolves nothing, builds, downloads and substitutes
+// nothing, and never waits for another den: the prompt is waiting. Otherwise the background
+// sync does the work.
+func applyRealized(root string) bool {
+	a := &App{Stdout: io.Discard, Stderr: io.Discard, Globals: &Globals{Quiet: true, NoBuild: true, NoSubstitute: true}}
+	defer func() {
+		if a.cleanup != nil {
+			a.cleanup()
+		}
+	}()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	noWait, stop := context.WithCancel(ctx)
+	stop()
+	m, unlock, err := a.changeProjectAt(ctx, noWait, root, true, false)
+	if err != nil {
+		return false
+	}
+	defer unlock()
+	_, _, err = a.syncProject(ctx, m, true)
+	return err == nil
 }
 
 // hookSession fingerprints the project at root, allowed as tc found, for the hook's session

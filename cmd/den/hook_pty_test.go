@@ -142,9 +142,16 @@ func TestHookPTY(t *testing.T) {
 			send("printenv BAR || printf 'BAR-%s\\n' none; command -v node | grep -c -- -b-env/ | sed 's/^/dennode=/'")
 			at = out.expect(t, at, "BAR-none")
 			at = out.expect(t, at, "dennode=0\r\n")
+			// Allowed again, with everything in the store: applied at the very next prompt, in
+			// one line that says what came.
 			send("den allow")
 			at = out.expect(t, at, "allowed ")
-			until("printenv BAR | sed 's/^/bar=/'", "bar=from b")
+			at = out.expect(t, at, "den: +node 20.1.0 +BAR ~PATH\r\n")
+			send("printenv BAR | sed 's/^/bar=/'")
+			at = out.expect(t, at, "bar=from b")
+			if strings.Contains(out.String()[strings.LastIndex(out.String(), "dennode=0"):], "in the background") {
+				t.Fatalf("a realized environment was realized again in the background:\n%s", out.String())
+			}
 
 			send("printf '[env\\n' > den.toml && den allow")
 			until("echo tick", "den: updating the environment failed: ")

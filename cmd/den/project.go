@@ -102,7 +102,13 @@ func (a *App) changeProject(ctx context.Context, trust, ask bool) (m *manifest.M
 	if err != nil {
 		return nil, nil, err
 	}
-	unlock, err = envs.LockProject(ctx, root, func() {
+	return a.changeProjectAt(ctx, ctx, root, trust, ask)
+}
+
+// changeProjectAt is changeProject for the project at root, waiting for its lock as long as
+// lockCtx lasts.
+func (a *App) changeProjectAt(ctx, lockCtx context.Context, root string, trust, ask bool) (m *manifest.Manifest, unlock func(), err error) {
+	unlock, err = envs.LockProject(lockCtx, root, func() {
 		if !a.Globals.Quiet {
 			fmt.Fprintln(a.Stderr, "den: waiting for another den command in this project to finish")
 		}
