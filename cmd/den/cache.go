@@ -253,7 +253,7 @@ func (a *App) environmentPaths(ctx context.Context, m *manifest.Manifest) ([]sto
 		return nil, &usageError{err: fmt.Errorf("%s has no packages for this system to push", manifest.FileName),
 			hints: []string{"name what to push: den cache push CACHE RECIPE|PACKAGE|STORE-PATH"}}
 	}
-	f, _, err := a.lockProject(ctx, m, false, true, nil)
+	f, _, err := a.lockProject(ctx, m, false, false, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -272,7 +272,7 @@ func applyRealized(root string) bool {
 		return false
 	}
 	defer unlock()
-	_, _, err = a.syncProject(ctx, m, true)
+	_, _, err = a.syncProject(ctx, m, true, false)
 	return err == nil
 }
 

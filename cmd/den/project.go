@@ -205,12 +205,34 @@ func profileName(m *manifest.Manifest) string {
 	return storepath.SanitizeName(filepath.Base(m.Root) + "-env")
 }
 
+// changeWords names lock changes in a few words: +node 22.3.0, go 1.22.3 → 1.23.1, -gopls.
+func changeWords(changes []resolve.Change) string {
+	var words []string
+	for _, ch := range changes {
+		switch {
+		case ch.Old == "":
+			words = append(words, "+"+ch.Name+" "+ch.New)
+		case ch.New == "":
+			words = append(words, "-"+ch.Name)
+		default:
+			words = append(words, ch.Name+" "+ch.Old+" → "+ch.New)
+		}
+	}
+	return strings.Join(words, ", ")
+}
+
 // syncProject locks (or, frozen, checks the lock), realizes and switches the project to its
-// environment, and returns it.
-func (a *App) syncProject(ctx context.Context, m *manifest.Manifest, frozen bool) (*environment, []resolve.Change, error) {
-	f, changes, err := a.lockProject(ctx, m, frozen, true, nil)
+// environment, and returns it. It writes den.lock only with write: den run, den env and den
+// shell resolve a changed den.toml for themselves and leave the file alone (an editor, direnv
+// and the hook watch it, and a git status would show a change nobody asked for).
+func (a *App) syncProject(ctx context.Context, m *manifest.Manifest, frozen, write bool) (*environment, []resolve.Change, error) {
+	f, changes, err := a.lockProject(ctx, m, frozen, write, nil)
 	if err != nil {
 		return nil, nil, err
+	}
+	if !write && len(changes) > 0 && !a.Globals.Quiet {
+		// Resolved for this command only: den.lock is written by the commands meant to lock.
+		fmt.Fprintf(a.Stderr, "den: den.lock is out of date with den.toml (%s); den lock writes it\n", changeWords(changes))
 	}
 	env, err := a.compose(ctx, m, f)
 	if err != nil {
@@ -309,7 +331,9 @@ func (c *SyncCmd) Run(a *App) (err error) {
 		return err
 	}
 	defer unlock()
-	env, changes, err := a.syncProject(ctx, m, c.Frozen)
+	// den sync locks; the hook's background sync (--status-file) does not write den.lock
+	// behind the user's back, as a cd must not change the repository.
+	env, changes, err := a.syncProject(ctx, m, c.Frozen, c.Status == "")
 	if err != nil {
 		return err
 	}

@@ -28,7 +28,7 @@ func (c *ShellCmd) Run(a *App) error {
 	}
 	// Taken before syncing, so that an edit made meanwhile shows at the first prompt.
 	sess := hookSession(m.Root, a.trust)
-	env, _, err := a.syncProject(ctx, m, c.Frozen)
+	env, _, err := a.syncProject(ctx, m, c.Frozen, false)
 	unlock()
 	stop()
 	if err != nil {

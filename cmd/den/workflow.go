@@ -46,7 +46,7 @@ func (c *RunCmd) Run(a *App) error {
 			stop()
 			return err
 		}
-		env, _, err := a.syncProject(ctx, m, c.Frozen)
+		env, _, err := a.syncProject(ctx, m, c.Frozen, false)
 		unlock()
 		stop()
 		if err != nil {
@@ -105,7 +105,7 @@ func (c *EnvCmd) Run(a *App) error {
 	if err != nil {
 		return err
 	}
-	env, _, err := a.syncProject(ctx, m, c.Frozen)
+	env, _, err := a.syncProject(ctx, m, c.Frozen, false)
 	unlock()
 	if err != nil {
 		return err
