@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"github.com/alecthomas/kong"
 
 	"github.com/den-sh/den/core/manifest"
+	"github.com/den-sh/den/core/versionfile"
 	"github.com/den-sh/den/envs"
 	"github.com/den-sh/den/templates"
 )
@@ -19,6 +21,7 @@ import (
 // InitCmd is den init.
 type InitCmd struct {
 	Template string `short:"t" default:"empty" placeholder:"NAME" help:"Start from template NAME (default: ${default})."`
+	From     bool   `help:"Add the tools that the project's versions files pin (.nvmrc, .node-version, go.mod, .python-version, .tool-versions)."`
 	Dir      string `arg:"" optional:"" default:"." placeholder:"DIR" help:"The project's directory, created if missing (default: the current one)."`
 }
 
@@ -46,6 +49,22 @@ func (c *InitCmd) Run(a *App, k *kong.Context) error {
 		return err
 	}
 	path := filepath.Join(c.Dir, manifest.FileName)
+	pins, skipped, err := versionfile.Read(c.Dir)
+	if err != nil {
+		return err
+	}
+	if len(pins) > 0 && !c.From && a.interactive() {
+		fmt.Fprintf(a.Stderr, "den: this project pins %s. Add them to den.toml? [Y/n] ", versionfile.Names(pins))
+		answer, _ := bufio.NewReader(os.Stdin).ReadString('\n')
+		c.From = !strings.HasPrefix(strings.ToLower(strings.TrimSpace(answer)), "n")
+	}
+	if c.From {
+		for _, p := range pins {
+			if data, err = manifest.AddPackage(path, data, p.Package, p.Constraint); err != nil {
+				return err
+			}
+		}
+	}
 	// O_EXCL, so that a den.toml written meanwhile by someone else is not replaced either.
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o666)
 	if errors.Is(err, fs.ErrExist) {
@@ -77,6 +96,20 @@ func (c *InitCmd) Run(a *App, k *kong.Context) error {
 		return nil
 	}
 	fmt.Fprintf(a.Stderr, "created %s (template %s)\n", path, c.Template)
+	switch {
+	case c.From && len(pins) > 0:
+		fmt.Fprintf(a.Stderr, "added what %s pin\n", versionfile.Names(pins))
+	case len(pins) > 0:
+		var refs []string
+		for _, p := range pins {
+			refs = append(refs, p.Package+"@"+p.Constraint)
+		}
+		fmt.Fprintf(a.Stderr, "hint: this project pins %s; den add %s adds them (den init --from does it at once)\n",
+			versionfile.Names(pins), strings.Join(refs, " "))
+	}
+	for _, sk := range skipped {
+		fmt.Fprintf(a.Stderr, "den: %s names %s, which den has no package for\n", sk.From, sk.Tool)
+	}
 	if added {
 		fmt.Fprintf(a.Stderr, "added .den/ to %s\n", filepath.Join(c.Dir, ".gitignore"))
 	}
