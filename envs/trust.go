@@ -164,6 +164,9 @@ func allow(stateDir, root, h string, undeny bool) error {
 			return
 		}
 		r.deny = false
+		if slices.Contains(r.allowed, h) && !undeny {
+			return // already allowed: the record stays as it is, and so does its identity
+		}
 		r.allowed = append(slices.DeleteFunc(r.allowed, func(x string) bool { return x == h }), h)
 		if len(r.allowed) > keptAllowances {
 			r.allowed = r.allowed[len(r.allowed)-keptAllowances:]
@@ -176,9 +179,21 @@ func editRecord(stateDir, root string, edit func(*record)) error {
 	if err := os.MkdirAll(filepath.Dir(f), 0o700); err != nil {
 		return err
 	}
-	return lockedfile.Transform(f, func(data []byte) ([]byte, error) {
+	err := lockedfile.Transform(f, func(data []byte) ([]byte, error) {
 		r := parseRecord(data)
 		edit(&r)
-		return r.encode(root), nil
+		out := r.encode(root)
+		if bytes.Equal(out, data) {
+			// Not rewritten: its identity is in stamps and hook sessions, which a rewrite
+			// saying nothing new would make stale.
+			return nil, errUnchanged
+		}
+		return out, nil
 	})
+	if errors.Is(err, errUnchanged) {
+		return nil
+	}
+	return err
 }
+
+var errUnchanged = errors.New("trust record unchanged")

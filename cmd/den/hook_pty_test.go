@@ -120,7 +120,10 @@ func TestHookPTY(t *testing.T) {
 			until("node --version 2>/dev/null | sed 's/^/node=/'", "node=v20.1.0")
 
 			// den.lock is inside the allowance: a change of it alone (a git pull, say) applies
-			// nothing until den allow.
+			// nothing until den allow. (The hook resolved den.toml's change for itself; den lock
+			// writes den.lock.)
+			send("den lock")
+			at = out.expect(t, at, "+ node 20.1.0")
 			send("echo '# pulled' >> den.lock")
 			at = out.expect(t, at, "den.lock changed; run den allow to apply it")
 			send("printenv BAR | sed 's/^/kept=/'")

@@ -23,6 +23,7 @@ import (
 type environment struct {
 	profile *envs.Profile
 	vars    []envs.Var
+	lock    *lock.File // what it was made from, which den.lock may not be yet
 }
 
 // lockProject brings den.lock up to date with m (unless frozen, where it only checks) and
@@ -252,7 +253,7 @@ func (a *App) compose(ctx context.Context, m *manifest.Manifest, f *lock.File) (
 	if err != nil {
 		return nil, err
 	}
-	return &environment{profile: prof, vars: vars}, nil
+	return &environment{profile: prof, vars: vars, lock: f}, nil
 }
 
 // switchTo makes env the project's current generation and keeps, beside it, the den.toml and
@@ -266,23 +267,47 @@ func (a *App) switchTo(m *manifest.Manifest, env *environment) error {
 	if err != nil {
 		return err
 	}
-	if err := envs.WriteStamp(m.Root, a.trust, env.profile.Path, m); err != nil {
+	if err := a.snapshot(m, g.Number, env); err != nil {
 		return err
 	}
-	for _, name := range []string{manifest.FileName, lock.FileName} {
-		snap := snapshotName(g.Number, name)
-		if _, err := os.Lstat(envs.StatePath(m.Root, snap)); err == nil {
-			continue // made when the generation was
-		}
-		data, err := os.ReadFile(filepath.Join(m.Root, name))
-		if err != nil {
-			continue
-		}
-		if err := envs.WriteStateFile(m.Root, snap, data, 0o444); err != nil {
+	// The stamp lets den run and the hook skip all of this next time, for as long as den.toml,
+	// den.lock and the user's allowance stay as they are now.
+	if a.trust.Trust != envs.Allowed {
+		return nil
+	}
+	a.trust = envs.CheckTrust(a.cfg.StateDir, m.Root)
+	if a.trust.Trust != envs.Allowed {
+		return nil // denied meanwhile
+	}
+	return envs.WriteStamp(m.Root, a.trust, env.profile.Path, m)
+}
+
+// snapshot keeps, beside generation n, the den.toml and den.lock it was made from.
+func (a *App) snapshot(m *manifest.Manifest, n int, env *environment) error {
+	// The copies are of den.toml as it is and of the lock the environment was made from, which
+	// den run and the hook resolve without writing den.lock. Both are den's own, made from
+	// allowed files: allowed themselves, so that den rollback to them needs no new den allow.
+	tomlSnap, lockSnap := snapshotName(n, manifest.FileName), snapshotName(n, lock.FileName)
+	if _, err := os.Lstat(envs.StatePath(m.Root, lockSnap)); err == nil {
+		return nil // made when the generation was
+	}
+	tomlData, err := os.ReadFile(filepath.Join(m.Root, manifest.FileName))
+	if err != nil {
+		return err
+	}
+	lockData, err := lock.Encode(env.lock)
+	if err != nil {
+		return err
+	}
+	if a.trust.Trust == envs.Allowed {
+		if err := envs.AllowContent(a.cfg.StateDir, m.Root, envs.ContentHash(tomlData, lockData, true)); err != nil {
 			return err
 		}
 	}
-	return nil
+	if err := envs.WriteStateFile(m.Root, tomlSnap, tomlData, 0o444); err != nil {
+		return err
+	}
+	return envs.WriteStateFile(m.Root, lockSnap, lockData, 0o444)
 }
 
 // snapshotName is the state file (below .den) in which generation n keeps its copy of
