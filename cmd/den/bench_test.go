@@ -122,10 +122,12 @@ func benchRun(t *testing.T, den string) {
 	os.MkdirAll(proj, 0o755)
 	os.WriteFile(filepath.Join(proj, "den.toml"), []byte("[packages]\n\n[env]\nGREETING = \"hi\"\n"), 0o644)
 	env := append(os.Environ(), "DEN_STORE="+dir+"/store", "DEN_STATE="+dir+"/state", "DEN_CACHE="+dir+"/cache")
-	sync := exec.Command(den, "sync")
-	sync.Dir, sync.Env = proj, env
-	if out, err := sync.CombinedOutput(); err != nil {
-		t.Fatalf("den sync: %v\n%s", err, out)
+	for _, args := range [][]string{{"allow"}, {"sync"}} {
+		c := exec.Command(den, args...)
+		c.Dir, c.Env = proj, env
+		if out, err := c.CombinedOutput(); err != nil {
+			t.Fatalf("den %s: %v\n%s", args[0], err, out)
+		}
 	}
 	const n = 200
 	loop := func(name string, args ...string) time.Duration {
