@@ -153,7 +153,7 @@ func (a *App) realizeEnvironment(ctx context.Context, f *lock.File, names []stri
 		go func() {
 			defer wg.Done()
 			errs[i] = b.Realize(ctx, d)
-			pkgs[i] = envs.Package{Name: name, Out: d.Out, Vars: r.Vars(p, string(d.Out))}
+			pkgs[i] = envs.Package{Name: name, Out: d.Out, Vars: r.Vars(p, string(d.Out)), Defaults: r.Defaults(p)}
 		}()
 	}
 	wg.Wait()

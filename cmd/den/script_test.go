@@ -467,7 +467,8 @@ func removeRealGo() {
 // makeRealGoZip zips the host's GOROOT the way golang.org/toolchain zips are laid out: every
 // file under golang.org/toolchain@VERSION/, go.mod files renamed _go.mod. Files are stored, not
 // deflated, so that it is quick; the test suites (test/, testdata/) are left out, as no build
-// needs them, and so are the few names a module zip may not hold.
+// needs them, and so are the few names a module zip may not hold. go.env says GOTOOLCHAIN=auto,
+// as in the toolchains Go publishes.
 func makeRealGoZip() (string, string, error) {
 	out, err := exec.Command("go", "env", "GOROOT").Output()
 	if err != nil {
@@ -519,6 +520,13 @@ func makeRealGoZip() (string, string, error) {
 		folded[strings.ToLower(rel)] = true
 		w, err := zw.CreateHeader(&zip.FileHeader{Name: prefix + rel, Method: zip.Store})
 		if err != nil {
+			return err
+		}
+		if rel == "go.env" {
+			// A published toolchain switches to the one a go.mod asks for (the host's go.env
+			// may have been edited to stop it); its proxy and database lines are left out, as
+			// every script names its own.
+			_, err := io.WriteString(w, "GOTOOLCHAIN=auto\n")
 			return err
 		}
 		src, err := os.Open(p)

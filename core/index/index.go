@@ -43,6 +43,10 @@ type Entry struct {
 	Recipe      *RecipeEntry      `toml:"recipe"`
 	// Vars are variables the package brings into an environment; "$out" is its store path.
 	Vars map[string]string `toml:"vars"`
+	// Defaults are variables it brings only where the user has not set them: in the environment,
+	// or for Go's own settings with go env -w (envs/activate). They keep a toolchain or package
+	// manager from switching itself to another version (GOTOOLCHAIN=local).
+	Defaults map[string]string `toml:"defaults"`
 }
 
 // RecipeEntry is the source recipe of a recipe-backed package.

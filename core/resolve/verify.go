@@ -96,6 +96,16 @@ func (r *Resolver) Vars(p *lock.Package, out string) map[string]string {
 	return vars
 }
 
+// Defaults are the variables a locked package brings only where the user has not set them, from
+// den's index.
+func (r *Resolver) Defaults(p *lock.Package) map[string]string {
+	e, err := r.Index.Lookup(p.Name)
+	if err != nil || len(e.Defaults) == 0 {
+		return nil
+	}
+	return maps.Clone(e.Defaults)
+}
+
 func verifyRecipe(p *lock.Package, e *index.Entry) error {
 	rec := e.Recipe
 	if p.Version != rec.Version {
