@@ -52,6 +52,7 @@ func (a *App) lockProject(ctx context.Context, m *manifest.Manifest, frozen, wri
 			return nil, nil, err
 		}
 	}
+	a.warnPackageManager(m, next)
 	return next, changes, nil
 }
 
