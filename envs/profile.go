@@ -30,6 +30,8 @@ type Package struct {
 	Name string            `json:"name"`
 	Out  storepath.Path    `json:"out"`
 	Vars map[string]string `json:"vars,omitempty"` // set as given, e.g. GOROOT = Out
+	// Defaults are set only where the user has not set them, e.g. GOTOOLCHAIN=local.
+	Defaults map[string]string `json:"defaults,omitempty"`
 }
 
 // Profile is a built profile.
@@ -220,7 +222,7 @@ func ReadProfile(p storepath.Path) (*Profile, error) {
 	}
 	prof := &Profile{Path: p}
 	for _, pkg := range pkgs {
-		prof.Packages = append(prof.Packages, Package{Name: pkg.Name, Out: storepath.Path(pkg.Out), Vars: pkg.Vars})
+		prof.Packages = append(prof.Packages, Package{Name: pkg.Name, Out: storepath.Path(pkg.Out), Vars: pkg.Vars, Defaults: pkg.Defaults})
 	}
 	return prof, nil
 }

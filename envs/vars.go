@@ -22,6 +22,7 @@ type (
 const (
 	Set     = activate.Set     // replace
 	Prepend = activate.Prepend // Value is a colon-separated list put in front of the current entries
+	Default = activate.Default // set only where the variable is unset or empty
 )
 
 // Variables is activate.Variables for a profile and manifest of den-core's types: the
@@ -42,7 +43,7 @@ func Environ(vars []Var) []string { return Apply(os.Environ(), vars) }
 func activatePackages(pkgs []Package) []activate.Package {
 	out := make([]activate.Package, len(pkgs))
 	for i, p := range pkgs {
-		out[i] = activate.Package{Name: p.Name, Out: string(p.Out), Vars: p.Vars}
+		out[i] = activate.Package{Name: p.Name, Out: string(p.Out), Vars: p.Vars, Defaults: p.Defaults}
 	}
 	return out
 }

@@ -39,7 +39,16 @@ func (c *LockCmd) Run(a *App) error {
 		return err
 	}
 	a.printChanges(changes)
+	a.warnPackageManager(m, next)
 	return nil
+}
+
+// warnPackageManager says, once a lock is written, when package.json's packageManager and
+// den.toml pin different versions of the package manager.
+func (a *App) warnPackageManager(m *manifest.Manifest, f *lock.File) {
+	if msg, err := resolve.PackageManagerWarning(m, f); err == nil && msg != "" {
+		fmt.Fprintf(a.Stderr, "den: warning: %s\n", msg)
+	}
 }
 
 // printChanges reports what a lock update did, one package a line.

@@ -53,6 +53,7 @@ func (a *App) lockProject(ctx context.Context, m *manifest.Manifest, frozen, wri
 			return nil, nil, err
 		}
 	}
+	a.warnPackageManager(m, next)
 	return next, changes, nil
 }
 
@@ -160,7 +161,7 @@ func (a *App) realizeEnvironment(ctx context.Context, f *lock.File, names []stri
 		go func() {
 			defer wg.Done()
 			errs[i] = b.Realize(ctx, d)
-			pkgs[i] = envs.Package{Name: name, Out: d.Out, Vars: r.Vars(p, string(d.Out))}
+			pkgs[i] = envs.Package{Name: name, Out: d.Out, Vars: r.Vars(p, string(d.Out)), Defaults: r.Defaults(p)}
 		}()
 	}
 	wg.Wait()

@@ -136,10 +136,27 @@ func fakeNode(v string) string {
 	return "#!/bin/sh\nif [ \"$1\" = --version ]; then echo v" + v + "; exit 0; fi\nexec /bin/sh \"$@\"\n"
 }
 
+// fakeNPMReleases stand in for npm, which comes with node: the newest whose engines accept a
+// node is locked with it (9.9.0 with node 20.1.0, 10.5.0 with 22.3.0). Its commands are shell
+// scripts that fakeNode runs.
+func fakeNPMReleases() []npmtest.Package {
+	var out []npmtest.Package
+	for v, engines := range map[string]string{"9.9.0": ">=18", "10.5.0": "^18.17.0 || >=20.5.0", "11.0.0": "^20.17.0 || >=22.9.0"} {
+		out = append(out, npmtest.Package{Name: "npm", Version: v, Engines: map[string]string{"node": engines},
+			Bin: map[string]string{"npm": "bin/npm-cli.js", "npx": "bin/npx-cli.js"},
+			Files: map[string]string{
+				"bin/npm-cli.js": "if [ \"$1\" = --version ]; then echo " + v + "; else echo \"npm " + v + " $*\"; fi\n",
+				"bin/npx-cli.js": "echo \"npx " + v + " $*\"\n",
+			}})
+	}
+	return out
+}
+
 var scriptCmds = map[string]func(ts *testscript.TestScript, neg bool, args []string){
 	// npmregistry: start a fake npm registry on loopback with node (20.1.0, 22.3.0) and esbuild
-	// (0.20.0) platform packages for den's default systems, left-pad 1.0.0 and 1.3.0, and
-	// greeter 1.0.0 (depends on left-pad ^1, command greet); point npm_config_registry at it.
+	// (0.20.0) platform packages for den's default systems, npm (fakeNPMReleases), left-pad 1.0.0
+	// and 1.3.0, and greeter 1.0.0 (depends on left-pad ^1, command greet); point
+	// npm_config_registry at it.
 	"npmregistry": func(ts *testscript.TestScript, neg bool, args []string) {
 		r := npmtest.Start("/")
 		ts.Defer(r.Close)
@@ -153,6 +170,9 @@ var scriptCmds = map[string]func(ts *testscript.TestScript, neg bool, args []str
 			r.Add(npmtest.Package{Name: "@esbuild/" + ns.OS + "-" + ns.CPU, Version: "0.20.0", OS: []string{ns.OS}, CPU: []string{ns.CPU},
 				Files: map[string]string{"bin/esbuild": "#!/bin/sh\necho esbuild 0.20.0 " + ns.OS + "-" + ns.CPU + "\n"}})
 		}
+		for _, p := range fakeNPMReleases() {
+			r.Add(p)
+		}
 		for _, v := range []string{"1.0.0", "1.3.0"} {
 			r.Add(npmtest.Package{Name: "left-pad", Version: v, Files: map[string]string{"index.js": "left-pad " + v + "\n"}})
 		}
@@ -163,6 +183,58 @@ var scriptCmds = map[string]func(ts *testscript.TestScript, neg bool, args []str
 		ts.Setenv("npm_config_registry", r.URL)
 		u, _ := url.Parse(r.URL)
 		ts.Setenv("NPM_AUTH_KEY", "//"+u.Host+u.Path)
+	},
+	// npm-add NAME@VERSION [dir=DIR] [engines=RANGE] [bin=CMD:FILE]... [os=OS cpu=CPU]: publish
+	// a version on the fake registry, its files from DIR of the script's directory.
+	"npm-add": func(ts *testscript.TestScript, neg bool, args []string) {
+		at := strings.LastIndexByte(args[0], '@')
+		if at <= 0 {
+			ts.Fatalf("usage: npm-add NAME@VERSION [key=value]...")
+		}
+		p := npmtest.Package{Name: args[0][:at], Version: args[0][at+1:]}
+		bins := map[string]string{}
+		for _, kv := range args[1:] {
+			k, v, _ := strings.Cut(kv, "=")
+			switch k {
+			case "dir":
+				p.Files = map[string]string(moduleFiles(ts, v))
+			case "engines":
+				p.Engines = map[string]string{"node": v}
+			case "bin":
+				cmd, file, _ := strings.Cut(v, ":")
+				bins[cmd] = file
+			case "os":
+				p.OS = []string{v}
+			case "cpu":
+				p.CPU = []string{v}
+			default:
+				ts.Fatalf("npm-add: unknown %s", k)
+			}
+		}
+		if len(bins) > 0 {
+			p.Bin = bins
+		}
+		ts.Value("npm").(*fakeNPM).r.Add(p)
+	},
+	// npm-tag NAME TAG VERSION: point a dist-tag of NAME at VERSION.
+	"npm-tag": func(ts *testscript.TestScript, neg bool, args []string) {
+		ts.Value("npm").(*fakeNPM).r.Tag(args[0], args[1], args[2])
+	},
+	// npm-add-node [-current] VERSION...: publish fake node releases for den's default systems,
+	// or with -current for this system only.
+	"npm-add-node": func(ts *testscript.TestScript, neg bool, args []string) {
+		systems := resolve.DefaultSystems()
+		if len(args) > 0 && args[0] == "-current" {
+			systems, args = systems[:1], args[1:]
+		}
+		for _, sys := range systems {
+			ns, err := npm.SystemFor(sys)
+			ts.Check(err)
+			for _, v := range args {
+				ts.Value("npm").(*fakeNPM).r.Add(npmtest.Package{Name: "node-" + ns.OS + "-" + ns.CPU, Version: v, OS: []string{ns.OS}, CPU: []string{ns.CPU},
+					Bin: map[string]string{"node": "bin/node"}, Files: map[string]string{"bin/node": fakeNode(v)}})
+			}
+		}
 	},
 	// npm-tamper NAME VERSION | npm-token TOKEN: serve a tarball that does not match its
 	// integrity, or require a bearer token.
@@ -467,7 +539,8 @@ func removeRealGo() {
 // makeRealGoZip zips the host's GOROOT the way golang.org/toolchain zips are laid out: every
 // file under golang.org/toolchain@VERSION/, go.mod files renamed _go.mod. Files are stored, not
 // deflated, so that it is quick; the test suites (test/, testdata/) are left out, as no build
-// needs them, and so are the few names a module zip may not hold.
+// needs them, and so are the few names a module zip may not hold. go.env says GOTOOLCHAIN=auto,
+// as in the toolchains Go publishes.
 func makeRealGoZip() (string, string, error) {
 	out, err := exec.Command("go", "env", "GOROOT").Output()
 	if err != nil {
@@ -519,6 +592,13 @@ func makeRealGoZip() (string, string, error) {
 		folded[strings.ToLower(rel)] = true
 		w, err := zw.CreateHeader(&zip.FileHeader{Name: prefix + rel, Method: zip.Store})
 		if err != nil {
+			return err
+		}
+		if rel == "go.env" {
+			// A published toolchain switches to the one a go.mod asks for (the host's go.env
+			// may have been edited to stop it); its proxy and database lines are left out, as
+			// every script names its own.
+			_, err := io.WriteString(w, "GOTOOLCHAIN=auto\n")
 			return err
 		}
 		src, err := os.Open(p)

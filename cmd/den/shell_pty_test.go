@@ -91,9 +91,9 @@ func fakeNodeRegistry(t *testing.T) *npmtest.Registry {
 	if err != nil {
 		t.Skip(err)
 	}
-	return npmtest.New(t, npmtest.Package{Name: "node-" + nodeSys.OS + "-" + nodeSys.CPU, Version: "20.1.0",
+	return npmtest.New(t, append(fakeNPMReleases(), npmtest.Package{Name: "node-" + nodeSys.OS + "-" + nodeSys.CPU, Version: "20.1.0",
 		OS: []string{nodeSys.OS}, CPU: []string{nodeSys.CPU}, Bin: map[string]string{"node": "bin/node"},
-		Files: map[string]string{"bin/node": fakeNode("20.1.0")}})
+		Files: map[string]string{"bin/node": fakeNode("20.1.0")}})...)
 }
 
 // installDen builds den as make build does, the launcher (cmd/den/front) as den and the full

@@ -170,7 +170,8 @@ func (c *AddCmd) Run(a *App) error {
 		}
 		for _, ref := range c.Packages {
 			name, constraint := version.SplitRef(ref)
-			if _, err := ix.Lookup(name); err != nil {
+			e, err := ix.Lookup(name)
+			if err != nil {
 				return nil, &usageError{err: err}
 			}
 			// A bare name adds the newest version, but keeps the constraint of a package
@@ -185,7 +186,7 @@ func (c *AddCmd) Run(a *App) error {
 					}
 				}
 			}
-			if _, err := version.ParseConstraint(constraint); err != nil {
+			if _, err := e.Constraint(constraint); err != nil {
 				return nil, &usageError{err: err}
 			}
 			if data, err = manifest.AddPackage(path, data, name, constraint); err != nil {

@@ -35,6 +35,9 @@ type Env struct {
 	Plan func(ctx context.Context, p *lock.Package, sys platform.System) (*derivation.Derivation, error)
 	// Index finds the entries of such dependencies.
 	Index *index.Index
+	// ProjectNode is the node a project locks, while its other packages are locked: an npm tool
+	// runs with it when it satisfies the tool's engines, rather than with a node of its own.
+	ProjectNode *lock.Package
 	// Realize builds a derivation into the store; backends that must run a tool to lock (the Go
 	// toolchain, to find which modules a program needs) realize it through this.
 	Realize func(ctx context.Context, d *derivation.Derivation) error

@@ -10,10 +10,12 @@ import (
 	"io/fs"
 	"path"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/den-sh/den/core/hash"
 	"github.com/den-sh/den/core/platform"
+	"github.com/den-sh/den/core/version"
 	"github.com/pelletier/go-toml/v2"
 )
 
@@ -41,8 +43,39 @@ type Entry struct {
 	Module      string            `toml:"module"`  // go-source: module path
 	Path        string            `toml:"path"`    // go-source: package to install (default: the module)
 	Recipe      *RecipeEntry      `toml:"recipe"`
+	// CPU names processors where the package's names differ from npm's: bun publishes
+	// @oven/bun-linux-aarch64, not -arm64. Keys are den's (x86_64, aarch64).
+	CPU map[string]string `toml:"cpu"`
+
 	// Vars are variables the package brings into an environment; "$out" is its store path.
 	Vars map[string]string `toml:"vars"`
+	// Bundle holds npm packages that come with a runtime, as npm comes with node: npm package →
+	// its commands (name → file in the package), each run by the runtime's one command. The
+	// version locked is the newest whose engines accept the runtime's.
+	Bundle map[string]map[string]string `toml:"bundle"`
+	// LTS names a runtime's long-term support lines the way nvm does (lts/iron): codename, in
+	// lower case, to the first release of its major line with long-term support.
+	LTS map[string]string `toml:"lts"`
+	// Legacy is the form the package was published in before its present one, for the versions
+	// it names: pnpm before 12 is the JavaScript package pnpm, run with node.
+	Legacy *Legacy `toml:"legacy"`
+	// Defaults are variables it brings only where the user has not set them: in the environment,
+	// or for Go's own settings with go env -w (envs/activate). They keep a toolchain or package
+	// manager from switching itself to another version (GOTOOLCHAIN=local).
+	Defaults map[string]string `toml:"defaults"`
+
+	// form, when set, says which versions this form of the package publishes (Forms).
+	form func(string) bool
+}
+
+// Legacy is an older form of a package: its versions (a constraint), and the backend and npm
+// package that carry them.
+type Legacy struct {
+	Versions string `toml:"versions"`
+	Backend  string `toml:"backend"`
+	Package  string `toml:"package"`
+
+	versions version.Constraint
 }
 
 // RecipeEntry is the source recipe of a recipe-backed package.
@@ -99,6 +132,19 @@ func Load() (*Index, error) {
 		if err := e.check(); err != nil {
 			return fmt.Errorf("index entry %s: %v", p, err)
 		}
+		if l := e.Legacy; l != nil {
+			if l.versions, err = version.ParseConstraint(l.Versions); err != nil {
+				return fmt.Errorf("index entry %s: legacy: %v", p, err)
+			}
+			if err := e.legacy().check(); err != nil {
+				return fmt.Errorf("index entry %s: legacy: %v", p, err)
+			}
+		}
+		for name, first := range e.LTS {
+			if name != strings.ToLower(name) || version.FromGo(first) != first || !strings.Contains(first, ".") {
+				return fmt.Errorf("index entry %s: lts: %s = %q is not a lower-case codename and a version", p, name, first)
+			}
+		}
 		ix.entries[e.Name] = &e
 		return nil
 	})
@@ -120,6 +166,9 @@ func (e *Entry) check() error {
 		if e.Package == "" || len(e.Bin) == 0 {
 			return fmt.Errorf("npm-platform needs package and bin")
 		}
+		if len(e.Bundle) > 0 && len(e.Bin) != 1 {
+			return fmt.Errorf("a bundle is run by the package's one command, and it has %d", len(e.Bin))
+		}
 	case Recipe:
 		if e.Recipe == nil || e.Recipe.Version == "" || e.Recipe.Build == "" {
 			return fmt.Errorf("recipe needs [recipe] with version and build")
@@ -136,6 +185,75 @@ func (e *Entry) check() error {
 	return nil
 }
 
+// legacy is the entry of the package's legacy form.
+func (e *Entry) legacy() *Entry {
+	l := *e
+	l.Backend, l.Package, l.PackageOS, l.Bin, l.Legacy = e.Legacy.Backend, e.Legacy.Package, nil, nil, nil
+	l.form = e.Legacy.versions.Check
+	return &l
+}
+
+// Forms lists the entries that publish the package's versions: the entry itself and, when the
+// package had one, its legacy form.
+func (e *Entry) Forms() []*Entry {
+	if e.Legacy == nil || e.form != nil {
+		return []*Entry{e}
+	}
+	cur := *e
+	cur.form = func(v string) bool { return !e.Legacy.versions.Check(v) }
+	return []*Entry{&cur, e.legacy()}
+}
+
+// At is the form of the package that publishes version v.
+func (e *Entry) At(v string) *Entry {
+	forms := e.Forms()
+	for _, f := range forms {
+		if f.Publishes(v) {
+			return f
+		}
+	}
+	return forms[0]
+}
+
+// Publishes reports whether this form of the package carries version v: every version, unless
+// the package has a legacy form, which carries those its constraint names.
+func (e *Entry) Publishes(v string) bool { return e.form == nil || e.form(v) }
+
+// Constraint parses a version constraint for this package: ParseConstraint's language and, for a
+// runtime with long-term support lines, nvm's names for them. lts/NAME is that line from its
+// first LTS release; lts and lts/* are every line, so the highest version among them is the
+// newest LTS release there is.
+func (e *Entry) Constraint(s string) (version.Constraint, error) {
+	text := strings.TrimSpace(s)
+	lower := strings.ToLower(text)
+	if len(e.LTS) == 0 || (lower != "lts" && !strings.HasPrefix(lower, "lts/")) {
+		return version.ParseConstraint(s)
+	}
+	names := make([]string, 0, len(e.LTS))
+	for n := range e.LTS {
+		names = append(names, n)
+	}
+	sort.Slice(names, func(i, j int) bool { return version.Compare(e.LTS[names[i]], e.LTS[names[j]]) < 0 })
+	line := func(n string) string {
+		first := e.LTS[n]
+		major, _, _ := strings.Cut(first, ".")
+		next, _ := strconv.Atoi(major)
+		return fmt.Sprintf(">=%s <%d", first, next+1)
+	}
+	switch name := strings.TrimPrefix(lower, "lts/"); {
+	case lower == "lts" || name == "*":
+		var lines []string
+		for _, n := range names {
+			lines = append(lines, line(n))
+		}
+		return version.ParseNamed(text, strings.Join(lines, " || "))
+	case e.LTS[name] != "":
+		return version.ParseNamed(text, line(name))
+	default:
+		return version.Constraint{}, fmt.Errorf("%s has no long-term support line %q; den knows lts/%s (and lts, the newest)", e.Name, text, strings.Join(names, ", lts/"))
+	}
+}
+
 // InstallPath is the Go package a go-source entry installs.
 func (e *Entry) InstallPath() string {
 	if e.Path != "" {
@@ -150,7 +268,11 @@ func (e *Entry) NPMName(sys platform.System) string {
 	if o, ok := e.PackageOS[sys.OS]; ok {
 		tmpl = o
 	}
-	return strings.NewReplacer("{os}", sys.OS, "{cpu}", NPMCPU(sys)).Replace(tmpl)
+	cpu := NPMCPU(sys)
+	if c, ok := e.CPU[sys.Arch]; ok {
+		cpu = c
+	}
+	return strings.NewReplacer("{os}", sys.OS, "{cpu}", cpu).Replace(tmpl)
 }
 
 // NPMCPU is npm's name for the system's processor.

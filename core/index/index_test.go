@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/den-sh/den/core/platform"
+	"github.com/den-sh/den/core/version"
 )
 
 func TestEmbeddedIndex(t *testing.T) {
@@ -64,5 +65,71 @@ func TestSearch(t *testing.T) {
 	got := strings.Join(names, " ")
 	if !strings.HasPrefix(got, "golangci-lint") || !strings.Contains(got, "staticcheck") || !strings.Contains(got, "biome") {
 		t.Fatalf("search lint: %s", got)
+	}
+}
+
+func TestBunCPUNames(t *testing.T) {
+	ix, _ := Load()
+	bun, _ := ix.Lookup("bun")
+	for sys, want := range map[string]string{
+		"x86_64-linux": "@oven/bun-linux-x64", "aarch64-linux": "@oven/bun-linux-aarch64",
+		"x86_64-darwin": "@oven/bun-darwin-x64", "aarch64-darwin": "@oven/bun-darwin-aarch64",
+	} {
+		s, _ := platform.Parse(sys)
+		if got := bun.NPMName(s); got != want {
+			t.Errorf("bun on %s: %s, want %s", sys, got, want)
+		}
+	}
+}
+
+func TestNodeLTS(t *testing.T) {
+	ix, _ := Load()
+	node, _ := ix.Lookup("node")
+	versions := []string{"20.8.1", "20.9.0", "20.20.2", "21.7.3", "22.23.5", "24.22.3", "26.12.1"}
+	for _, tc := range []struct{ constraint, want string }{
+		{"lts/iron", "20.20.2"},
+		{"lts/Iron", "20.20.2"},
+		{"lts/jod", "22.23.5"},
+		// 26 has no LTS release yet: lts is the newest release of any LTS line, 24 here.
+		{"lts", "24.22.3"},
+		{"lts/*", "24.22.3"},
+		{"20", "20.20.2"},
+	} {
+		c, err := node.Constraint(tc.constraint)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.constraint, err)
+		}
+		if c.String() != tc.constraint {
+			t.Errorf("%s is spelled %q", tc.constraint, c.String())
+		}
+		got, err := version.Select(c, versions)
+		if err != nil || got != tc.want {
+			t.Errorf("%s selects %s (%v), want %s", tc.constraint, got, err, tc.want)
+		}
+	}
+	if c, _ := node.Constraint("lts/iron"); c.Check("20.8.1") {
+		t.Error("lts/iron admits 20.8.1, from before 20 had long-term support")
+	}
+	if _, err := node.Constraint("lts/unobtainium"); err == nil || !strings.Contains(err.Error(), "lts/argon") {
+		t.Errorf("unknown line: %v", err)
+	}
+}
+
+func TestLegacyForms(t *testing.T) {
+	ix, _ := Load()
+	pnpm, _ := ix.Lookup("pnpm")
+	forms := pnpm.Forms()
+	if len(forms) != 2 || forms[0].Backend != NPMPlatform || forms[1].Backend != NPM || forms[1].Package != "pnpm" {
+		t.Fatalf("pnpm's forms: %+v", forms)
+	}
+	if f := pnpm.At("9.15.9"); f.Backend != NPM || f.Package != "pnpm" || !f.Publishes("11.28.6") || f.Publishes("12.0.0") {
+		t.Errorf("pnpm 9 is the JavaScript package: %+v", f)
+	}
+	if f := pnpm.At("12.23.0"); f.Backend != NPMPlatform || f.Publishes("10.0.0") || !f.Publishes("12.23.0") {
+		t.Errorf("pnpm 12 is the native one: %+v", f)
+	}
+	node, _ := ix.Lookup("node")
+	if f := node.Forms(); len(f) != 1 || !f[0].Publishes("0.1.0") {
+		t.Errorf("node has one form: %+v", f)
 	}
 }

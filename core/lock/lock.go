@@ -13,8 +13,10 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -118,6 +120,25 @@ func (p *Package) Attr(sys, key string) string {
 		}
 	}
 	return p.Attrs[key]
+}
+
+// For is a deep copy of p locked only for the systems named (those of them it has): a project's
+// node, as the dependency of a tool the project locks for fewer systems.
+func (p *Package) For(systems []string) *Package {
+	q := *p
+	q.Attrs = maps.Clone(p.Attrs)
+	q.Sources = slices.Clone(p.Sources)
+	q.Systems = map[string]*System{}
+	for _, name := range systems {
+		if s := p.Systems[name]; s != nil {
+			q.Systems[name] = &System{Sources: slices.Clone(s.Sources), Attrs: maps.Clone(s.Attrs)}
+		}
+	}
+	q.Deps = nil
+	for _, d := range p.Deps {
+		q.Deps = append(q.Deps, d.For(systems))
+	}
+	return &q
 }
 
 // HasSystem reports whether the package is locked for sys.

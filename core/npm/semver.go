@@ -534,3 +534,18 @@ func hyphenRange(from, to string, incPre bool) ([]comparator, error) {
 	}
 	return set, nil
 }
+
+// EnginesAccept reports whether a package's engines.node range admits the node of version v, as
+// npm-install-checks decides it (prereleases included). An empty range admits every node, and so
+// does one npm cannot read, which npm too lets pass.
+func EnginesAccept(engines, v string) bool {
+	if strings.TrimSpace(engines) == "" {
+		return true
+	}
+	r, err := ParseRange(engines, true)
+	if err != nil {
+		return true
+	}
+	nv, err := ParseVersion(v)
+	return err == nil && r.Satisfies(nv)
+}

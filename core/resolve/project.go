@@ -3,13 +3,16 @@ package resolve
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
+	"github.com/den-sh/den/core/backend/npmpkg"
+	"github.com/den-sh/den/core/index"
 	"github.com/den-sh/den/core/lock"
 	"github.com/den-sh/den/core/manifest"
+	"github.com/den-sh/den/core/npm"
 	"github.com/den-sh/den/core/platform"
-	"github.com/den-sh/den/core/version"
 )
 
 // DefaultSystems are locked when den.toml names none: the current system and the four common
@@ -63,7 +66,13 @@ func (r *Resolver) LockManifest(ctx context.Context, m *manifest.Manifest, old *
 	}
 	next := &lock.File{Version: lock.FormatVersion}
 	var changes []Change
-	for _, pkg := range m.Packages {
+	// node first: the project's npm tools run with it when their engines allow (env.ProjectNode).
+	env := *r.Env
+	order := slices.Clone(m.Packages)
+	slices.SortStableFunc(order, func(a, b manifest.Package) int {
+		return boolInt(b.Name == projectNode) - boolInt(a.Name == projectNode)
+	})
+	for _, pkg := range order {
 		want := systems
 		if len(pkg.Systems) > 0 {
 			want = nil
@@ -76,24 +85,31 @@ func (r *Resolver) LockManifest(ctx context.Context, m *manifest.Manifest, old *
 			}
 		}
 		prev := old.Get(pkg.Name)
-		if prev != nil && prev.Constraint == pkg.Version && coversAll(prev, want) && !again[pkg.Name] && !again["*"] {
+		if prev != nil && prev.Constraint == pkg.Version && coversAll(prev, want) && !again[pkg.Name] && !again["*"] &&
+			stale(r.Index, prev, env.ProjectNode) == "" {
 			next.Put(prev)
+			if pkg.Name == projectNode {
+				env.ProjectNode = prev
+			}
 			continue
 		}
 		e, err := r.Index.Lookup(pkg.Name)
 		if err != nil {
 			return nil, nil, posError(m, pkg, err)
 		}
-		c, err := version.ParseConstraint(pkg.Version)
+		c, err := e.Constraint(pkg.Version)
 		if err != nil {
 			return nil, nil, posError(m, pkg, err)
 		}
-		p, err := r.Lock(ctx, e, c, want)
+		p, err := r.lock(ctx, &env, e, c, want)
 		if err != nil {
 			return nil, nil, posError(m, pkg, err)
 		}
 		p.Name = pkg.Name
 		next.Put(p)
+		if pkg.Name == projectNode {
+			env.ProjectNode = p
+		}
 		if prev == nil || prev.Version != p.Version {
 			ch := Change{Name: pkg.Name, New: p.Version, Constraint: pkg.Version}
 			if prev != nil {
@@ -109,6 +125,83 @@ func (r *Resolver) LockManifest(ctx context.Context, m *manifest.Manifest, old *
 	}
 	sort.Slice(changes, func(i, j int) bool { return changes[i].Name < changes[j].Name })
 	return next, changes, nil
+}
+
+// projectNode is the package whose lock entry runs the project's npm tools.
+const projectNode = "node"
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// stale says why a lock entry that still matches its constraint must be locked again, or "":
+// it lacks what this den's index brings with it (the npm that comes with node, in a lock written
+// before), or it is an npm tool whose node is not the project's node although that accepts the
+// tool's engines (den.toml's node changed, or den update moved it). The npm tools of a project
+// whose node they cannot run with keep the node they were locked with.
+func stale(ix *index.Index, p *lock.Package, node *lock.Package) string {
+	if e, err := ix.Lookup(p.Name); err == nil {
+		e = e.At(p.Version)
+		if p.Backend == index.NPMPlatform && e.Backend == index.NPMPlatform {
+			for name := range e.Bundle {
+				if !hasSource(p, name) {
+					return fmt.Sprintf("%s is locked without %s, which comes with it", p.Name, name)
+				}
+			}
+		}
+	}
+	for _, d := range p.Deps {
+		if why := stale(ix, d, nil); why != "" {
+			return fmt.Sprintf("%s's %s", p.Name, why)
+		}
+	}
+	if p.Backend != index.NPM || len(p.Deps) != 1 || node == nil || !npm.EnginesAccept(p.Attrs[npmpkg.EnginesAttr], node.Version) {
+		return ""
+	}
+	var systems []string
+	for name := range p.Systems {
+		if !node.HasSystem(name) {
+			return "" // the project's node cannot run it everywhere
+		}
+		systems = append(systems, name)
+	}
+	if dep := p.Deps[0]; !sameLocked(dep, node, systems) {
+		return fmt.Sprintf("%s runs with node %s, not with den.toml's node %s", p.Name, dep.Version, node.Version)
+	}
+	return ""
+}
+
+// hasSource reports whether p has a source of the npm package name, on any system.
+func hasSource(p *lock.Package, name string) bool {
+	for _, s := range p.Sources {
+		if s.Name == name {
+			return true
+		}
+	}
+	for _, sys := range p.Systems {
+		for _, s := range sys.Sources {
+			if s.Name == name {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// sameLocked reports whether a and b lock the same version the same way on systems.
+func sameLocked(a, b *lock.Package, systems []string) bool {
+	if a.Name != b.Name || a.Version != b.Version || a.Constraint != b.Constraint || a.Backend != b.Backend {
+		return false
+	}
+	for _, sys := range systems {
+		if !a.HasSystem(sys) || !slices.Equal(a.SourcesFor(sys), b.SourcesFor(sys)) {
+			return false
+		}
+	}
+	return true
 }
 
 func coversAll(p *lock.Package, systems []platform.System) bool {
@@ -165,8 +258,18 @@ func UpToDate(m *manifest.Manifest, f *lock.File, exists bool) error {
 	if err != nil {
 		return err
 	}
+	ix, err := index.Load()
+	if err != nil {
+		return err
+	}
 	var reasons []string
 	names := map[string]bool{}
+	var node *lock.Package
+	for _, pkg := range m.Packages {
+		if pkg.Name == projectNode {
+			node = f.Get(projectNode)
+		}
+	}
 	for _, pkg := range m.Packages {
 		names[pkg.Name] = true
 		want := systems
@@ -186,6 +289,10 @@ func UpToDate(m *manifest.Manifest, f *lock.File, exists bool) error {
 			reasons = append(reasons, fmt.Sprintf("%s is locked for %q, den.toml asks for %q", pkg.Name, p.Constraint, pkg.Version))
 		case !coversAll(p, want):
 			reasons = append(reasons, fmt.Sprintf("%s is not locked for the systems den.toml lists", pkg.Name))
+		default:
+			if why := stale(ix, p, node); why != "" {
+				reasons = append(reasons, why)
+			}
 		}
 	}
 	for _, p := range f.Packages {
@@ -197,4 +304,29 @@ func UpToDate(m *manifest.Manifest, f *lock.File, exists bool) error {
 		return &OutOfDateError{Reasons: reasons}
 	}
 	return nil
+}
+
+// PackageManagerWarning compares the packageManager of package.json beside den.toml with the
+// package manager the lock pins (pnpm, yarn, or the npm that comes with node), and says in one
+// line where they differ; "" when they agree, or either says nothing. den's package managers run
+// as locked and do not switch themselves to the other version, so the user should know.
+func PackageManagerWarning(m *manifest.Manifest, f *lock.File) (string, error) {
+	pm, ok, err := npm.ReadPackageManager(m.Root)
+	if err != nil || !ok {
+		return "", err
+	}
+	field := fmt.Sprintf(`package.json's "packageManager": "%s@%s"`, pm.Name, pm.Version)
+	for _, name := range []string{pm.Name, "npm:" + pm.Name} {
+		if p := f.Get(name); p != nil && p.Version != pm.Version {
+			return fmt.Sprintf("%s differs from den.toml's %s, locked at %s, which is what runs", field, name, p.Version), nil
+		}
+	}
+	if node := f.Get(projectNode); pm.Name == "npm" && node != nil {
+		for _, s := range node.Sources {
+			if s.Name == "npm" && s.Path == npmpkg.BundlePath("npm") && s.Version != pm.Version {
+				return fmt.Sprintf("%s differs from the npm %s that comes with den.toml's node %s, which is what runs", field, s.Version, node.Version), nil
+			}
+		}
+	}
+	return "", nil
 }

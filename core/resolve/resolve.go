@@ -51,31 +51,67 @@ func (r *Resolver) backend(name string) (backend.Backend, error) {
 	return b, nil
 }
 
-// Versions lists a package's versions, newest first.
+// Versions lists a package's versions, newest first, of every form it was published in.
 func (r *Resolver) Versions(ctx context.Context, name string) ([]string, error) {
 	e, err := r.Index.Lookup(name)
 	if err != nil {
 		return nil, err
 	}
-	b, err := r.backend(e.Backend)
-	if err != nil {
-		return nil, err
+	var all []string
+	for i, f := range e.Forms() {
+		b, err := r.backend(f.Backend)
+		if err != nil {
+			return nil, err
+		}
+		vs, err := b.Versions(ctx, r.Env, f)
+		if err != nil && (i == 0 || len(all) == 0) {
+			return nil, err
+		}
+		all = append(all, vs...)
 	}
-	return b.Versions(ctx, r.Env, e)
+	version.Sort(all)
+	return all, nil
 }
 
 // Lock resolves c for e on every system.
 func (r *Resolver) Lock(ctx context.Context, e *index.Entry, c version.Constraint, systems []platform.System) (*lock.Package, error) {
-	b, err := r.backend(e.Backend)
+	return r.lock(ctx, r.Env, e, c, systems)
+}
+
+// lock is Lock with the backends' environment env: a project's own, while LockManifest locks it.
+// A package published in more than one form (pnpm: native binaries from 12 on, JavaScript
+// before) is locked by the backend of the form that has the version: for "latest", what its
+// present form says; for any other constraint, the highest version of any form.
+func (r *Resolver) lock(ctx context.Context, env *backend.Env, e *index.Entry, c version.Constraint, systems []platform.System) (*lock.Package, error) {
+	lockAs := func(f *index.Entry, c version.Constraint) (*lock.Package, error) {
+		b, err := r.backend(f.Backend)
+		if err != nil {
+			return nil, err
+		}
+		p, err := b.Lock(ctx, env, f, c, systems)
+		if err != nil {
+			return nil, err
+		}
+		p.Factor()
+		return p, nil
+	}
+	forms := e.Forms()
+	if len(forms) == 1 || c.IsLatest() {
+		return lockAs(forms[0], c)
+	}
+	vs, err := r.Versions(ctx, e.Name)
 	if err != nil {
 		return nil, err
 	}
-	p, err := b.Lock(ctx, r.Env, e, c, systems)
+	v, err := version.Select(c, vs)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", e.Name, err)
+	}
+	exact, err := version.ParseNamed(c.String(), v)
 	if err != nil {
 		return nil, err
 	}
-	p.Factor()
-	return p, nil
+	return lockAs(e.At(v), exact)
 }
 
 // LockRef resolves a reference like "go@1.22" or "npm:prettier".
@@ -85,7 +121,7 @@ func (r *Resolver) LockRef(ctx context.Context, ref string, systems []platform.S
 	if err != nil {
 		return nil, err
 	}
-	c, err := version.ParseConstraint(constraint)
+	c, err := e.Constraint(constraint)
 	if err != nil {
 		return nil, err
 	}

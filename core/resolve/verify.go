@@ -54,6 +54,7 @@ func (r *Resolver) Verify(p *lock.Package) error {
 	if err != nil {
 		return mismatch(p, "%v", err)
 	}
+	e = e.At(p.Version) // the form that publishes this version: pnpm 9 is JavaScript, 12 native
 	if p.Backend != e.Backend {
 		return mismatch(p, "it is locked for the %s backend, and den's index builds it with %s", p.Backend, e.Backend)
 	}
@@ -94,6 +95,16 @@ func (r *Resolver) Vars(p *lock.Package, out string) map[string]string {
 		vars[k] = strings.ReplaceAll(v, "$out", out)
 	}
 	return vars
+}
+
+// Defaults are the variables a locked package brings only where the user has not set them, from
+// den's index.
+func (r *Resolver) Defaults(p *lock.Package) map[string]string {
+	e, err := r.Index.Lookup(p.Name)
+	if err != nil || len(e.Defaults) == 0 {
+		return nil
+	}
+	return maps.Clone(e.Defaults)
 }
 
 func verifyRecipe(p *lock.Package, e *index.Entry) error {
@@ -200,9 +211,32 @@ func verifyNPMPlatform(p *lock.Package, e *index.Entry) error {
 		if len(s.Attrs) > 0 {
 			return mismatch(p, "it has attributes for %s, which a platform package never has", sysName)
 		}
-		srcs := p.SourcesFor(sysName)
+		var srcs []lock.Source
+		bundled := map[string]bool{}
+		for _, s := range p.SourcesFor(sysName) {
+			if s.Path == "" {
+				srcs = append(srcs, s)
+				continue
+			}
+			// npm with node: a bundle den's index names, once, where it goes.
+			if e.Bundle[s.Name] == nil || s.Path != npmpkg.BundlePath(s.Name) || bundled[s.Name] {
+				return mismatch(p, "it has %s@%s at %q, which does not come with %s", s.Name, s.Version, s.Path, p.Name)
+			}
+			if !semver.IsValid("v" + s.Version) {
+				return mismatch(p, "%s: version %q is not an npm version", s.Name, s.Version)
+			}
+			if err := verifyTarball(p, s); err != nil {
+				return err
+			}
+			bundled[s.Name] = true
+		}
 		if len(srcs) != 1 {
 			return mismatch(p, "%d sources for %s, where a platform package has one", len(srcs), sysName)
+		}
+		for name := range e.Bundle {
+			if !bundled[name] {
+				return mismatch(p, "it lacks %s, which comes with %s", name, p.Name)
+			}
 		}
 		src := srcs[0]
 		if want := e.NPMName(sys); src.Name != want || src.Version != p.Version {

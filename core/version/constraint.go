@@ -85,7 +85,7 @@ type target struct {
 //	>=1.21 <1.23            comparators, joined by spaces or commas
 //	1.2 - 1.4               npm's hyphen range
 //	^18 || ^20              alternatives
-//	latest, *               the highest stable version
+//	latest, *               the highest stable version (latest: npm's latest dist-tag, for npm)
 //	1.21rc2, ^2.0.0-beta.1  prereleases (Go spells 1.21.0-rc.2 as 1.21rc2)
 //
 // Prerelease versions match only when the constraint names a prerelease of the same
@@ -101,8 +101,8 @@ func ParseConstraint(s string) (Constraint, error) {
 	}
 	expr := respellGo(text)
 	if text == "latest" {
-		// npm's "latest" is a dist-tag that may point anywhere; den's means the highest stable
-		// version, which "*" already selects.
+		// The highest stable version, which "*" selects. npm's "latest" is a dist-tag that may
+		// point anywhere; the npm backends follow it (IsLatest), the Go ones take the highest.
 		expr = "*"
 	}
 	c := Constraint{text: text}
@@ -427,8 +427,23 @@ func parseAlternative(s string) (alternative, error) {
 	return alt, nil
 }
 
+// ParseNamed parses expr as ParseConstraint does under the name text, which String returns: an
+// alias a package defines (node's "lts/iron") is locked, compared and shown as it was written.
+func ParseNamed(text, expr string) (Constraint, error) {
+	c, err := ParseConstraint(expr)
+	if err != nil {
+		return Constraint{}, err
+	}
+	c.text = text
+	return c, nil
+}
+
 // String returns the constraint as it was written.
 func (c Constraint) String() string { return c.text }
+
+// IsLatest reports whether the constraint is "latest", which a registry with dist-tags (npm's)
+// answers with its own "latest" tag rather than the highest version.
+func (c Constraint) IsLatest() bool { return c.text == "latest" }
 
 // IsExact reports whether the constraint names a single version, so that no version list
 // needs to be consulted to know what it selects.

@@ -24,6 +24,10 @@ type Op string
 const (
 	Set     Op = "set"     // replace
 	Prepend Op = "prepend" // Value is a colon-separated list put in front of the current entries
+	// Default sets the variable only where it is unset or empty, as a tool's own built-in
+	// default would be: the user's choice wins. Applied over den's own earlier value (a prompt
+	// hook reloading the project), it keeps that value, so it is stable.
+	Default Op = "default"
 )
 
 // Var is one variable of an environment.
@@ -49,6 +53,8 @@ type Package struct {
 	Name string            `json:"name"`
 	Out  string            `json:"out"`
 	Vars map[string]string `json:"vars,omitempty"` // set as given, e.g. GOROOT = Out
+	// Defaults are set only where the user has not set them (Default), e.g. GOTOOLCHAIN=local.
+	Defaults map[string]string `json:"defaults,omitempty"`
 }
 
 // EnvFile is the file inside a profile that records its environment.

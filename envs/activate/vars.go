@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sort"
 	"strings"
@@ -24,10 +25,11 @@ func Variables(profile string, pkgs []Package, project []EnvVar, root string, ou
 	if err != nil {
 		return nil, err
 	}
-	vars = append(vars, Var{Name: "DEN_ROOT", Value: root, Op: Set}, Var{Name: "DEN_PROFILE", Value: profile, Op: Set})
 	if outer == nil {
 		outer = func(string) string { return "" }
 	}
+	vars = dropGoSettings(vars, outer)
+	vars = append(vars, Var{Name: "DEN_ROOT", Value: root, Op: Set}, Var{Name: "DEN_PROFILE", Value: profile, Op: Set})
 	// The environment the project's values see: outer, changed by the profile's variables.
 	base := map[string]string{}
 	lookup := func(name string) string {
@@ -132,6 +134,13 @@ func unsetDefault(name string) (string, bool) {
 
 // apply1 is the value of v over the current value cur (set reports whether there is one).
 func apply1(v Var, cur string, set bool) string {
+	if v.Op == Default {
+		// Empty counts as unset, as for the go command, whose settings are the defaults there are.
+		if cur != "" {
+			return cur
+		}
+		return v.Value
+	}
 	if v.Op != Prepend {
 		return v.Value
 	}
@@ -206,7 +215,8 @@ func (e *VarConflictError) Error() string {
 }
 
 // PackageVars computes the variables a profile at dir brings: its search paths (relative to dir
-// when relative is set, for den-env.json) and the packages' own variables, sorted by name.
+// when relative is set, for den-env.json), the packages' own variables, sorted by name, and then
+// their defaults, sorted by name.
 func PackageVars(dir string, pkgs []Package, relative bool) ([]Var, error) {
 	var vars []Var
 	managed := map[string]bool{}
@@ -248,5 +258,106 @@ func PackageVars(dir string, pkgs []Package, relative bool) ([]Var, error) {
 	for _, name := range names {
 		vars = append(vars, Var{Name: name, Value: pkgs[setBy[name]].Vars[name], Op: Set})
 	}
+	defaultBy := map[string]int{}
+	var defaults []string
+	for i, pkg := range pkgs {
+		for name, value := range pkg.Defaults {
+			if managed[name] {
+				return nil, fmt.Errorf("package %s sets %s, which den manages itself", pkg.Name, name)
+			}
+			if _, ok := setBy[name]; ok {
+				continue // a package sets it outright
+			}
+			if j, ok := defaultBy[name]; ok {
+				if pkgs[j].Defaults[name] != value {
+					return nil, &VarConflictError{Name: name, Packages: []string{pkgs[j].Name, pkg.Name}, Values: []string{pkgs[j].Defaults[name], value}}
+				}
+				continue
+			}
+			defaultBy[name] = i
+			defaults = append(defaults, name)
+		}
+	}
+	sort.Strings(defaults)
+	for _, name := range defaults {
+		vars = append(vars, Var{Name: name, Value: pkgs[defaultBy[name]].Defaults[name], Op: Default})
+	}
 	return vars, nil
+}
+
+// dropGoSettings removes the defaults of Go's own settings (GOTOOLCHAIN, …) that the user set
+// with go env -w. The go command reads a setting from the environment, else from the user's env
+// file, else from $GOROOT/go.env: a package's default stands where go.env would, below the
+// user's file. The toolchain's own go.env cannot carry it, being the checksummed module as
+// published, so den's default is an environment variable, set only when neither the
+// environment (Default) nor this file sets it. One small read, and only for Go's names.
+func dropGoSettings(vars []Var, outer func(string) string) []Var {
+	var file map[string]string
+	read := false
+	out := vars[:0:0]
+	for _, v := range vars {
+		if v.Op == Default && strings.HasPrefix(v.Name, "GO") {
+			if !read {
+				file, read = readGoEnvFile(goEnvFile(outer)), true
+			}
+			if file[v.Name] != "" {
+				continue
+			}
+		}
+		out = append(out, v)
+	}
+	return out
+}
+
+// goEnvFile is the go command's user env file (cmd/go's cfg.EnvFile): $GOENV, none when it is
+// "off", else go/env in the user's config directory. core/gomod reads the same file for the
+// module settings; this leaf package cannot import it.
+func goEnvFile(getenv func(string) string) string {
+	switch file := getenv("GOENV"); file {
+	case "off":
+		return ""
+	case "":
+	default:
+		return file
+	}
+	var dir string
+	switch runtime.GOOS {
+	case "darwin", "ios":
+		if home := getenv("HOME"); home != "" {
+			dir = filepath.Join(home, "Library", "Application Support")
+		}
+	default:
+		dir = getenv("XDG_CONFIG_HOME")
+		if !filepath.IsAbs(dir) {
+			dir = ""
+			if home := getenv("HOME"); home != "" {
+				dir = filepath.Join(home, ".config")
+			}
+		}
+	}
+	if dir == "" {
+		return ""
+	}
+	return filepath.Join(dir, "go", "env")
+}
+
+// readGoEnvFile reads KEY=VALUE lines as the go command does, skipping lines that do not start
+// with an upper-case letter; a missing or unreadable file sets nothing.
+func readGoEnvFile(file string) map[string]string {
+	if file == "" {
+		return nil
+	}
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil
+	}
+	values := map[string]string{}
+	for _, line := range strings.Split(string(data), "\n") {
+		i := strings.IndexByte(line, '=')
+		if i < 0 || line[0] < 'A' || line[0] > 'Z' {
+			continue
+		}
+		values[line[:i]] = line[i+1:]
+	}
+	return values
 }

@@ -30,6 +30,7 @@ type Package struct {
 	// Bin is written as given: a string or a map[string]string.
 	Bin           any
 	OS, CPU, Libc []string
+	Engines       map[string]string // engines: {"node": ">=18"}
 	Scripts       map[string]string // an install, preinstall or postinstall sets hasInstallScript
 	Deprecated    string
 	Files         map[string]string // extra files, by path inside the package
@@ -323,6 +324,7 @@ func manifest(p Package) map[string]any {
 	set("optionalDependencies", p.Optional)
 	set("peerDependencies", p.Peer)
 	set("scripts", p.Scripts)
+	set("engines", p.Engines)
 	if len(p.PeerOptional) > 0 {
 		meta := map[string]any{}
 		for _, n := range p.PeerOptional {
