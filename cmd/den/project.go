@@ -164,12 +164,15 @@ func (a *App) realizeEnvironment(ctx context.Context, f *lock.File, names []stri
 	if err != nil {
 		return nil, err
 	}
-	prof, err := envs.BuildProfile(s, profileName, pkgs)
+	// Held before it is looked up: a profile found valid must stay so until Switch roots it.
+	p, err := envs.ProfilePath(s.Dir, profileName, pkgs)
 	if err != nil {
 		return nil, err
 	}
-	a.roots.Add(prof.Path)
-	return prof, nil
+	if err := a.roots.Add(p); err != nil {
+		return nil, err
+	}
+	return envs.BuildProfile(s, profileName, pkgs)
 }
 
 // projectPackages are the names of m's packages that apply to this system, in file order.
