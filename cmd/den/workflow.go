@@ -35,25 +35,13 @@ type RunCmd struct {
 }
 
 func (c *RunCmd) Run(a *App) error {
-	var vars []envs.Var
-	var scripts map[string]string
-	if _, st, v, ok := unchanged(); ok {
-		vars, scripts = v, st.Scripts
-	} else {
-		ctx, stop := signalContext()
-		m, unlock, err := a.changeProject(ctx, true, true)
-		if err != nil {
-			stop()
-			return err
-		}
-		env, _, err := a.syncProject(ctx, m, c.Frozen)
-		unlock()
-		stop()
-		if err != nil {
-			return err
-		}
-		vars, scripts = env.vars, m.Scripts
+	ctx, stop := signalContext()
+	e, err := a.enterProject(ctx, c.Frozen, true)
+	stop()
+	if err != nil {
+		return err
 	}
+	vars, scripts := e.vars, e.scripts
 	// "den run -- CMD" runs a command; "den run NAME" runs the script NAME if there is one.
 	argv := c.Args
 	explicit := len(argv) > 0 && argv[0] == "--"
@@ -101,12 +89,7 @@ func (c *EnvCmd) Run(a *App) error {
 	defer stop()
 	// den env is what scripts and direnv's use den read: it never asks, and an unallowed
 	// project gets nothing exported, only the reason on stderr.
-	m, unlock, err := a.changeProject(ctx, true, false)
-	if err != nil {
-		return err
-	}
-	env, _, err := a.syncProject(ctx, m, c.Frozen)
-	unlock()
+	env, err := a.enterProject(ctx, c.Frozen, false)
 	if err != nil {
 		return err
 	}
