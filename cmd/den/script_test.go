@@ -164,6 +164,32 @@ var scriptCmds = map[string]func(ts *testscript.TestScript, neg bool, args []str
 		u, _ := url.Parse(r.URL)
 		ts.Setenv("NPM_AUTH_KEY", "//"+u.Host+u.Path)
 	},
+	// npm-hits VAR: VAR gets how many package documents the fake npm registry has served.
+	"npm-hits": func(ts *testscript.TestScript, neg bool, args []string) {
+		n := 0
+		for _, q := range ts.Value("npm").(*fakeNPM).r.Requests() {
+			if !strings.Contains(q.Path, "/-/") {
+				n++
+			}
+		}
+		ts.Setenv(args[0], strconv.Itoa(n))
+	},
+	// npm-publish NAME VERSION: publish VERSION of the platform package NAME (node, esbuild) for
+	// den's default systems, as the npmregistry command made the first ones.
+	"npm-publish": func(ts *testscript.TestScript, neg bool, args []string) {
+		r := ts.Value("npm").(*fakeNPM).r
+		for _, sys := range resolve.DefaultSystems() {
+			ns, err := npm.SystemFor(sys)
+			ts.Check(err)
+			switch args[0] {
+			case "node":
+				r.Add(npmtest.Package{Name: "node-" + ns.OS + "-" + ns.CPU, Version: args[1], OS: []string{ns.OS}, CPU: []string{ns.CPU},
+					Bin: map[string]string{"node": "bin/node"}, Files: map[string]string{"bin/node": fakeNode(args[1])}})
+			default:
+				ts.Fatalf("npm-publish knows node only")
+			}
+		}
+	},
 	// npm-tamper NAME VERSION | npm-token TOKEN: serve a tarball that does not match its
 	// integrity, or require a bearer token.
 	"npm-tamper": func(ts *testscript.TestScript, neg bool, args []string) {
@@ -185,6 +211,18 @@ var scriptCmds = map[string]func(ts *testscript.TestScript, neg bool, args []str
 		ts.Setenv("GOPROXY", p.URL)
 		ts.Setenv("GOSUMDB", p.SumDBKey)
 		ts.Setenv("GOENV", "off")
+	},
+	// goproxy-hits REGEXP VAR: VAR gets how many requests to the fake Go proxy matched REGEXP.
+	"goproxy-hits": func(ts *testscript.TestScript, neg bool, args []string) {
+		re, err := regexp.Compile(args[0])
+		ts.Check(err)
+		n := 0
+		for _, q := range goProxyOf(ts).p.Requests() {
+			if re.MatchString(q) {
+				n++
+			}
+		}
+		ts.Setenv(args[1], strconv.Itoa(n))
 	},
 	// goproxy-tamper zip GOVERSION | sumdb-key | lists-down: make the fake proxy serve a
 	// different toolchain zip than the database recorded, sign the database with another key, or

@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/den-sh/den/core/index"
 	"github.com/den-sh/den/core/lock"
@@ -194,7 +195,27 @@ func (c *UpdateCmd) Run(a *App) error {
 	if len(update) == 0 {
 		update = []string{"*"}
 	}
-	return a.editProject(nil, update)
+	if err := a.editProject(nil, update); err != nil {
+		return err
+	}
+	// An update that asked nobody says so: a release made since is found with --refresh.
+	if r := a.resolver; r != nil && r.Reused() > 0 && !a.Globals.Offline && !a.Globals.Quiet {
+		fmt.Fprintf(a.Stderr, "den: resolutions den made in the last %s were reused; den update --refresh asks the registries again\n", durationText(r.TTL))
+	}
+	return nil
+}
+
+// durationText spells a duration of config.toml the way a sentence would: "hour", "10 minutes".
+func durationText(d time.Duration) string {
+	switch {
+	case d == time.Hour:
+		return "hour"
+	case d%time.Hour == 0:
+		return fmt.Sprintf("%d hours", d/time.Hour)
+	case d%time.Minute == 0:
+		return fmt.Sprintf("%d minutes", d/time.Minute)
+	}
+	return d.String()
 }
 
 // editProject applies edit to den.toml (if any), re-locks (re-resolving update), realizes the

@@ -5,6 +5,7 @@ package resolve
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/den-sh/den/core/backend"
 	"github.com/den-sh/den/core/backend/gosource"
@@ -14,15 +15,36 @@ import (
 	"github.com/den-sh/den/core/derivation"
 	"github.com/den-sh/den/core/index"
 	"github.com/den-sh/den/core/lock"
+	"github.com/den-sh/den/core/memo"
 	"github.com/den-sh/den/core/platform"
 	"github.com/den-sh/den/core/version"
 )
 
 // Resolver resolves and plans packages.
 type Resolver struct {
-	Index    *index.Index
-	Env      *backend.Env
+	Index *index.Index
+	Env   *backend.Env
+
+	// Memo keeps resolutions between commands (see cache.go); nil keeps none.
+	Memo *memo.Dir
+	// TTL is how long a kept resolution is reused; 0 reuses none while online.
+	TTL time.Duration
+	// Refresh asks the registries even when a kept resolution is fresh.
+	Refresh bool
+	// Offline uses kept resolutions however old, saying so through Note, and fails with an
+	// *OfflineError for a package none is kept for.
+	Offline bool
+	// Salt identifies the den that resolves: another den (a new release, a rebuild) may resolve
+	// differently, so it does not reuse this one's resolutions.
+	Salt string
+	// Note receives remarks for the user: a resolution used offline past its TTL, a package den
+	// update --offline could not check.
+	Note func(string)
+	// Now is the clock; nil is time.Now.
+	Now func() time.Time
+
 	backends map[string]backend.Backend
+	reused   int
 }
 
 // New wires every backend to env.
@@ -64,17 +86,38 @@ func (r *Resolver) Versions(ctx context.Context, name string) ([]string, error) 
 	return b.Versions(ctx, r.Env, e)
 }
 
-// Lock resolves c for e on every system.
+// Lock resolves c for e on every system, or takes a kept resolution (see cache.go).
 func (r *Resolver) Lock(ctx context.Context, e *index.Entry, c version.Constraint, systems []platform.System) (*lock.Package, error) {
 	b, err := r.backend(e.Backend)
 	if err != nil {
 		return nil, err
 	}
+	key, keep := r.resolutionKey(e, c.String())
+	if keep && (!r.Refresh || r.Offline) {
+		if p, made, ok := r.lookup(key, e, c, systems); ok {
+			age := r.now().Sub(made)
+			if age >= 0 && age < r.TTL {
+				r.reused++
+				return p, nil
+			}
+			if r.Offline {
+				r.note(fmt.Sprintf("--offline: %s@%s is %s as den resolved it %s ago", e.Name, c, p.Version, ageText(age)))
+				r.reused++
+				return p, nil
+			}
+		}
+	}
 	p, err := b.Lock(ctx, r.Env, e, c, systems)
 	if err != nil {
+		if r.Offline && isOffline(err) {
+			return nil, &OfflineError{Ref: e.Name + "@" + c.String(), Err: err}
+		}
 		return nil, err
 	}
 	p.Factor()
+	if keep {
+		r.keep(key, e, c, p)
+	}
 	return p, nil
 }
 
