@@ -452,3 +452,58 @@ func TestGenerationsAreGCRoots(t *testing.T) {
 		t.Errorf("dangling indirect root kept: %v", err)
 	}
 }
+
+// TestProfileReused: the profile of the same packages is the same store path, and once it is
+// valid BuildProfile returns it without walking the packages again. To see that it does not, the
+// test does what nobody may do to a store path: it adds a file to a package after the first
+// profile. A profile rebuilt from the packages would link that file and, its content differing,
+// land elsewhere; a reused one is the first profile, untouched.
+func TestProfileReused(t *testing.T) {
+	s := newStore(t)
+	node := fakePackage(t, s, "node-22", map[string]string{"bin/node": "node"})
+	pkgs := []Package{{Name: "node", Out: node, Vars: map[string]string{"NODE_HOME": string(node)}}}
+	first := build(t, s, pkgs...)
+	want, err := ProfilePath(s.Dir, "profile", pkgs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.Path != want {
+		t.Fatalf("profile at %s, ProfilePath says %s", first.Path, want)
+	}
+	before, err := os.Lstat(filepath.Join(string(first.Path), "bin", "node"))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	os.Chmod(filepath.Join(string(node), "bin"), 0o755)
+	if err := os.WriteFile(filepath.Join(string(node), "bin", "npm"), []byte("npm"), 0o555); err != nil {
+		t.Fatal(err)
+	}
+	second := build(t, s, pkgs...)
+	if second.Path != first.Path {
+		t.Fatalf("the same packages gave a second profile %s (first %s): it was rebuilt", second.Path, first.Path)
+	}
+	if _, err := os.Lstat(filepath.Join(string(second.Path), "bin", "npm")); err == nil {
+		t.Errorf("the reused profile links a file added after it was built: it was rebuilt in place")
+	}
+	after, err := os.Lstat(filepath.Join(string(second.Path), "bin", "node"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !os.SameFile(before, after) {
+		t.Errorf("bin/node of the profile was replaced")
+	}
+
+	// Anything else about the packages is another profile: their order, a variable, a name.
+	for _, other := range [][]Package{
+		{{Name: "node", Out: node}},
+		{{Name: "nodejs", Out: node, Vars: pkgs[0].Vars}},
+	} {
+		if p, _ := ProfilePath(s.Dir, "profile", other); p == first.Path {
+			t.Errorf("packages %+v share the profile path of %+v", other, pkgs)
+		}
+	}
+	if p, _ := ProfilePath(s.Dir, "other", pkgs); p == first.Path {
+		t.Errorf("another name gives the same profile path")
+	}
+}

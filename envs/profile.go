@@ -3,9 +3,14 @@
 //
 // A profile is itself a store path: a symlink forest merging the packages' bin, man pages,
 // pkg-config files and the like, plus den-env.json recording the packages and the variables they
-// bring, so that activation reads one small file and never the lock. It is added by content with
-// references to every package, so the same packages always give the same profile and the store's
-// garbage collector keeps the packages exactly as long as the profile. A project points at its
+// bring, so that activation reads one small file and never the lock. Its path is that of a
+// derivation output, input-addressed: the hash of the packages (names, store paths, variables, in
+// order) and of the layout's format, as Nix's buildEnv profiles are derivation outputs. Store
+// paths never change, so the forest of the same packages is the same forest, and a command whose
+// profile is valid already reuses it after one lookup instead of linking thousands of files again
+// to find the path they hash to; adding by content would have to walk every package to learn
+// its path. The forest's references to the packages are scanned when it is registered, as for any
+// build, so the garbage collector keeps the packages exactly as long as the profile. A project points at its
 // profile through numbered generations under .den/generations, each registered as an indirect GC
 // root (gcroots/auto), with .den/current naming the one in use; switching and rolling back only
 // repoint that link, so they are atomic and cheap. Deleting the project deletes the links, and
@@ -20,6 +25,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/den-sh/den/core/hash"
 	"github.com/den-sh/den/core/store"
 	"github.com/den-sh/den/core/storepath"
 	"github.com/den-sh/den/envs/activate"
@@ -69,18 +75,45 @@ func (e *ConflictError) Error() string {
 }
 
 // envFile is the JSON form of EnvFile. In Vars, relative entries of a prepended list are
-// relative to the profile: a content-addressed path cannot spell its own name.
+// relative to the profile.
 type envFile struct {
 	Packages []Package `json:"packages"`
 	Vars     []Var     `json:"vars"`
 }
 
-// BuildProfile makes the profile of pkgs, in that order, and adds it to the store under name.
-// Every package must be valid in s. Callers that race a garbage collection hold pkgs, and then
-// the profile, as temp roots until Switch has linked it.
+// profileFormat names the way BuildProfile lays a profile out, and enters every profile's path
+// with the merged directories: a den that builds the forest or den-env.json differently for the
+// same packages must get new paths, not reuse the old layout. Change it with any such change.
+const profileFormat = "den-profile-1"
+
+// ProfilePath is the store path of the profile of pkgs, in that order, named name: computed
+// from the packages alone, without looking at them.
+func ProfilePath(storeDir, name string, pkgs []Package) (storepath.Path, error) {
+	data, err := json.Marshal(struct {
+		Format   string    `json:"format"`
+		Merged   []string  `json:"merged"`
+		Packages []Package `json:"packages"` // maps are encoded sorted
+	}{profileFormat, mergedDirs, nonNil(pkgs)})
+	if err != nil {
+		return "", err
+	}
+	return storepath.Output(storeDir, hash.Sum(hash.SHA256, data), "out", name)
+}
+
+// BuildProfile makes the profile of pkgs, in that order, named name, unless the store has it
+// already (see ProfilePath). Every package must be valid in s. Callers that race a garbage
+// collection hold pkgs, and the profile's path, as temp roots until Switch has linked it.
 func BuildProfile(s *store.Store, name string, pkgs []Package) (*Profile, error) {
-	if err := storepath.CheckName(name); err != nil {
+	p, err := ProfilePath(s.Dir, name, pkgs)
+	if err != nil {
 		return nil, err
+	}
+	// A valid profile's references, the packages, are valid too: the store registers nothing
+	// whose closure is incomplete.
+	if ok, err := s.IsValid(p); err != nil {
+		return nil, err
+	} else if ok {
+		return &Profile{Path: p, Packages: pkgs}, nil
 	}
 	refs := make([]storepath.Path, 0, len(pkgs))
 	for _, pkg := range pkgs {
@@ -91,41 +124,39 @@ func BuildProfile(s *store.Store, name string, pkgs []Package) (*Profile, error)
 		}
 		refs = append(refs, pkg.Out)
 	}
-	// Assembled outside the store's temp area, which a concurrent collection empties; AddTree
-	// copies it in.
-	dir, err := os.MkdirTemp("", "den-profile-")
+	// Built in the store's temp area under the store's locks (a collection waits for it) and
+	// published as any build output is: made read-only, hashed, its references scanned.
+	_, err = s.Ensure(p, func(tree string) (string, store.Publish, error) {
+		return tree, store.Publish{Candidates: refs}, writeProfile(tree, pkgs)
+	})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("build profile: %w", err)
 	}
-	defer os.RemoveAll(dir)
-	tree := filepath.Join(dir, "profile")
+	return &Profile{Path: p, Packages: pkgs}, nil
+}
+
+// writeProfile lays out the profile of pkgs at tree, which does not exist yet.
+func writeProfile(tree string, pkgs []Package) error {
 	if err := os.Mkdir(tree, 0o755); err != nil {
-		return nil, err
+		return err
 	}
 	owner := map[string]int{} // forest entry -> index of the package that put it there
 	for i, pkg := range pkgs {
 		for _, d := range mergedDirs {
 			if err := link(tree, d, string(pkg.Out), i, pkgs, owner, 0); err != nil {
-				return nil, err
+				return err
 			}
 		}
 	}
 	vars, err := activate.PackageVars(tree, activatePackages(pkgs), true)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	data, err := json.MarshalIndent(envFile{Packages: nonNil(pkgs), Vars: vars}, "", "  ")
 	if err != nil {
-		return nil, err
+		return err
 	}
-	if err := os.WriteFile(filepath.Join(tree, EnvFile), append(data, '\n'), 0o644); err != nil {
-		return nil, err
-	}
-	p, err := s.AddTree(tree, name, refs)
-	if err != nil {
-		return nil, fmt.Errorf("add profile: %w", err)
-	}
-	return &Profile{Path: p, Packages: pkgs}, nil
+	return os.WriteFile(filepath.Join(tree, EnvFile), append(data, '\n'), 0o644)
 }
 
 func nonNil(pkgs []Package) []Package {

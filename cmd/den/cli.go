@@ -64,14 +64,16 @@ type CLI struct {
 	Completion  CompletionCmd  `cmd:"" help:"Print a shell completion script for bash, zsh or fish."`
 }
 
-// Globals are flags every command takes. The last three matter to the commands that realize
-// (build, sync, run, shell, x, add, update, env, cache push) and are harmless to the others.
+// Globals are flags every command takes. Offline, NoSubstitute and NoBuild matter to the commands
+// that realize (build, sync, run, shell, x, add, update, env, cache push), Offline and Refresh to
+// those that resolve (x, build, add, update, lock, sync); they are harmless to the others.
 type Globals struct {
 	Quiet        bool `short:"q" help:"Print only errors and results."`
 	Verbose      bool `short:"v" help:"Print more about what den does."`
 	Offline      bool `help:"Use no network: skip http(s) binary caches, and fail, naming it, where a download is needed."`
 	NoSubstitute bool `help:"Ask no binary cache: build or fetch everything here."`
 	NoBuild      bool `help:"Substitute from binary caches or fail: build nothing from source."`
+	Refresh      bool `help:"Ask the registries again rather than reuse what den resolved in the last hour (resolve-ttl)."`
 }
 
 // App is what every command's Run receives: the output streams and lazily opened services.
@@ -210,6 +212,9 @@ func (offlineTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 type offlineError struct{}
 
 func (e *offlineError) Error() string { return "--offline forbids the network" }
+
+// Offline tells the resolver that the network was refused, not unreachable.
+func (e *offlineError) Offline() bool { return true }
 
 func (e *offlineError) Hints() []string {
 	return []string{"run without --offline once to fetch it; a file:// binary cache works offline"}

@@ -15,6 +15,7 @@ import (
 	"github.com/den-sh/den/core/index"
 	"github.com/den-sh/den/core/lock"
 	"github.com/den-sh/den/core/manifest"
+	"github.com/den-sh/den/core/memo"
 	"github.com/den-sh/den/core/npm"
 	"github.com/den-sh/den/core/platform"
 	"github.com/den-sh/den/core/resolve"
@@ -81,8 +82,30 @@ func (a *App) Resolver() (*resolve.Resolver, error) {
 		}
 		return b.Realize(ctx, d)
 	}
-	a.resolver = resolve.New(ix, env)
+	env.Memo = memo.Open(filepath.Join(a.cfg.CacheDir, "memo"))
+	r := resolve.New(ix, env)
+	r.Memo, r.TTL, r.Salt = env.Memo, a.cfg.User.ResolutionTTL(), denIdentity()
+	r.Refresh, r.Offline = a.Globals.Refresh, a.Globals.Offline
+	r.Note = func(msg string) {
+		if !a.Globals.Quiet {
+			fmt.Fprintf(a.Stderr, "den: %s\n", msg)
+		}
+	}
+	a.resolver = r
 	return a.resolver, nil
+}
+
+// denIdentity tells this den from another: its version and, for builds between releases, its
+// executable's size and time. A resolution kept by one den is not reused by another, which may
+// resolve differently.
+func denIdentity() string {
+	id := denVersion
+	if exe, err := os.Executable(); err == nil {
+		if fi, err := os.Stat(exe); err == nil {
+			id += fmt.Sprintf(" %d %d", fi.Size(), fi.ModTime().UnixNano())
+		}
+	}
+	return id
 }
 
 // goModules opens the Go module proxy client once.

@@ -13,10 +13,12 @@ import (
 	"github.com/den-sh/den/core/lock"
 	"github.com/den-sh/den/core/manifest"
 	"github.com/den-sh/den/core/platform"
+	"github.com/den-sh/den/core/project"
 	"github.com/den-sh/den/core/resolve"
 	"github.com/den-sh/den/core/storepath"
 	"github.com/den-sh/den/envs"
 	"github.com/den-sh/den/envs/activate"
+	"github.com/den-sh/den/shellhook"
 )
 
 // environment is a realized environment: its profile and variables.
@@ -172,12 +174,15 @@ func (a *App) realizeEnvironment(ctx context.Context, f *lock.File, names []stri
 	if err != nil {
 		return nil, err
 	}
-	prof, err := envs.BuildProfile(s, profileName, pkgs)
+	// Held before it is looked up: a profile found valid must stay so until Switch roots it.
+	p, err := envs.ProfilePath(s.Dir, profileName, pkgs)
 	if err != nil {
 		return nil, err
 	}
-	a.roots.Add(prof.Path)
-	return prof, nil
+	if err := a.roots.Add(p); err != nil {
+		return nil, err
+	}
+	return envs.BuildProfile(s, profileName, pkgs)
 }
 
 // projectPackages are the names of m's packages that apply to this system, in file order.
@@ -317,15 +322,49 @@ func snapshotName(n int, name string) string {
 	return fmt.Sprintf("generations/%d.%s", n, name)
 }
 
-// unchanged returns the project's current environment when den.toml and den.lock are exactly as
-// when it was made: the fast path of den run, den shell and den env, which then reads no TOML,
-// plans nothing and opens no database. ok is false whenever anything is off; callers then sync.
-// The launcher decides with the same code (activate.UnchangedHere).
-func unchanged() (root string, st *envs.Stamp, vars []envs.Var, ok bool) {
-	return activate.UnchangedHere()
+// entered is a project's environment as den run, den env and den shell enter it.
+type entered struct {
+	root    string
+	vars    []envs.Var
+	scripts map[string]string
+	init    string // [shell] init
+	// session fingerprints den.toml, den.lock and the user's decision as they were before den
+	// read them, so that an edit made meanwhile shows at a den shell's first prompt.
+	session shellhook.HookSession
 }
 
-// unchangedAt is unchanged for the project at root.
+// enterProject returns the environment of the project around the working directory: the current
+// generation's, from its stamp alone, when den.toml, den.lock and the user's allowance are as
+// they were when it was made (no TOML, no lock, no planning, no store), else synced now, asking
+// for the user's allowance on a terminal when ask is set.
+func (a *App) enterProject(ctx context.Context, frozen, ask bool) (*entered, error) {
+	if root, err := a.projectRoot(); err == nil {
+		if cfg, err := a.Config(); err == nil {
+			tc := envs.TrustCheck{File: envs.TrustFile(cfg.StateDir, root)}
+			tc.ID = project.FileIDOf(tc.File)
+			sess := hookSession(root, tc)
+			// The stamp records the allowance it was made under: a den deny or an edit since
+			// misses it, and the full path below says why.
+			if st, vars, ok := activate.Unchanged(root, os.Getenv); ok {
+				return &entered{root: root, vars: vars, scripts: st.Scripts, init: st.Init, session: sess}, nil
+			}
+		}
+	}
+	m, unlock, err := a.changeProject(ctx, true, ask)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	sess := hookSession(m.Root, a.trust)
+	env, _, err := a.syncProject(ctx, m, frozen, false)
+	if err != nil {
+		return nil, err
+	}
+	return &entered{root: m.Root, vars: env.vars, scripts: m.Scripts, init: m.Shell.Init, session: sess}, nil
+}
+
+// unchangedAt returns the current environment of the project at root when den.toml and den.lock
+// are exactly as when it was made (activate.Unchanged), the hook's fast path.
 func unchangedAt(root string) (string, *envs.Stamp, []envs.Var, bool) {
 	st, vars, ok := activate.Unchanged(root, os.Getenv)
 	if !ok {

@@ -236,6 +236,16 @@ var scriptCmds = map[string]func(ts *testscript.TestScript, neg bool, args []str
 			}
 		}
 	},
+	// npm-hits VAR: VAR gets how many package documents the fake npm registry has served.
+	"npm-hits": func(ts *testscript.TestScript, neg bool, args []string) {
+		n := 0
+		for _, q := range ts.Value("npm").(*fakeNPM).r.Requests() {
+			if !strings.Contains(q.Path, "/-/") {
+				n++
+			}
+		}
+		ts.Setenv(args[0], strconv.Itoa(n))
+	},
 	// npm-tamper NAME VERSION | npm-token TOKEN: serve a tarball that does not match its
 	// integrity, or require a bearer token.
 	"npm-tamper": func(ts *testscript.TestScript, neg bool, args []string) {
@@ -257,6 +267,18 @@ var scriptCmds = map[string]func(ts *testscript.TestScript, neg bool, args []str
 		ts.Setenv("GOPROXY", p.URL)
 		ts.Setenv("GOSUMDB", p.SumDBKey)
 		ts.Setenv("GOENV", "off")
+	},
+	// goproxy-hits REGEXP VAR: VAR gets how many requests to the fake Go proxy matched REGEXP.
+	"goproxy-hits": func(ts *testscript.TestScript, neg bool, args []string) {
+		re, err := regexp.Compile(args[0])
+		ts.Check(err)
+		n := 0
+		for _, q := range goProxyOf(ts).p.Requests() {
+			if re.MatchString(q) {
+				n++
+			}
+		}
+		ts.Setenv(args[1], strconv.Itoa(n))
 	},
 	// goproxy-tamper zip GOVERSION | sumdb-key | lists-down: make the fake proxy serve a
 	// different toolchain zip than the database recorded, sign the database with another key, or

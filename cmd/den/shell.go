@@ -21,15 +21,7 @@ type ShellCmd struct {
 
 func (c *ShellCmd) Run(a *App) error {
 	ctx, stop := signalContext()
-	m, unlock, err := a.changeProject(ctx, true, true)
-	if err != nil {
-		stop()
-		return err
-	}
-	// Taken before syncing, so that an edit made meanwhile shows at the first prompt.
-	sess := hookSession(m.Root, a.trust)
-	env, _, err := a.syncProject(ctx, m, c.Frozen, false)
-	unlock()
+	e, err := a.enterProject(ctx, c.Frozen, true)
 	stop()
 	if err != nil {
 		return err
@@ -52,9 +44,9 @@ func (c *ShellCmd) Run(a *App) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	cmd, err := sh.Command(shellPath, shellEnv(env, m.Root, sess, c.Pure), shellhook.Session{
-		Marker:  "(den:" + filepath.Base(m.Root) + ") ",
-		Init:    m.Shell.Init,
+	cmd, err := sh.Command(shellPath, shellEnv(e.vars, e.root, e.session, c.Pure), shellhook.Session{
+		Marker:  "(den:" + filepath.Base(e.root) + ") ",
+		Init:    e.init,
 		TempDir: dir,
 		Den:     self,
 	})
@@ -62,9 +54,10 @@ func (c *ShellCmd) Run(a *App) error {
 		return err
 	}
 	// While the shell runs, an allowed edit of den.toml or den.lock (den allow after an edit, or
-	// den's own) starts realizing the new environment at once, so the hook usually finds it ready at the next prompt. Without a watcher (out of
-	// inotify watches, say) the hook still starts it at the next prompt.
-	root, stateDir := m.Root, a.cfg.StateDir
+	// den's own) starts realizing the new environment at once, so the hook usually finds it
+	// ready at the next prompt. Without a watcher (out of inotify watches, say) the hook still
+	// starts it at the next prompt.
+	root, stateDir := e.root, a.cfg.StateDir
 	if stopWatch, err := shellhook.Watch(root, []string{manifest.FileName, lock.FileName}, shellhook.Settle, func() {
 		// At the prompt, where the user may be typing, the line goes on a line of its own and
 		// is the only thing den shell prints. While a program has the terminal (an editor
@@ -85,9 +78,9 @@ func (c *ShellCmd) Run(a *App) error {
 }
 
 // shellEnv is the environment den shell starts the user's shell with: the outer one, without
-// what a prompt hook active there had applied, with env entered as the prompt hook enters it, so
-// that the hook in the shell takes over from there. sess fingerprints the project at root.
-func shellEnv(env *environment, root string, sess shellhook.HookSession, pure bool) []string {
+// what a prompt hook active there had applied, with vars entered as the prompt hook enters them,
+// so that the hook in the shell takes over from there. sess fingerprints the project at root.
+func shellEnv(vars []envs.Var, root string, sess shellhook.HookSession, pure bool) []string {
 	outer := map[string]string{}
 	for _, kv := range os.Environ() {
 		k, v, _ := strings.Cut(kv, "=")
@@ -101,7 +94,7 @@ func shellEnv(env *environment, root string, sess shellhook.HookSession, pure bo
 	for _, k := range []string{shellhook.EnvDiff, shellhook.EnvSession, envUntrusted, envReported} {
 		delete(outer, k)
 	}
-	after, d := shellhook.Enter(outer, env.vars)
+	after, d := shellhook.Enter(outer, vars)
 	after[shellhook.EnvDiff] = d.Encode()
 	after[shellhook.EnvSession] = sess.Encode()
 	after[shellhook.EnvShellRoot] = root

@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/den-sh/den/core/index"
 	"github.com/den-sh/den/core/lock"
@@ -35,25 +36,13 @@ type RunCmd struct {
 }
 
 func (c *RunCmd) Run(a *App) error {
-	var vars []envs.Var
-	var scripts map[string]string
-	if _, st, v, ok := unchanged(); ok {
-		vars, scripts = v, st.Scripts
-	} else {
-		ctx, stop := signalContext()
-		m, unlock, err := a.changeProject(ctx, true, true)
-		if err != nil {
-			stop()
-			return err
-		}
-		env, _, err := a.syncProject(ctx, m, c.Frozen, false)
-		unlock()
-		stop()
-		if err != nil {
-			return err
-		}
-		vars, scripts = env.vars, m.Scripts
+	ctx, stop := signalContext()
+	e, err := a.enterProject(ctx, c.Frozen, true)
+	stop()
+	if err != nil {
+		return err
 	}
+	vars, scripts := e.vars, e.scripts
 	// "den run -- CMD" runs a command; "den run NAME" runs the script NAME if there is one.
 	argv := c.Args
 	explicit := len(argv) > 0 && argv[0] == "--"
@@ -101,12 +90,7 @@ func (c *EnvCmd) Run(a *App) error {
 	defer stop()
 	// den env is what scripts and direnv's use den read: it never asks, and an unallowed
 	// project gets nothing exported, only the reason on stderr.
-	m, unlock, err := a.changeProject(ctx, true, false)
-	if err != nil {
-		return err
-	}
-	env, _, err := a.syncProject(ctx, m, c.Frozen, false)
-	unlock()
+	env, err := a.enterProject(ctx, c.Frozen, false)
 	if err != nil {
 		return err
 	}
@@ -224,7 +208,27 @@ func (c *UpdateCmd) Run(a *App) error {
 	if len(update) == 0 {
 		update = []string{"*"}
 	}
-	return a.editProject(nil, update)
+	if err := a.editProject(nil, update); err != nil {
+		return err
+	}
+	// An update that asked nobody says so: a release made since is found with --refresh.
+	if r := a.resolver; r != nil && r.Reused() > 0 && !a.Globals.Offline && !a.Globals.Quiet {
+		fmt.Fprintf(a.Stderr, "den: resolutions den made in the last %s were reused; den update --refresh asks the registries again\n", durationText(r.TTL))
+	}
+	return nil
+}
+
+// durationText spells a duration of config.toml the way a sentence would: "hour", "10 minutes".
+func durationText(d time.Duration) string {
+	switch {
+	case d == time.Hour:
+		return "hour"
+	case d%time.Hour == 0:
+		return fmt.Sprintf("%d hours", d/time.Hour)
+	case d%time.Minute == 0:
+		return fmt.Sprintf("%d minutes", d/time.Minute)
+	}
+	return d.String()
 }
 
 // editProject applies edit to den.toml (if any), re-locks (re-resolving update), realizes the

@@ -13,6 +13,7 @@ import (
 	"github.com/den-sh/den/core/hosttools"
 	"github.com/den-sh/den/core/index"
 	"github.com/den-sh/den/core/lock"
+	"github.com/den-sh/den/core/memo"
 	"github.com/den-sh/den/core/npm"
 	"github.com/den-sh/den/core/platform"
 	"github.com/den-sh/den/core/store"
@@ -41,6 +42,9 @@ type Env struct {
 	// Realize builds a derivation into the store; backends that must run a tool to lock (the Go
 	// toolchain, to find which modules a program needs) realize it through this.
 	Realize func(ctx context.Context, d *derivation.Derivation) error
+	// Memo keeps what a backend works out at some cost and what never changes once worked out
+	// (which modules go install needs for a program's version); nil keeps nothing.
+	Memo *memo.Dir
 }
 
 // Backend is one source of packages.

@@ -63,6 +63,23 @@ type UserConfig struct {
 	// BuildMaxProcesses bounds how many processes a sandboxed build runs at once; 0 means the
 	// sandbox's default (4096).
 	BuildMaxProcesses int `toml:"build-max-processes"`
+
+	// ResolveTTL is how long den reuses a resolution it made (which version a constraint
+	// selects, with its hashes) before asking the registries again: a Go duration such as "1h"
+	// or "10m", "0" to ask every time; empty means an hour (see ResolutionTTL).
+	ResolveTTL string `toml:"resolve-ttl"`
+}
+
+// ResolutionTTL is resolve-ttl as a duration, an hour when unset; Load has checked it.
+func (u *UserConfig) ResolutionTTL() time.Duration {
+	if u.ResolveTTL == "" {
+		return time.Hour
+	}
+	d, _ := time.ParseDuration(u.ResolveTTL)
+	if u.ResolveTTL == "0" {
+		d = 0
+	}
+	return d
 }
 
 // Timeout is build-timeout as a duration, 0 for none; Load has checked it.
@@ -188,6 +205,11 @@ func (c *Config) readUser() error {
 	}
 	if _, err := parseBuildTimeout(c.User.BuildTimeout); err != nil {
 		return fmt.Errorf("%s: build-timeout = %q: %v", c.File, c.User.BuildTimeout, err)
+	}
+	if t := c.User.ResolveTTL; t != "" && t != "0" {
+		if d, err := time.ParseDuration(t); err != nil || d < 0 {
+			return fmt.Errorf("%s: resolve-ttl = %q: not a duration; write one such as \"1h\" or \"10m\", or \"0\" to resolve every time", c.File, t)
+		}
 	}
 	if c.User.BuildMaxProcesses < 0 {
 		return fmt.Errorf("%s: build-max-processes = %d: the limit must be positive, or 0 for the default", c.File, c.User.BuildMaxProcesses)

@@ -166,3 +166,38 @@ func TestBuildLimits(t *testing.T) {
 		}
 	}
 }
+
+func TestResolveTTL(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "den"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	e := env(map[string]string{"HOME": "/h", "XDG_CONFIG_HOME": dir})
+	load := func(text string) (*Config, error) {
+		if err := os.WriteFile(filepath.Join(dir, "den", "config.toml"), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return Load(e)
+	}
+	for text, want := range map[string]time.Duration{
+		"":                        time.Hour,
+		"resolve-ttl = \"10m\"\n": 10 * time.Minute,
+		"resolve-ttl = \"0\"\n":   0,
+	} {
+		c, err := load(text)
+		if err != nil {
+			t.Errorf("%q: %v", text, err)
+		} else if got := c.User.ResolutionTTL(); got != want {
+			t.Errorf("%q: ttl %v, want %v", text, got, want)
+		}
+	}
+	for text, want := range map[string]string{
+		"resolve-ttl = \"soon\"\n": `config.toml: resolve-ttl = "soon": not a duration`,
+		"resolve-ttl = \"-1h\"\n":  `config.toml: resolve-ttl = "-1h": not a duration`,
+		"resolve-ttl = 3600\n":     "config.toml:1:",
+	} {
+		if _, err := load(text); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: err = %v, want %q", text, err, want)
+		}
+	}
+}

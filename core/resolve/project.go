@@ -2,6 +2,7 @@ package resolve
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sort"
@@ -102,6 +103,13 @@ func (r *Resolver) LockManifest(ctx context.Context, m *manifest.Manifest, old *
 			return nil, nil, posError(m, pkg, err)
 		}
 		p, err := r.lock(ctx, &env, e, c, want)
+		var oe *OfflineError
+		if errors.As(err, &oe) && prev != nil && prev.Constraint == pkg.Version && coversAll(prev, want) {
+			// den update --offline: what cannot be checked stays as it is, and den says so.
+			r.note(fmt.Sprintf("--offline: %s cannot be checked for updates (it was never resolved here); it stays at %s", pkg.Name, prev.Version))
+			next.Put(prev)
+			continue
+		}
 		if err != nil {
 			return nil, nil, posError(m, pkg, err)
 		}

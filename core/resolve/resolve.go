@@ -5,6 +5,10 @@ package resolve
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"time"
 
 	"github.com/den-sh/den/core/backend"
 	"github.com/den-sh/den/core/backend/gosource"
@@ -14,15 +18,36 @@ import (
 	"github.com/den-sh/den/core/derivation"
 	"github.com/den-sh/den/core/index"
 	"github.com/den-sh/den/core/lock"
+	"github.com/den-sh/den/core/memo"
 	"github.com/den-sh/den/core/platform"
 	"github.com/den-sh/den/core/version"
 )
 
 // Resolver resolves and plans packages.
 type Resolver struct {
-	Index    *index.Index
-	Env      *backend.Env
+	Index *index.Index
+	Env   *backend.Env
+
+	// Memo keeps resolutions between commands (see cache.go); nil keeps none.
+	Memo *memo.Dir
+	// TTL is how long a kept resolution is reused; 0 reuses none while online.
+	TTL time.Duration
+	// Refresh asks the registries even when a kept resolution is fresh.
+	Refresh bool
+	// Offline uses kept resolutions however old, saying so through Note, and fails with an
+	// *OfflineError for a package none is kept for.
+	Offline bool
+	// Salt identifies the den that resolves: another den (a new release, a rebuild) may resolve
+	// differently, so it does not reuse this one's resolutions.
+	Salt string
+	// Note receives remarks for the user: a resolution used offline past its TTL, a package den
+	// update --offline could not check.
+	Note func(string)
+	// Now is the clock; nil is time.Now.
+	Now func() time.Time
+
 	backends map[string]backend.Backend
+	reused   int
 }
 
 // New wires every backend to env.
@@ -73,16 +98,52 @@ func (r *Resolver) Versions(ctx context.Context, name string) ([]string, error) 
 	return all, nil
 }
 
-// Lock resolves c for e on every system.
+// Lock resolves c for e on every system, or takes a kept resolution (see cache.go).
 func (r *Resolver) Lock(ctx context.Context, e *index.Entry, c version.Constraint, systems []platform.System) (*lock.Package, error) {
 	return r.lock(ctx, r.Env, e, c, systems)
 }
 
 // lock is Lock with the backends' environment env: a project's own, while LockManifest locks it.
-// A package published in more than one form (pnpm: native binaries from 12 on, JavaScript
-// before) is locked by the backend of the form that has the version: for "latest", what its
-// present form says; for any other constraint, the highest version of any form.
+// A resolution made with the project's node (an npm tool runs with it) is kept apart from one
+// made without.
 func (r *Resolver) lock(ctx context.Context, env *backend.Env, e *index.Entry, c version.Constraint, systems []platform.System) (*lock.Package, error) {
+	key, keep := r.resolutionKey(e, c.String())
+	withNode := env.ProjectNode != nil
+	if keep && withNode {
+		key += "\nnode " + env.ProjectNode.Version + " " + strings.Join(slices.Sorted(maps.Keys(env.ProjectNode.Systems)), " ")
+	}
+	if keep && (!r.Refresh || r.Offline) {
+		if p, made, ok := r.lookup(key, e, c, systems); ok {
+			age := r.now().Sub(made)
+			if age >= 0 && age < r.TTL {
+				r.reused++
+				return p, nil
+			}
+			if r.Offline {
+				r.note(fmt.Sprintf("--offline: %s@%s is %s as den resolved it %s ago", e.Name, c, p.Version, ageText(age)))
+				r.reused++
+				return p, nil
+			}
+		}
+	}
+	p, err := r.lockForms(ctx, env, e, c, systems)
+	if err != nil {
+		if r.Offline && isOffline(err) {
+			return nil, &OfflineError{Ref: e.Name + "@" + c.String(), Err: err}
+		}
+		return nil, err
+	}
+	if keep {
+		r.keep(key, e, c, p, !withNode)
+	}
+	return p, nil
+}
+
+// lockForms resolves with the backends. A package published in more than one form (pnpm:
+// native binaries from 12 on, JavaScript before) is locked by the backend of the form that has
+// the version: for "latest", what its present form says; for any other constraint, the highest
+// version of any form.
+func (r *Resolver) lockForms(ctx context.Context, env *backend.Env, e *index.Entry, c version.Constraint, systems []platform.System) (*lock.Package, error) {
 	lockAs := func(f *index.Entry, c version.Constraint) (*lock.Package, error) {
 		b, err := r.backend(f.Backend)
 		if err != nil {

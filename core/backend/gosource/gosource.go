@@ -194,11 +194,7 @@ func (b Backend) Lock(ctx context.Context, env *backend.Env, e *index.Entry, c v
 	if err != nil {
 		return nil, err
 	}
-	if err := env.Realize(ctx, toolchainDrv); err != nil {
-		return nil, err
-	}
-	goCmd := filepath.Join(string(toolchainDrv.Out), "bin", "go")
-	sources, err := moduleSources(ctx, goCmd, client.Config(), pkgPath+"@"+v, systems)
+	sources, err := keptModuleSources(ctx, env, toolchainDrv, client.Config(), pkgPath+"@"+v, systems)
 	if err != nil {
 		return nil, err
 	}
@@ -236,6 +232,34 @@ func withSystem(systems []platform.System, sys platform.System) []platform.Syste
 		}
 	}
 	return append(append([]platform.System{}, systems...), sys)
+}
+
+// keptModuleSources is moduleSources with the toolchain toolchainDrv, kept in env.Memo. What go
+// install needs for one version of a program is fixed once the module versions are published:
+// their go.mod files never change and the checksum database holds every hash. So it is worked
+// out once per program version, Go release and set of systems, and the toolchain is realized
+// only then.
+func keptModuleSources(ctx context.Context, env *backend.Env, toolchainDrv *derivation.Derivation, cfg *gomod.Config, target string, systems []platform.System) ([]lock.Source, error) {
+	names := make([]string, len(systems))
+	for i, s := range systems {
+		names[i] = s.String()
+	}
+	sort.Strings(names)
+	key := strings.Join(append([]string{"go install -n", target, string(toolchainDrv.Out), strings.Join(names, " ")}, cfg.Environ()...), "\n")
+	var srcs []lock.Source
+	if _, ok := env.Memo.Get(key, &srcs); ok && len(srcs) > 0 {
+		return srcs, nil
+	}
+	if err := env.Realize(ctx, toolchainDrv); err != nil {
+		return nil, err
+	}
+	goCmd := filepath.Join(string(toolchainDrv.Out), "bin", "go")
+	srcs, err := moduleSources(ctx, goCmd, cfg, target, systems)
+	if err != nil {
+		return nil, err
+	}
+	env.Memo.Put(key, srcs) // a lost memo costs a go install run
+	return srcs, nil
 }
 
 // moduleSources runs `go install -n target` for each system in one fresh module cache and
