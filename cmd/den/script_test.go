@@ -136,21 +136,8 @@ func fakeNode(v string) string {
 	return "#!/bin/sh\nif [ \"$1\" = --version ]; then echo v" + v + "; exit 0; fi\nexec /bin/sh \"$@\"\n"
 }
 
-// fakeNPMReleases stand in for npm, which comes with node: the newest whose engines accept a
-// node is locked with it (9.9.0 with node 20.1.0, 10.5.0 with 22.3.0). Its commands are shell
-// scripts that fakeNode runs.
-func fakeNPMReleases() []npmtest.Package {
-	var out []npmtest.Package
-	for v, engines := range map[string]string{"9.9.0": ">=18", "10.5.0": "^18.17.0 || >=20.5.0", "11.0.0": "^20.17.0 || >=22.9.0"} {
-		out = append(out, npmtest.Package{Name: "npm", Version: v, Engines: map[string]string{"node": engines},
-			Bin: map[string]string{"npm": "bin/npm-cli.js", "npx": "bin/npx-cli.js"},
-			Files: map[string]string{
-				"bin/npm-cli.js": "if [ \"$1\" = --version ]; then echo " + v + "; else echo \"npm " + v + " $*\"; fi\n",
-				"bin/npx-cli.js": "echo \"npx " + v + " $*\"\n",
-			}})
-	}
-	return out
-}
+// fakeNPMReleases stand in for npm, which comes with node (npmtest.NPMReleases).
+func fakeNPMReleases() []npmtest.Package { return npmtest.NPMReleases() }
 
 var scriptCmds = map[string]func(ts *testscript.TestScript, neg bool, args []string){
 	// npmregistry: start a fake npm registry on loopback with node (20.1.0, 22.3.0) and esbuild

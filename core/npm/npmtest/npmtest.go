@@ -387,3 +387,19 @@ func jsonError(w http.ResponseWriter, status int, msg string) {
 	w.WriteHeader(status)
 	json.NewEncoder(w).Encode(map[string]string{"error": msg})
 }
+
+// NPMReleases stand in for npm, which comes with node: the newest whose engines accept a node is
+// locked with it (9.9.0 with node 20.1.0, 10.5.0 with 22.3.0). Their commands are shell scripts
+// that a fake node, which runs its argument with sh, can run.
+func NPMReleases() []Package {
+	var out []Package
+	for v, engines := range map[string]string{"9.9.0": ">=18", "10.5.0": "^18.17.0 || >=20.5.0", "11.0.0": "^20.17.0 || >=22.9.0"} {
+		out = append(out, Package{Name: "npm", Version: v, Engines: map[string]string{"node": engines},
+			Bin: map[string]string{"npm": "bin/npm-cli.js", "npx": "bin/npx-cli.js"},
+			Files: map[string]string{
+				"bin/npm-cli.js": "if [ \"$1\" = --version ]; then echo " + v + "; else echo \"npm " + v + " $*\"; fi\n",
+				"bin/npx-cli.js": "echo \"npx " + v + " $*\"\n",
+			}})
+	}
+	return out
+}
