@@ -18,6 +18,7 @@ import (
 
 // InitCmd is den init.
 type InitCmd struct {
+	systemsFlag
 	Template string `short:"t" default:"empty" placeholder:"NAME" help:"Start from template NAME (default: ${default})."`
 	Dir      string `arg:"" optional:"" default:"." placeholder:"DIR" help:"The project's directory, created if missing (default: the current one)."`
 }
@@ -38,6 +39,9 @@ func (c *InitCmd) Run(a *App, k *kong.Context) error {
 	data, err := templates.Get(c.Template)
 	if err != nil {
 		return &usageError{err: err}
+	}
+	if data, err = c.apply(manifest.FileName, data); err != nil {
+		return err
 	}
 	if fi, err := os.Stat(c.Dir); err == nil && !fi.IsDir() {
 		return &usageError{err: fmt.Errorf("%s is not a directory", c.Dir)}
@@ -77,6 +81,7 @@ func (c *InitCmd) Run(a *App, k *kong.Context) error {
 		return nil
 	}
 	fmt.Fprintf(a.Stderr, "created %s (template %s)\n", path, c.Template)
+	c.report(a)
 	if added {
 		fmt.Fprintf(a.Stderr, "added .den/ to %s\n", filepath.Join(c.Dir, ".gitignore"))
 	}

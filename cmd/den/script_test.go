@@ -17,6 +17,7 @@ import (
 	"path"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -164,6 +165,20 @@ var scriptCmds = map[string]func(ts *testscript.TestScript, neg bool, args []str
 		u, _ := url.Parse(r.URL)
 		ts.Setenv("NPM_AUTH_KEY", "//"+u.Host+u.Path)
 	},
+	// npm-node VERSION SYS,...: serve node VERSION's platform packages for those systems only
+	// ("current" is this one) on the fake npm registry.
+	"npm-node": func(ts *testscript.TestScript, neg bool, args []string) {
+		if len(args) != 2 {
+			ts.Fatalf("usage: npm-node VERSION SYS,...")
+		}
+		r := ts.Value("npm").(*fakeNPM).r
+		for _, sys := range scriptSystems(ts, args[1]) {
+			ns, err := npm.SystemFor(sys)
+			ts.Check(err)
+			r.Add(npmtest.Package{Name: "node-" + ns.OS + "-" + ns.CPU, Version: args[0], OS: []string{ns.OS}, CPU: []string{ns.CPU},
+				Bin: map[string]string{"node": "bin/node"}, Files: map[string]string{"bin/node": fakeNode(args[0])}})
+		}
+	},
 	// npm-tamper NAME VERSION | npm-token TOKEN: serve a tarball that does not match its
 	// integrity, or require a bearer token.
 	"npm-tamper": func(ts *testscript.TestScript, neg bool, args []string) {
@@ -172,13 +187,18 @@ var scriptCmds = map[string]func(ts *testscript.TestScript, neg bool, args []str
 	"npm-token": func(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Value("npm").(*fakeNPM).r.RequireToken(args[0])
 	},
-	// goproxy GOVERSION...: start a fake Go module proxy with a checksum database serving
-	// golang.org/toolchain for those Go releases (den's default systems), and point
-	// GOPROXY and GOSUMDB at it.
+	// goproxy [-systems SYS,...] GOVERSION...: start a fake Go module proxy with a checksum
+	// database serving golang.org/toolchain for those Go releases (den's default systems, or
+	// only those named; "current" is this one), and point GOPROXY and GOSUMDB at it.
 	"goproxy": func(ts *testscript.TestScript, neg bool, args []string) {
 		p := goProxyOf(ts).p
+		systems := resolve.DefaultSystems()
+		if len(args) > 1 && args[0] == "-systems" {
+			systems = scriptSystems(ts, args[1])
+			args = args[2:]
+		}
 		for _, v := range args {
-			for _, sys := range resolve.DefaultSystems() {
+			for _, sys := range systems {
 				p.Add(gomodtest.ToolchainModule, gomodtest.ToolchainVersion(v, sys.GOOS(), sys.GOARCH()), gomodtest.ToolchainFiles(v, sys.GOOS(), sys.GOARCH()))
 			}
 		}
@@ -419,6 +439,22 @@ var scriptCmds = map[string]func(ts *testscript.TestScript, neg bool, args []str
 			ts.Fatalf("%s has mode %s, want %s%s", args[0], got, map[bool]string{true: "not ", false: ""}[neg], args[1])
 		}
 	},
+}
+
+// scriptSystems reads a comma-separated list of systems, "current" being this one.
+func scriptSystems(ts *testscript.TestScript, list string) []platform.System {
+	var out []platform.System
+	for _, name := range strings.Split(list, ",") {
+		if name == "current" {
+			name = platform.Current().String()
+		}
+		sys, err := platform.Parse(name)
+		ts.Check(err)
+		if !slices.Contains(out, sys) {
+			out = append(out, sys)
+		}
+	}
+	return out
 }
 
 // moduleFiles reads the files under a script's directory as a module's files.
