@@ -87,6 +87,11 @@ func TestBuildPTY(t *testing.T) {
 	}
 
 	den := filepath.Join(h.bin, "den")
+	allow := exec.Command(den, "allow")
+	allow.Dir, allow.Env = proj, h.env("bash", "http://127.0.0.1:9/")
+	if msg, err := allow.CombinedOutput(); err != nil {
+		t.Fatalf("den allow: %v\n%s", err, msg)
+	}
 	out := run(den, "build", "-L", "sandboxed")
 	if err := os.WriteFile(filepath.Join(h.home, ".config/den/config.toml"), []byte("sandbox = \"off\"\n"), 0o644); err != nil {
 		t.Fatal(err)
