@@ -1,9 +1,14 @@
 package shellhook
 
 import (
+	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"unicode/utf8"
+
+	"golang.org/x/sys/unix"
 )
 
 // Bash starts bash with --rcfile, which replaces the rc files bash would read (/etc/bash.bashrc
@@ -37,10 +42,13 @@ func (Bash) Command(bin string, env []string, s Session) (*exec.Cmd, error) {
 	rc := filepath.Join(s.TempDir, "bashrc")
 	files := map[string]string{}
 	var b strings.Builder
-	b.WriteString(`# den shell: the user's rc files, then den's PATH, prompt marker and init.
+	if s.Run == "" {
+		b.WriteString(`# den shell: the user's rc files, then den's PATH, prompt marker and init.
 if [ -f /etc/bash.bashrc ]; then . /etc/bash.bashrc; fi
 if [ -f "$HOME/.bashrc" ]; then . "$HOME/.bashrc"; fi
-__den_path() {
+`)
+	}
+	b.WriteString(`__den_path() {
 	local out="${DEN_PATH-}" p IFS=:
 	local -a rest
 	[ -n "$out" ] || return 0
@@ -54,14 +62,14 @@ __den_path() {
 __den_path
 unset -f __den_path
 `)
-	if s.Marker != "" {
+	if s.Marker != "" && s.Run == "" {
 		// PS1 refers to the marker instead of containing it, so that no character of the
 		// marker is taken for a prompt escape; a PS1 inherited from an outer den shell
 		// already starts with the reference.
 		b.WriteString("__den_marker=" + quoteSh(s.Marker) + "\n")
 		b.WriteString(`case "${PS1-}" in '${__den_marker}'*) ;; *) PS1='${__den_marker}'"$PS1" ;; esac` + "\n")
 	}
-	if s.Den != "" {
+	if s.Den != "" && s.Run == "" {
 		b.WriteString(Bash{}.Hook(s.Den))
 	}
 	if s.Init != "" {
@@ -74,6 +82,27 @@ unset -f __den_path
 		return nil, err
 	}
 	cmd := exec.Command(bin, "--rcfile", rc, "-i")
+	if s.Run != "" {
+		cmd = exec.Command(bin, "-c", ". "+quoteSh(rc)+"\n"+s.Run)
+	}
 	cmd.Env = sessionEnv(env)
 	return cmd, nil
+}
+
+// Notify inserts line above the line the cursor is on, which holds the prompt: it saves the
+// cursor, makes room below (scrolling the screen up when the prompt is on its last line), moves
+// up to the prompt's line and inserts lines for the text there, which pushes the prompt down;
+// then it restores the cursor and moves it down as many lines, which lands on the prompt, in
+// the same column, whether or not the screen scrolled (moving down stops at the last line).
+func (Bash) Notify(tty *os.File, pid int, s Session, line string) error {
+	if dumbTerminal(os.Getenv) {
+		return plainNotice(tty, line)
+	}
+	cols := 80
+	if ws, err := unix.IoctlGetWinsize(int(tty.Fd()), unix.TIOCGWINSZ); err == nil && ws.Col > 0 {
+		cols = int(ws.Col)
+	}
+	n := max(1, (utf8.RuneCountInString(line)+cols-1)/cols)
+	_, err := fmt.Fprintf(tty, "\x1b7%s\x1b[%dA\r\x1b[%dL%s\x1b8\x1b[%dB", strings.Repeat("\n", n), n, n, line, n)
+	return err
 }

@@ -1,6 +1,7 @@
 package shellhook
 
 import (
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -42,7 +43,7 @@ if set -q DEN_PATH[1]
     set -gx PATH $__den_path
 end
 `)
-	if s.Marker != "" {
+	if s.Marker != "" && s.Run == "" {
 		// The original prompt gets the status of the user's last command, not of printf.
 		b.WriteString("set -g __den_marker " + quoteFish(s.Marker) + "\n")
 		b.WriteString(`if not functions -q __den_orig_prompt
@@ -64,8 +65,30 @@ end
 end
 `)
 	}
-	if s.Den != "" {
+	if s.Den != "" && s.Run == "" {
 		b.WriteString(Fish{}.Hook(s.Den))
+		// den shell's notices (notice.go). fish repaints a prompt of several lines from as
+		// many lines up, so as many lines follow the notice.
+		b.WriteString("set -g __den_notice " + quoteFish(filepath.Join(s.TempDir, noticeFile)) + "\n")
+		b.WriteString(`function __den_notice_handler --on-signal SIGUSR1
+    test -s $__den_notice; or return
+    set -l lines 1
+    if functions -q fish_prompt
+        set lines (count (fish_prompt))
+    end
+    echo
+    while read -l line
+        echo $line
+    end < $__den_notice
+    while test $lines -gt 1
+        echo
+        set lines (math $lines - 1)
+    end
+    echo -n > $__den_notice
+    commandline -f repaint
+end
+echo $fish_pid > $__den_notice.pid
+`)
 	}
 	if s.Init != "" {
 		init := filepath.Join(s.TempDir, "init.fish")
@@ -77,6 +100,18 @@ end
 		return nil, err
 	}
 	cmd := exec.Command(bin, "-i", "--init-command", "source "+quoteFish(rc))
+	if s.Run != "" {
+		cmd = exec.Command(bin, "--init-command", "source "+quoteFish(rc), "-c", s.Run)
+	}
 	cmd.Env = sessionEnv(env)
 	return cmd, nil
+}
+
+// Notify has den shell's SIGUSR1 handler print line and repaint the prompt and the command line
+// below it.
+func (Fish) Notify(tty *os.File, pid int, s Session, line string) error {
+	if signalNotice(s, pid, "fish", line) {
+		return nil
+	}
+	return plainNotice(tty, line)
 }

@@ -47,6 +47,10 @@ type Shell interface {
 	// Hook returns the prompt hook for the user's rc file, which runs `den export SHELL` with
 	// den, den's absolute path, before each prompt and evaluates what it prints.
 	Hook(den string) string
+	// Notify shows line to the user of shell process pid, started by Command with s and sitting
+	// at its prompt on the terminal tty, so that the prompt and what the user typed are shown
+	// again below it (see notice.go).
+	Notify(tty *os.File, pid int, s Session, line string) error
 }
 
 // Session is what a den shell adds to the user's shell.
@@ -58,6 +62,11 @@ type Session struct {
 	// the user's rc, so that edits of den.toml and den.lock apply at the next prompt; if the
 	// user's rc installed the hook already, it stays installed once.
 	Den string
+	// Run, when set, is one command for the shell to run instead of an interactive session, as
+	// `bash -c` runs it: the shell reads the files its -c mode reads (zsh's .zshenv, fish's
+	// config.fish, none for bash), then den's PATH and Init as for a session, then the command,
+	// and exits with its status. Marker and Den play no part.
+	Run string
 }
 
 // Variables a den shell exports.

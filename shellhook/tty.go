@@ -13,10 +13,17 @@ import (
 // foreground group is the shell's exactly when its leader is a child of this process. It is
 // false when that cannot be told.
 func ShellHasTerminal(tty *os.File) bool {
+	_, ok := TerminalShell(tty)
+	return ok
+}
+
+// TerminalShell is ShellHasTerminal that also returns the shell's pid: the leader of the
+// terminal's foreground group.
+func TerminalShell(tty *os.File) (pid int, ok bool) {
 	pgrp, err := unix.IoctlGetInt(int(tty.Fd()), unix.TIOCGPGRP)
 	if err != nil || pgrp <= 0 {
-		return false
+		return 0, false
 	}
 	ppid, ok := parentOf(pgrp)
-	return ok && ppid == os.Getpid()
+	return pgrp, ok && ppid == os.Getpid()
 }

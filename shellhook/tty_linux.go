@@ -25,3 +25,13 @@ func parentOf(pid int) (int, bool) {
 	ppid, err := strconv.Atoi(f[1])
 	return ppid, err == nil
 }
+
+// commOf returns the command name of process pid (its executable's base name, cut to 15
+// bytes), from /proc/PID/comm.
+func commOf(pid int) (string, bool) {
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/comm")
+	if err != nil {
+		return "", false
+	}
+	return strings.TrimSuffix(string(data), "\n"), true
+}

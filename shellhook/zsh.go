@@ -1,6 +1,7 @@
 package shellhook
 
 import (
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -49,11 +50,14 @@ if (( ${+ZDOTDIR} )); then __den_user_zdotdir=$ZDOTDIR; else unset __den_user_zd
 ZDOTDIR=$__den_zdotdir
 `
 	var b strings.Builder
-	b.WriteString(`# den shell: the user's .zshrc, then den's PATH, prompt marker and init.
+	if s.Run == "" {
+		b.WriteString(`# den shell: the user's .zshrc, then den's PATH, prompt marker and init.
 if (( ${+__den_user_zdotdir} )); then ZDOTDIR=$__den_user_zdotdir; else unset ZDOTDIR; fi
 unset __den_user_zdotdir __den_zdotdir
 if [[ -f ${ZDOTDIR:-$HOME}/.zshrc ]]; then source ${ZDOTDIR:-$HOME}/.zshrc; fi
-() {
+`)
+	}
+	b.WriteString(`() {
 	emulate -L zsh
 	local out=$DEN_PATH p
 	[[ -n $out ]] || return 0
@@ -63,7 +67,7 @@ if [[ -f ${ZDOTDIR:-$HOME}/.zshrc ]]; then source ${ZDOTDIR:-$HOME}/.zshrc; fi
 	PATH=$out
 }
 `)
-	if s.Marker != "" {
+	if s.Marker != "" && s.Run == "" {
 		// % starts a prompt escape; with prompt_subst the prompt refers to the marker, so
 		// that no $ or backquote in it is expanded.
 		b.WriteString("__den_marker=" + quoteSh(s.Marker) + "\n")
@@ -74,8 +78,22 @@ if [[ -f ${ZDOTDIR:-$HOME}/.zshrc ]]; then source ${ZDOTDIR:-$HOME}/.zshrc; fi
 }
 `)
 	}
-	if s.Den != "" {
+	if s.Den != "" && s.Run == "" {
 		b.WriteString(Zsh{}.Hook(s.Den))
+		// den shell's notices (notice.go), unless the user's rc traps SIGUSR1 itself. The
+		// file is emptied by a redirection rather than removed by rm: a trap at the prompt
+		// runs no program, which would take the terminal from the line editor.
+		b.WriteString("if (( ! ${+functions[TRAPUSR1]} )); then\n")
+		b.WriteString("\t__den_notice=" + quoteSh(filepath.Join(s.TempDir, noticeFile)) + "\n")
+		b.WriteString(`	TRAPUSR1() {
+		[[ -s $__den_notice ]] || return 0
+		zle && zle -I
+		print -r -- "$(<$__den_notice)"
+		: >| $__den_notice
+	}
+	print -r -- $$ >| $__den_notice.pid
+fi
+`)
 	}
 	files := map[string]string{}
 	if s.Init != "" {
@@ -88,7 +106,22 @@ if [[ -f ${ZDOTDIR:-$HOME}/.zshrc ]]; then source ${ZDOTDIR:-$HOME}/.zshrc; fi
 	if err := writeFiles(s.TempDir, files); err != nil {
 		return nil, err
 	}
+	if s.Run != "" {
+		// zsh -c reads the user's .zshenv as it is; den's part comes after it.
+		cmd := exec.Command(bin, "-c", "source "+quoteSh(filepath.Join(dir, ".zshrc"))+"\n"+s.Run)
+		cmd.Env = sessionEnv(env)
+		return cmd, nil
+	}
 	cmd := exec.Command(bin, "-i")
 	cmd.Env = sessionEnv(env, "ZDOTDIR="+dir)
 	return cmd, nil
+}
+
+// Notify has den shell's TRAPUSR1 print line: zle -I there makes zle redraw the prompt and the
+// line being edited below it.
+func (Zsh) Notify(tty *os.File, pid int, s Session, line string) error {
+	if signalNotice(s, pid, "zsh", line) {
+		return nil
+	}
+	return plainNotice(tty, line)
 }

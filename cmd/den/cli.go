@@ -1,19 +1,19 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"os"
-	"os/signal"
 	"path/filepath"
+	"slices"
 	"sync"
-	"sync/atomic"
-	"syscall"
 
+	"github.com/alecthomas/kong"
+	"github.com/den-sh/den/core/backend"
+	"github.com/den-sh/den/core/backend/gosource"
 	"github.com/den-sh/den/core/build"
 	"github.com/den-sh/den/core/config"
 	"github.com/den-sh/den/core/gomod"
@@ -37,6 +37,7 @@ var denVersion = "dev"
 // CLI is den's command line.
 type CLI struct {
 	Globals
+	ShowVersion versionFlag `name:"version" help:"Print den's version and exit."`
 
 	Init        InitCmd        `cmd:"" help:"Create den.toml in a directory from a template."`
 	Build       BuildCmd       `cmd:"" help:"Realize packages or recipes of the current project and print their store paths."`
@@ -62,6 +63,7 @@ type CLI struct {
 	Cache       CacheCmd       `cmd:"" help:"Binary caches: make keys, push closures, serve, list."`
 	Version     VersionCmd     `cmd:"" help:"Print den's version."`
 	Completion  CompletionCmd  `cmd:"" help:"Print a shell completion script for bash, zsh or fish."`
+	Help        HelpCmd        `cmd:"" help:"Show the help of a command: den help store gc."`
 }
 
 // Globals are flags every command takes. Offline, NoSubstitute and NoBuild matter to the commands
@@ -150,6 +152,7 @@ func (a *App) Builder(printLogs bool) (*build.Builder, error) {
 	var rep *progress.Reporter
 	if !a.Globals.Quiet {
 		rep = progress.New(a.Stderr)
+		showsProgress(rep)
 	}
 	a.builder = &build.Builder{
 		Client:    a.httpClient(),
@@ -295,43 +298,45 @@ func (a *App) loadProject(root string) (*manifest.Manifest, error) {
 	return m, err
 }
 
-// signalContext is cancelled by SIGINT or SIGTERM, so builds and downloads stop and clean up;
-// report then exits as a shell expects of a process the signal stopped. The first signal's
-// handler goes with it, so a second one stops den at once, cleaned up or not.
-func signalContext() (context.Context, context.CancelFunc) {
-	ctx, cancel := context.WithCancelCause(context.Background())
-	ch := make(chan os.Signal, 1)
-	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
-	go func() {
-		select {
-		case s := <-ch:
-			signal.Stop(ch)
-			if sig, ok := s.(syscall.Signal); ok {
-				stoppedBy.CompareAndSwap(0, int32(sig))
-			}
-			cancel(fmt.Errorf("%v signal received: %w", s, context.Canceled))
-		case <-ctx.Done():
-		}
-	}()
-	return ctx, func() {
-		signal.Stop(ch)
-		cancel(nil)
-	}
-}
-
-// stoppedBy is the signal that cancelled a signalContext, or 0. It is the one piece of
-// package state: a signal is the process's, and report, which decides the exit status, runs
-// far from the contexts the commands made.
-var stoppedBy atomic.Int32
-
 // isInputError reports errors in files or arguments the user gave, as opposed to failures of an
-// operation; they exit with status 2.
+// operation; they exit with status 2. A package the registry does not have is one, unless a
+// dependency in its tree is missing: that is the registry's failure, not the user's.
 func isInputError(err error) bool {
 	var me *manifest.Error
 	var nf *manifest.NotFoundError
 	var nv *version.NoMatchError
+	var bc *version.BadConstraintError
 	var up *index.UnknownError
-	return errors.As(err, &me) || errors.As(err, &nf) || errors.As(err, &nv) || errors.As(err, &up)
+	var nm *gosource.NoModuleError
+	var nb *backend.NoBuildError
+	if errors.As(err, &me) || errors.As(err, &nf) || errors.As(err, &nv) || errors.As(err, &bc) || errors.As(err, &up) ||
+		errors.As(err, &nm) || errors.As(err, &nb) {
+		return true
+	}
+	var np *npm.NotFoundError
+	var inTree *npm.ResolveError
+	return errors.As(err, &np) && !errors.As(err, &inTree)
+}
+
+// versionFlag is --version, which prints what den version prints, as git and go users expect.
+type versionFlag bool
+
+func (versionFlag) BeforeReset(k *kong.Kong) error {
+	fmt.Fprintln(k.Stdout, "den "+denVersion)
+	k.Exit(exitOK)
+	return nil
+}
+
+// HelpCmd is den help: den help CMD… is den CMD… --help.
+type HelpCmd struct {
+	Command []string `arg:"" optional:"" help:"The command, with its subcommands."`
+}
+
+func (c *HelpCmd) Run(a *App) error {
+	if code := run(append(slices.Clone(c.Command), "--help"), a.Stdout, a.Stderr); code != exitOK {
+		return &exitError{code: code}
+	}
+	return nil
 }
 
 // VersionCmd prints den's version.

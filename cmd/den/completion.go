@@ -37,6 +37,12 @@ func (c *CompletionCmd) Run(a *App) error {
 		return err
 	}
 	root := completionTree(parser.Model.Node, "")
+	// den help takes a command's name.
+	for _, c := range root.Commands {
+		if c.Name == "help" && len(c.Args) > 0 {
+			c.Args[0].Enum, c.Args[0].Files = root.commandNames(), false
+		}
+	}
 	pkgs := completionPackages(ix)
 	switch c.Shell {
 	case "bash":

@@ -20,6 +20,7 @@ import (
 
 // InitCmd is den init.
 type InitCmd struct {
+	systemsFlag
 	Template string `short:"t" default:"empty" placeholder:"NAME" help:"Start from template NAME (default: ${default})."`
 	From     bool   `help:"Add the tools that the project's versions files pin (.nvmrc, .node-version, go.mod, .python-version, .tool-versions)."`
 	Dir      string `arg:"" optional:"" default:"." placeholder:"DIR" help:"The project's directory, created if missing (default: the current one)."`
@@ -41,6 +42,9 @@ func (c *InitCmd) Run(a *App, k *kong.Context) error {
 	data, err := templates.Get(c.Template)
 	if err != nil {
 		return &usageError{err: err}
+	}
+	if data, err = c.apply(manifest.FileName, data); err != nil {
+		return err
 	}
 	if fi, err := os.Stat(c.Dir); err == nil && !fi.IsDir() {
 		return &usageError{err: fmt.Errorf("%s is not a directory", c.Dir)}
@@ -110,6 +114,7 @@ func (c *InitCmd) Run(a *App, k *kong.Context) error {
 	for _, sk := range skipped {
 		fmt.Fprintf(a.Stderr, "den: %s names %s, which den has no package for\n", sk.From, sk.Tool)
 	}
+	c.report(a)
 	if added {
 		fmt.Fprintf(a.Stderr, "added .den/ to %s\n", filepath.Join(c.Dir, ".gitignore"))
 	}

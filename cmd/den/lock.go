@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 
 	"github.com/den-sh/den/core/lock"
 	"github.com/den-sh/den/core/manifest"
@@ -11,7 +13,9 @@ import (
 )
 
 // LockCmd is den lock.
-type LockCmd struct{}
+type LockCmd struct {
+	systemsFlag
+}
 
 func (c *LockCmd) Run(a *App) error {
 	ctx, stop := signalContext()
@@ -31,13 +35,27 @@ func (c *LockCmd) Run(a *App) error {
 	if err != nil {
 		return err
 	}
+	var data []byte // den.toml's new content, with --systems
+	if c.Systems != "" {
+		orig, err := os.ReadFile(filepath.Join(m.Root, manifest.FileName))
+		if err != nil {
+			return err
+		}
+		if data, err = c.apply(m.Path, orig); err != nil {
+			return err
+		}
+		if m, err = manifest.Parse(m.Path, data); err != nil {
+			return err
+		}
+	}
 	next, changes, err := r.LockManifest(ctx, m, old, nil)
 	if err != nil {
 		return err
 	}
-	if err := a.commitProject(m.Root, nil, next); err != nil {
+	if err := a.commitProject(m.Root, data, next); err != nil {
 		return err
 	}
+	c.report(a)
 	a.printChanges(changes)
 	a.warnPackageManager(m, next)
 	return nil

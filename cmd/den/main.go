@@ -17,7 +17,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 
 	"github.com/alecthomas/kong"
 	"github.com/den-sh/den/core/sandbox"
@@ -82,12 +81,18 @@ type hinter interface{ Hints() []string }
 
 func run(args []string, stdout, stderr io.Writer) int {
 	var cli CLI
+	out := stdout
+	if len(args) == 0 {
+		// A bare den is a command line without a command: as go does, den prints its help where
+		// errors go and exits 2, so that a script that forgot the command does not carry on.
+		args, out = []string{"--help"}, stderr
+	}
 	exitCode := -1
 	parser, err := kong.New(&cli,
 		kong.Name("den"),
 		kong.Description("Pinned developer environments from a content-addressed store."),
 		kong.UsageOnError(),
-		kong.Writers(stdout, stderr),
+		kong.Writers(out, stderr),
 		kong.Exit(func(code int) { exitCode = code; panic(kongExit{}) }),
 		kong.Vars{"version": denVersion},
 	)
@@ -107,6 +112,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		kctx, err = parser.Parse(args)
 	}()
 	if exitCode >= 0 {
+		if out == stderr && exitCode == exitOK {
+			return exitUsage
+		}
 		return exitCode
 	}
 	if err != nil {
@@ -117,6 +125,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		return exitUsage
 	}
+	stopSignals := handleSignals(stderr)
+	defer stopSignals()
 	app := &App{Stdout: stdout, Stderr: stderr, Globals: &cli.Globals}
 	err = kctx.Run(app)
 	if app.cleanup != nil {
@@ -143,10 +153,9 @@ func report(stderr io.Writer, err error) int {
 	if errors.As(err, &ee) {
 		return ee.code
 	}
-	if sig := syscall.Signal(stoppedBy.Load()); sig != 0 {
+	if sig := stoppedSignal(); sig != 0 {
 		// Whatever failed on the way out failed because of the signal: one line says so.
-		name := map[syscall.Signal]string{syscall.SIGINT: "SIGINT (Ctrl-C)", syscall.SIGTERM: "SIGTERM"}[sig]
-		fmt.Fprintf(stderr, "den: stopped by %s\n", name)
+		sayStopped(stderr, sig)
 		return 128 + int(sig)
 	}
 	msg := strings.TrimPrefix(err.Error(), "den: ")

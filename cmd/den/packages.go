@@ -152,7 +152,7 @@ func (c *VersionsCmd) Run(a *App) error {
 
 // SearchCmd is den search.
 type SearchCmd struct {
-	Term string `arg:"" help:"Text to look for in package names, descriptions and tags."`
+	Term string `arg:"" optional:"" help:"Text to look for in package names, descriptions and tags (none: list them all)."`
 	JSON bool   `help:"Print JSON."`
 }
 

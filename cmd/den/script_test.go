@@ -17,6 +17,7 @@ import (
 	"path"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -207,12 +208,16 @@ var scriptCmds = map[string]func(ts *testscript.TestScript, neg bool, args []str
 	"npm-tag": func(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Value("npm").(*fakeNPM).r.Tag(args[0], args[1], args[2])
 	},
-	// npm-add-node [-current] VERSION...: publish fake node releases for den's default systems,
-	// or with -current for this system only.
+	// npm-add-node [-current | -systems SYS,...] VERSION...: publish fake node releases for
+	// den's default systems, with -current for this system only, or with -systems for those
+	// ("current" is this one).
 	"npm-add-node": func(ts *testscript.TestScript, neg bool, args []string) {
 		systems := resolve.DefaultSystems()
-		if len(args) > 0 && args[0] == "-current" {
+		switch {
+		case len(args) > 0 && args[0] == "-current":
 			systems, args = systems[:1], args[1:]
+		case len(args) > 1 && args[0] == "-systems":
+			systems, args = scriptSystems(ts, args[1]), args[2:]
 		}
 		for _, sys := range systems {
 			ns, err := npm.SystemFor(sys)
@@ -241,13 +246,18 @@ var scriptCmds = map[string]func(ts *testscript.TestScript, neg bool, args []str
 	"npm-token": func(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Value("npm").(*fakeNPM).r.RequireToken(args[0])
 	},
-	// goproxy GOVERSION...: start a fake Go module proxy with a checksum database serving
-	// golang.org/toolchain for those Go releases (den's default systems), and point
-	// GOPROXY and GOSUMDB at it.
+	// goproxy [-systems SYS,...] GOVERSION...: start a fake Go module proxy with a checksum
+	// database serving golang.org/toolchain for those Go releases (den's default systems, or
+	// only those named; "current" is this one), and point GOPROXY and GOSUMDB at it.
 	"goproxy": func(ts *testscript.TestScript, neg bool, args []string) {
 		p := goProxyOf(ts).p
+		systems := resolve.DefaultSystems()
+		if len(args) > 1 && args[0] == "-systems" {
+			systems = scriptSystems(ts, args[1])
+			args = args[2:]
+		}
 		for _, v := range args {
-			for _, sys := range resolve.DefaultSystems() {
+			for _, sys := range systems {
 				p.Add(gomodtest.ToolchainModule, gomodtest.ToolchainVersion(v, sys.GOOS(), sys.GOARCH()), gomodtest.ToolchainFiles(v, sys.GOOS(), sys.GOARCH()))
 			}
 		}
@@ -500,6 +510,22 @@ var scriptCmds = map[string]func(ts *testscript.TestScript, neg bool, args []str
 			ts.Fatalf("%s has mode %s, want %s%s", args[0], got, map[bool]string{true: "not ", false: ""}[neg], args[1])
 		}
 	},
+}
+
+// scriptSystems reads a comma-separated list of systems, "current" being this one.
+func scriptSystems(ts *testscript.TestScript, list string) []platform.System {
+	var out []platform.System
+	for _, name := range strings.Split(list, ",") {
+		if name == "current" {
+			name = platform.Current().String()
+		}
+		sys, err := platform.Parse(name)
+		ts.Check(err)
+		if !slices.Contains(out, sys) {
+			out = append(out, sys)
+		}
+	}
+	return out
 }
 
 // moduleFiles reads the files under a script's directory as a module's files.

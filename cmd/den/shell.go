@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -17,6 +18,25 @@ import (
 // ShellCmd is den shell.
 type ShellCmd struct {
 	envFlags
+	Shell   string `enum:",bash,zsh,fish" default:"" placeholder:"NAME" help:"The shell to start: bash, zsh or fish (default: $SHELL's)."`
+	Command string `short:"c" placeholder:"CMD" help:"Run CMD in the shell with the environment and exit with its status, as bash -c does."`
+}
+
+// shellPath is the shell to start: --shell's, found as $SHELL when that is the same shell, else
+// on PATH; without --shell, $SHELL.
+func (c *ShellCmd) shellPath() (string, error) {
+	if c.Shell == "" {
+		return shellhook.Detect(os.Getenv), nil
+	}
+	if sh := os.Getenv("SHELL"); filepath.Base(sh) == c.Shell {
+		return sh, nil
+	}
+	p, err := exec.LookPath(c.Shell)
+	if err != nil {
+		return "", &usageError{err: fmt.Errorf("--shell %s: %s is not on PATH", c.Shell, c.Shell),
+			hints: []string{"install " + c.Shell + ", or choose another with --shell bash, zsh or fish"}}
+	}
+	return p, nil
 }
 
 func (c *ShellCmd) Run(a *App) error {
@@ -26,7 +46,10 @@ func (c *ShellCmd) Run(a *App) error {
 	if err != nil {
 		return err
 	}
-	shellPath := shellhook.Detect(os.Getenv)
+	shellPath, err := c.shellPath()
+	if err != nil {
+		return err
+	}
 	sh, err := shellhook.For(shellPath)
 	if err != nil {
 		var ue *shellhook.UnsupportedError
@@ -44,32 +67,45 @@ func (c *ShellCmd) Run(a *App) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	cmd, err := sh.Command(shellPath, shellEnv(e.vars, e.root, e.session, c.Pure), shellhook.Session{
+	session := shellhook.Session{
 		Marker:  "(den:" + filepath.Base(e.root) + ") ",
 		Init:    e.init,
 		TempDir: dir,
 		Den:     self,
-	})
+		Run:     c.Command,
+	}
+	cmd, err := sh.Command(shellPath, shellEnv(e.vars, e.root, e.session, c.Pure), session)
 	if err != nil {
 		return err
+	}
+	if c.Command != "" {
+		return runChild(cmd, false)
 	}
 	// While the shell runs, an allowed edit of den.toml or den.lock (den allow after an edit, or
 	// den's own) starts realizing the new environment at once, so the hook usually finds it
 	// ready at the next prompt. Without a watcher (out of inotify watches, say) the hook still
 	// starts it at the next prompt.
-	root, stateDir := e.root, a.cfg.StateDir
+	cfg, err := a.Config()
+	if err != nil {
+		return err
+	}
+	root, stateDir := e.root, cfg.StateDir
 	if stopWatch, err := shellhook.Watch(root, []string{manifest.FileName, lock.FileName}, shellhook.Settle, func() {
-		// At the prompt, where the user may be typing, the line goes on a line of its own and
-		// is the only thing den shell prints. While a program has the terminal (an editor
-		// saving den.toml, say), the hook prints it at the next prompt instead.
-		later := !shellhook.ShellHasTerminal(os.Stdin)
+		// At the prompt, where the user may be typing, the shell shows the line above its
+		// prompt, drawn again with what was typed (Shell.Notify); it is the only thing den
+		// shell prints. While a program has the terminal (an editor saving den.toml, say), the
+		// hook prints it at the next prompt instead.
+		pid, atPrompt := shellhook.TerminalShell(os.Stdin)
+		later := !atPrompt
 		// An edit nobody allowed (a git pull, an editor's save) waits for den allow; the
 		// hook says so at the next prompt.
 		if envs.TrustOf(stateDir, root) != envs.Allowed {
 			return
 		}
 		if line, ok := startBackgroundSync(root, true, later); ok && !later {
-			fmt.Fprintf(a.Stderr, "\n%s\n", line)
+			if tty, ok := a.Stderr.(*os.File); ok {
+				sh.Notify(tty, pid, session, line)
+			}
 		}
 	}); err == nil {
 		defer stopWatch()

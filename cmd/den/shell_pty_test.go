@@ -191,7 +191,19 @@ func TestShellPTY(t *testing.T) {
 			send("printenv PATH | tr ':' '\\n' | grep -c -- '-proj-env/bin$' | sed 's/^/count=/'")
 			at = out.expect(t, at, "count=1\r\n")
 			send("exit")
-			out.expect(t, at, "(den:proj) $ ")
+			at = out.expect(t, at, "(den:proj) $ ")
+
+			// Ctrl-C stops the command running in the shell, and only that: den shell must
+			// not leave SIGINT ignored for the shell to pass on.
+			send("sleep 30")
+			time.Sleep(500 * time.Millisecond)
+			ptmx.Write([]byte{3})
+			status := "$?"
+			if shell == "fish" {
+				status = "$status"
+			}
+			send("echo interrupted=" + status)
+			at = out.expect(t, at, "interrupted=130")
 			send("exit")
 			select {
 			case <-out.done:
@@ -241,7 +253,8 @@ func TestShellPTYLiveReload(t *testing.T) {
 			cmd := exec.Command(filepath.Join(h.bin, "den"), "shell")
 			cmd.Args[0] = "den" // as a shell starts it, found on PATH
 			cmd.Dir = proj
-			cmd.Env = h.env(shell, reg.URL)
+			// A terminal with cursor motion, as users have: the notice is drawn with it.
+			cmd.Env = append(h.env(shell, reg.URL), "TERM=xterm")
 			ptmx, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: 40, Cols: 200})
 			if err != nil {
 				t.Fatal(err)
@@ -270,15 +283,50 @@ func TestShellPTYLiveReload(t *testing.T) {
 			at = out.expect(t, at, "dennode=0\r\n")
 			at = out.expect(t, at, "$ ")
 
-			// An editor's save while the shell sits at its prompt: nobody presses Enter, and
-			// den shell starts the update by itself.
+			// An editor's save while the shell sits at its prompt, with half a command typed:
+			// nobody presses Enter, and den shell starts the update by itself. The line it
+			// prints stands above a prompt drawn again with what was typed, the cursor after
+			// it, on the screen as the user sees it; the command then runs as typed.
+			ptmx.Write([]byte("echo kept-"))
+			typed := "(den:proj) $ echo kept-"
+			screenShows := func(what string, ok func(*screen) bool) {
+				t.Helper()
+				deadline := time.Now().Add(20 * time.Second)
+				for {
+					scr := render(out.String(), 40, 200)
+					if ok(scr) {
+						return
+					}
+					if time.Now().After(deadline) {
+						t.Fatalf("the screen never showed %s:\n%s\n%q", what, scr, out.String())
+					}
+					time.Sleep(50 * time.Millisecond)
+				}
+			}
+			screenShows("the typed text", func(scr *screen) bool { return scr.cursorLine() == typed })
 			tmp := filepath.Join(proj, ".den.toml.swp")
 			os.WriteFile(tmp, []byte(fmt.Sprintf("systems = [%q]\n\n[packages]\nnode = \"20\"\n\n[env]\nGREETING = \"one\"\n", sys)), 0o644)
 			if err := os.Rename(tmp, filepath.Join(proj, "den.toml")); err != nil {
 				t.Fatal(err)
 			}
 			allow()
-			at = out.expect(t, at, "den: updating environment (+node) in the background")
+			notice := "den: updating environment (+node) in the background"
+			at = out.expect(t, at, notice)
+			screenShows("the line above the prompt and the typed text", func(scr *screen) bool {
+				lines := scr.lines()
+				return scr.cursorLine() == typed && scr.r > 0 && lines[scr.r] == typed && lines[scr.r-1] == notice
+			})
+			ptmx.Write([]byte("typed\n"))
+			at = out.expect(t, at, "kept-typed\r\n")
+			screenShows("the command as typed, then its output", func(scr *screen) bool {
+				lines := scr.lines()
+				for r := 1; r+1 < len(lines); r++ {
+					if lines[r-1] == notice && lines[r] == typed+"typed" && lines[r+1] == "kept-typed" {
+						return true
+					}
+				}
+				return false
+			})
 			until := func(cmdline, want string) {
 				t.Helper()
 				at = out.poll(t, at, send, cmdline, want, func() string {

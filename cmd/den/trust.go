@@ -93,7 +93,22 @@ func (a *App) askAllow(m *manifest.Manifest, tc envs.TrustCheck) bool {
 		fmt.Fprintf(a.Stderr, "  %s\n", line)
 	}
 	fmt.Fprint(a.Stderr, "Allow den to run, build and export what den.toml and den.lock declare? [y/N] ")
-	answer, _ := bufio.NewReader(os.Stdin).ReadString('\n')
+	// Ctrl-C at the question stops den at once, the line saying so on a line of its own.
+	done := askingOnTerminal()
+	defer done()
+	answers := make(chan string, 1)
+	go func() {
+		answer, _ := bufio.NewReader(os.Stdin).ReadString('\n')
+		answers <- answer
+	}()
+	var answer string
+	select {
+	case answer = <-answers:
+	case <-stopRequested():
+		done()
+		fmt.Fprintln(a.Stderr)
+		return false
+	}
 	switch strings.ToLower(strings.TrimSpace(answer)) {
 	case "y", "yes":
 		return true

@@ -4,10 +4,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
@@ -18,9 +20,11 @@ import (
 	"github.com/den-sh/den/core/manifest"
 	"github.com/den-sh/den/core/platform"
 	"github.com/den-sh/den/core/project"
+	"github.com/den-sh/den/core/resolve"
 	"github.com/den-sh/den/core/version"
 	"github.com/den-sh/den/envs"
 	"github.com/den-sh/den/envs/activate"
+	"golang.org/x/sys/unix"
 )
 
 // envFlags are the flags of the commands that enter the environment.
@@ -32,10 +36,35 @@ type envFlags struct {
 // RunCmd is den run.
 type RunCmd struct {
 	envFlags
-	Args []string `arg:"" passthrough:"" name:"command" help:"A script of den.toml's [scripts] with its arguments, or -- and a command."`
+	Args []string `arg:"" optional:"" passthrough:"" name:"command" help:"A script of den.toml's [scripts] with its arguments, or -- and a command (none: list the scripts)."`
+}
+
+// listScripts is den run without a command, which says what den run can run, as npm run does:
+// den.toml's [scripts], read and never run, so the project needs no allowance for it.
+func (a *App) listScripts() error {
+	m, err := a.Project()
+	if err != nil {
+		return err
+	}
+	if len(m.Scripts) == 0 {
+		return &usageError{err: fmt.Errorf("%s has no [scripts]; den run needs -- and a command", m.Path),
+			hints: []string{"den run -- go version", "add a [scripts] table to den.toml: test = \"go test ./...\""}}
+	}
+	names := slices.Sorted(maps.Keys(m.Scripts))
+	width := 0
+	for _, n := range names {
+		width = max(width, len(n))
+	}
+	for _, n := range names {
+		fmt.Fprintf(a.Stdout, "%-*s  %s\n", width, n, strings.ReplaceAll(strings.TrimSpace(m.Scripts[n]), "\n", "; "))
+	}
+	return nil
 }
 
 func (c *RunCmd) Run(a *App) error {
+	if len(c.Args) == 0 || len(c.Args) == 1 && c.Args[0] == "--" {
+		return a.listScripts()
+	}
 	ctx, stop := signalContext()
 	e, err := a.enterProject(ctx, c.Frozen, true)
 	stop()
@@ -48,10 +77,6 @@ func (c *RunCmd) Run(a *App) error {
 	explicit := len(argv) > 0 && argv[0] == "--"
 	if explicit {
 		argv = argv[1:]
-	}
-	if len(argv) == 0 {
-		return &usageError{err: errors.New("den run needs a script name or -- and a command"),
-			hints: []string{"den run -- go version", "den run test"}}
 	}
 	if script, ok := scripts[argv[0]]; ok && !explicit {
 		argv = scriptArgv(script, argv)
@@ -143,13 +168,17 @@ func fishQuote(s string) string {
 
 // AddCmd is den add.
 type AddCmd struct {
+	systemsFlag
 	Packages []string `arg:"" name:"package" help:"Packages, with an optional version: node@20, gopls, npm:prettier@3."`
 }
 
 func (c *AddCmd) Run(a *App) error {
-	return a.editProject(func(path string, data []byte) ([]byte, error) {
+	err := a.editProject(func(path string, data []byte) ([]byte, error) {
 		ix, err := index.Load()
 		if err != nil {
+			return nil, err
+		}
+		if data, err = c.apply(path, data); err != nil {
 			return nil, err
 		}
 		for _, ref := range c.Packages {
@@ -171,7 +200,7 @@ func (c *AddCmd) Run(a *App) error {
 				}
 			}
 			if _, err := e.Constraint(constraint); err != nil {
-				return nil, &usageError{err: err}
+				return nil, &usageError{err: fmt.Errorf("%s: %w", name, err)}
 			}
 			if data, err = manifest.AddPackage(path, data, name, constraint); err != nil {
 				return nil, err
@@ -179,6 +208,10 @@ func (c *AddCmd) Run(a *App) error {
 		}
 		return data, nil
 	}, nil)
+	if err == nil {
+		c.report(a)
+	}
+	return err
 }
 
 // RmCmd is den rm.
@@ -200,6 +233,7 @@ func (c *RmCmd) Run(a *App) error {
 
 // UpdateCmd is den update.
 type UpdateCmd struct {
+	systemsFlag
 	Packages []string `arg:"" optional:"" name:"package" help:"Packages to re-resolve (default: all)."`
 }
 
@@ -208,9 +242,14 @@ func (c *UpdateCmd) Run(a *App) error {
 	if len(update) == 0 {
 		update = []string{"*"}
 	}
-	if err := a.editProject(nil, update); err != nil {
+	var edit func(path string, data []byte) ([]byte, error)
+	if c.Systems != "" {
+		edit = c.apply
+	}
+	if err := a.editProject(edit, update); err != nil {
 		return err
 	}
+	c.report(a)
 	// An update that asked nobody says so: a release made since is found with --refresh.
 	if r := a.resolver; r != nil && r.Reused() > 0 && !a.Globals.Offline && !a.Globals.Quiet {
 		fmt.Fprintf(a.Stderr, "den: resolutions den made in the last %s were reused; den update --refresh asks the registries again\n", durationText(r.TTL))
@@ -248,12 +287,24 @@ func (a *App) editProject(edit func(path string, data []byte) ([]byte, error), u
 		return err
 	}
 	var data []byte
+	// Packages the command line adds or changes are not at any line of den.toml yet: their
+	// errors name no position (see below).
+	fromCommandLine := map[string]bool{}
 	if edit != nil {
+		before := map[string]string{}
+		for _, p := range m.Packages {
+			before[p.Name] = p.Version
+		}
 		if data, err = edit(m.Path, orig); err != nil {
 			return err
 		}
 		if m, err = manifest.Parse(m.Path, data); err != nil {
 			return err
+		}
+		for _, p := range m.Packages {
+			if v, ok := before[p.Name]; !ok || v != p.Version {
+				fromCommandLine[p.Name] = true
+			}
 		}
 	}
 	for _, name := range update {
@@ -262,6 +313,10 @@ func (a *App) editProject(edit func(path string, data []byte) ([]byte, error), u
 		}
 	}
 	f, changes, err := a.lockProject(ctx, m, false, false, update)
+	var pe *resolve.PackageError
+	if errors.As(err, &pe) && fromCommandLine[pe.Name] {
+		pe.File = ""
+	}
 	if err != nil {
 		return err
 	}
@@ -342,20 +397,30 @@ func (c *XCmd) Run(a *App) error {
 }
 
 // runChild runs cmd on den's terminal and returns its exit status as an exitError (128+N when
-// signal N killed it). An interactive child (a shell) owns the keyboard's signals: Ctrl-C
-// interrupts what runs in it, not den. Otherwise den passes on every signal it gets.
+// signal N killed it). den passes on the signals sent to it, but not the keyboard's when the
+// terminal sends them to the child already: a program that asks for a second Ctrl-C (node's
+// REPL) would get two. An interactive child (a shell) owns the keyboard's signals: Ctrl-C
+// interrupts what runs in it, never den. den catches rather than ignores them, as a child
+// inherits an ignored signal and the shell would pass that on to every command it runs.
 func runChild(cmd *exec.Cmd, interactive bool) error {
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
 	forward := []os.Signal{syscall.SIGTERM, syscall.SIGHUP}
-	if interactive {
-		signal.Ignore(syscall.SIGINT, syscall.SIGQUIT, syscall.SIGTSTP)
-		defer signal.Reset(syscall.SIGINT, syscall.SIGQUIT, syscall.SIGTSTP)
+	keyboard := []os.Signal{syscall.SIGINT, syscall.SIGQUIT}
+	if interactive || inTerminalForeground() {
+		if interactive {
+			keyboard = append(keyboard, syscall.SIGTSTP) // Ctrl-Z stops a job of the shell, not den
+		}
+		caught := make(chan os.Signal, 4)
+		signal.Notify(caught, keyboard...)
+		defer signal.Stop(caught)
 	} else {
-		forward = append(forward, syscall.SIGINT, syscall.SIGQUIT)
+		forward = append(forward, keyboard...)
 	}
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, forward...)
 	defer signal.Stop(sigs)
+	done := inForeground()
+	defer done()
 	if err := cmd.Start(); err != nil {
 		return err
 	}
@@ -373,6 +438,13 @@ func runChild(cmd *exec.Cmd, interactive bool) error {
 		return &exitError{code: ee.ExitCode()}
 	}
 	return err
+}
+
+// inTerminalForeground reports whether den's process group owns the terminal on its stdin, so
+// that the keyboard's signals reach den's children without den's help.
+func inTerminalForeground() bool {
+	pgrp, err := unix.IoctlGetInt(int(os.Stdin.Fd()), unix.TIOCGPGRP)
+	return err == nil && pgrp == syscall.Getpgrp()
 }
 
 // GenerationsCmd is den generations.

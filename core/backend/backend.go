@@ -7,6 +7,8 @@ package backend
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/den-sh/den/core/derivation"
 	"github.com/den-sh/den/core/gomod"
@@ -69,4 +71,47 @@ func (e *NotLockedForError) Error() string {
 // Hints says how to add the system.
 func (e *NotLockedForError) Hints() []string {
 	return []string{fmt.Sprintf("add %q to systems in den.toml and run den update %s", e.System, e.Package)}
+}
+
+// NoBuildError says the registry has no build of a package's version for some of the systems
+// asked for: a Go module proxy without that toolchain, an npm registry without that platform
+// package. Lock reports every such system at once, and the newest version that has them all.
+type NoBuildError struct {
+	Package    string   // the index name: "go", "node"
+	Version    string   // the version chosen for the current system
+	Constraint string   // what was asked: "1.22", "latest"
+	Missing    []string // the systems without a build, in the order asked
+	Asked      []string // every system asked for
+	Newest     string   // the newest version c selects with a build for every system asked, or ""
+	Detail     string   // what the registry said about the first missing one
+}
+
+func (e *NoBuildError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s %s has no build for %s", e.Package, e.Version, strings.Join(e.Missing, ", "))
+	if e.Detail != "" {
+		fmt.Fprintf(&b, " (%s)", e.Detail)
+	}
+	all := "all of them"
+	if len(e.Asked) > 1 {
+		all = fmt.Sprintf("all %d systems", len(e.Asked))
+	}
+	switch {
+	case e.Newest != "" && e.Newest != e.Version:
+		fmt.Fprintf(&b, "; %s %s is the newest %q with builds for %s", e.Package, e.Newest, e.Constraint, all)
+	case e.Newest == "" && len(e.Asked) > len(e.Missing):
+		fmt.Fprintf(&b, "; no %s %q has builds for %s", e.Package, e.Constraint, all)
+	}
+	return b.String()
+}
+
+// Available are the systems asked for that have a build.
+func (e *NoBuildError) Available() []string {
+	var out []string
+	for _, s := range e.Asked {
+		if !slices.Contains(e.Missing, s) {
+			out = append(out, s)
+		}
+	}
+	return out
 }

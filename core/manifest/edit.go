@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/pelletier/go-toml/v2/unstable"
@@ -179,4 +180,82 @@ func reparse(path string, data []byte) ([]byte, error) {
 		return nil, fmt.Errorf("den's edit of %s would not decode, so it was not made (please report this): %w", path, err)
 	}
 	return data, nil
+}
+
+// SetSystems returns data with the top-level systems set to systems: the array of an existing
+// systems line is replaced (its key, spacing and trailing comment kept), or a new line goes
+// before the file's first key or table, below the comments that open the file.
+func SetSystems(path string, data []byte, systems []string) ([]byte, error) {
+	f, _, lay, err := parseForEdit(path, data)
+	if err != nil {
+		return nil, err
+	}
+	quoted := make([]string, len(systems))
+	for i, s := range systems {
+		quoted[i] = quote(s)
+	}
+	value := "[" + strings.Join(quoted, ", ") + "]"
+	if ent := lay.get([]string{"systems"}); ent != nil {
+		end := arrayEnd(data, ent.val)
+		if ent.kind != unstable.Array || end < 0 {
+			return nil, f.errorAt(ent.key, "change it by hand", "den cannot edit the way systems is written")
+		}
+		return reparse(path, splice(data, ent.val, end, value))
+	}
+	// The line goes above the first line that is neither blank nor a comment, and above the
+	// comments right over it, which are about it.
+	nl := newline(data)
+	at, block := len(data), 0
+	for off := 0; off < len(data); {
+		end := len(data)
+		if i := bytes.IndexByte(data[off:], '\n'); i >= 0 {
+			end = off + i + 1
+		}
+		line := bytes.TrimSpace(data[off:end])
+		if len(line) == 0 {
+			block = end
+		} else if line[0] != '#' {
+			at = block
+			break
+		}
+		off = end
+	}
+	text := "systems = " + value + nl
+	switch {
+	case at < len(data):
+		text += nl
+	case at > 0 && data[at-1] != '\n':
+		text = nl + text
+	}
+	return reparse(path, splice(data, at, at, text))
+}
+
+// arrayEnd is the offset just past the array of strings that starts at data[start] ("["), or
+// -1: it skips what quotes hold and comments, which may contain brackets.
+func arrayEnd(data []byte, start int) int {
+	if start < 0 || start >= len(data) || data[start] != '[' {
+		return -1
+	}
+	depth := 0
+	for i := start; i < len(data); i++ {
+		switch c := data[i]; c {
+		case '[':
+			depth++
+		case ']':
+			if depth--; depth == 0 {
+				return i + 1
+			}
+		case '#':
+			for i < len(data) && data[i] != '\n' {
+				i++
+			}
+		case '"', '\'':
+			for i++; i < len(data) && data[i] != c; i++ {
+				if c == '"' && data[i] == '\\' {
+					i++
+				}
+			}
+		}
+	}
+	return -1
 }

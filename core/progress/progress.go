@@ -20,10 +20,11 @@ type Reporter struct {
 	tty   bool
 	width int
 
-	mu    sync.Mutex
-	tasks []*Task
-	drawn int // task lines currently on screen
-	last  time.Time
+	mu      sync.Mutex
+	tasks   []*Task
+	drawn   int // task lines currently on screen
+	last    time.Time
+	stopped bool
 }
 
 // New reports to w; bars are drawn only when w is a terminal.
@@ -46,6 +47,18 @@ type Task struct {
 	start       time.Time
 }
 
+// Stop erases the bars and shows nothing more, for the program's last line to stand alone:
+// a signal stops den while tasks still run and would redraw them under that line.
+func (r *Reporter) Stop() {
+	if r == nil {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.clear()
+	r.tasks, r.stopped = nil, true
+}
+
 // Logf prints a line above the bars.
 func (r *Reporter) Logf(format string, args ...any) {
 	if r == nil || r.w == nil {
@@ -53,6 +66,9 @@ func (r *Reporter) Logf(format string, args ...any) {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.stopped {
+		return
+	}
 	r.clear()
 	fmt.Fprintf(r.w, format+"\n", args...)
 	r.draw()
@@ -67,6 +83,9 @@ func (r *Reporter) Start(verb, name string, total int64) *Task {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.stopped {
+		return t
+	}
 	r.clear()
 	fmt.Fprintf(r.w, "%s %s\n", verb, name)
 	if r.tty {
@@ -113,17 +132,18 @@ func (t *Task) Done() {
 	r.draw()
 }
 
-// clear erases the task lines drawn last time.
+// clear erases the task lines drawn last time. It starts from the line's start: the terminal
+// may have echoed something meanwhile (^C).
 func (r *Reporter) clear() {
 	if !r.tty || r.drawn == 0 {
 		return
 	}
-	fmt.Fprintf(r.w, "\x1b[%dA\x1b[J", r.drawn)
+	fmt.Fprintf(r.w, "\r\x1b[%dA\x1b[J", r.drawn)
 	r.drawn = 0
 }
 
 func (r *Reporter) draw() {
-	if !r.tty {
+	if !r.tty || r.stopped {
 		return
 	}
 	r.last = time.Now()

@@ -38,3 +38,24 @@ func TestTerminal(t *testing.T) {
 		t.Fatal("Bytes")
 	}
 }
+
+// Stop erases the bars at once, and tasks still running draw nothing after it: the line a
+// stopped program prints last is not followed by a bar.
+func TestStop(t *testing.T) {
+	var buf bytes.Buffer
+	r := &Reporter{w: &buf, tty: true, width: 100}
+	task := r.Start("downloading", "node-22.3.0", 2048)
+	r.Stop()
+	stoppedAt := buf.Len()
+	if !strings.HasSuffix(buf.String(), "\x1b[1A\x1b[J") {
+		t.Fatalf("Stop left the bar on screen: %q", buf.String())
+	}
+	task.r.last = task.start.Add(-1e9)
+	task.Set(1024, 2048)
+	r.Logf("late")
+	r.Start("building", "x", 0)
+	task.Done()
+	if rest := buf.String()[stoppedAt:]; rest != "" {
+		t.Fatalf("after Stop: %q", rest)
+	}
+}

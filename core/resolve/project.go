@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 
+	"github.com/den-sh/den/core/backend"
 	"github.com/den-sh/den/core/backend/npmpkg"
 	"github.com/den-sh/den/core/index"
 	"github.com/den-sh/den/core/lock"
@@ -224,22 +226,74 @@ func coversAll(p *lock.Package, systems []platform.System) bool {
 	return true
 }
 
-// PackageError places a package's error at its line in den.toml.
+// PackageError places a package's error at its line in den.toml. File is empty for a package
+// that is not in the file yet (den add's), whose error has no line to point at.
 type PackageError struct {
-	File      string
-	Line, Col int
-	Name      string
-	Err       error
+	File       string
+	Line, Col  int
+	Name       string
+	Constraint string // as den.toml (or den add) asks for it
+	Err        error
 }
 
 func (e *PackageError) Error() string {
-	return fmt.Sprintf("%s:%d:%d: %s: %v", e.File, e.Line, e.Col, e.Name, e.Err)
+	msg := e.Err.Error()
+	// Backends name the package themselves where they can ("node: no version matches…"), as
+	// den x and den build print their errors bare; the name is said once.
+	if !strings.HasPrefix(msg, e.Name+":") && !strings.HasPrefix(msg, e.Name+" ") {
+		msg = e.Name + ": " + msg
+	}
+	if e.File == "" {
+		return msg
+	}
+	return fmt.Sprintf("%s:%d:%d: %s", e.File, e.Line, e.Col, msg)
 }
 
 func (e *PackageError) Unwrap() error { return e.Err }
 
+// Hints says how to lock fewer systems when a registry lacks builds for some, and passes on
+// the hints of the cause otherwise.
+func (e *PackageError) Hints() []string {
+	var nb *backend.NoBuildError
+	if !errors.As(e.Err, &nb) {
+		var h interface{ Hints() []string }
+		if errors.As(e.Err, &h) {
+			return h.Hints()
+		}
+		return nil
+	}
+	cur := platform.Current().String()
+	hints := []string{fmt.Sprintf("lock only the systems you use: den lock --systems current writes systems = [%q] into den.toml", cur)}
+	if have := nb.Available(); len(have) > 0 {
+		hints = append(hints, fmt.Sprintf("or lock %s only where it has builds: %s = { version = %q, systems = [%s] }",
+			e.Name, tomlKey(e.Name), e.Constraint, quoted(have)))
+	}
+	if nb.Newest != "" && nb.Package == e.Name {
+		hints = append(hints, fmt.Sprintf("or ask for the newest version every system has: %s = %q", tomlKey(e.Name), nb.Newest))
+	}
+	return hints
+}
+
+func quoted(list []string) string {
+	q := make([]string, len(list))
+	for i, s := range list {
+		q[i] = strconv.Quote(s)
+	}
+	return strings.Join(q, ", ")
+}
+
+// tomlKey writes a package name as a den.toml key: bare when TOML allows it.
+func tomlKey(name string) string {
+	for _, c := range name {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return strconv.Quote(name)
+		}
+	}
+	return name
+}
+
 func posError(m *manifest.Manifest, pkg manifest.Package, err error) error {
-	return &PackageError{File: m.Path, Line: pkg.Pos.Line, Col: pkg.Pos.Col, Name: pkg.Name, Err: err}
+	return &PackageError{File: m.Path, Line: pkg.Pos.Line, Col: pkg.Pos.Col, Name: pkg.Name, Constraint: pkg.Version, Err: err}
 }
 
 // OutOfDateError says den.lock does not match den.toml, for --frozen.

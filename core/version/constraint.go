@@ -17,7 +17,19 @@ import (
 // does. Unlike npm, upper bounds carry no "-0": the prerelease rule already keeps other lines'
 // prereleases out, and ">=1.21rc2 <1.21" then means what a Go user means by it.
 
-const examples = "examples: 1.22, ^1.22, ~1.22.3, >=1.21 <1.23, latest"
+const examples = "versions look like 1.22, ^1.22, ~1.22.3, >=1.21 <1.23, latest"
+
+// BadConstraintError is a constraint that cannot be read.
+type BadConstraintError struct {
+	Text, Reason string
+}
+
+func (e *BadConstraintError) Error() string {
+	return fmt.Sprintf("bad version constraint %q: %s", e.Text, e.Reason)
+}
+
+// Hints shows what constraints look like.
+func (e *BadConstraintError) Hints() []string { return []string{examples} }
 
 // Constraint is a parsed version constraint: an exact version, a range, alternatives joined
 // by "||", or "latest". The zero Constraint matches nothing.
@@ -94,7 +106,7 @@ type target struct {
 func ParseConstraint(s string) (Constraint, error) {
 	text := strings.TrimSpace(s)
 	bad := func(reason string) (Constraint, error) {
-		return Constraint{}, fmt.Errorf("bad version constraint %q: %s; %s", s, reason, examples)
+		return Constraint{}, &BadConstraintError{Text: s, Reason: reason}
 	}
 	if text == "" {
 		return bad("empty")
@@ -112,8 +124,13 @@ func ParseConstraint(s string) (Constraint, error) {
 		}
 		alt, err := parseAlternative(part)
 		if err != nil {
-			if isLiteral(text) {
+			if isLiteral(text) && !misspeltNumber(text) {
 				return Constraint{text: text, literal: text}, nil
+			}
+			if fixed := strings.NewReplacer("O", "0", "o", "0", "l", "1", "I", "1").Replace(text); fixed != text {
+				if _, ferr := ParseConstraint(fixed); ferr == nil {
+					return bad(fmt.Sprintf("%v; did you mean %q?", err, fixed))
+				}
 			}
 			return bad(err.Error())
 		}
@@ -132,6 +149,17 @@ func isLiteral(s string) bool {
 		}
 	}
 	return s != ""
+}
+
+// misspeltNumber reports a word that starts as a number and goes on with letters, as "2O" (the
+// letter O for a zero) does: a version of that shape is a typo, not a name. Versions that are
+// no semver but start with a digit go on with a dot (1.2.3.4, 3.12.0a1).
+func misspeltNumber(s string) bool {
+	i := 0
+	for i < len(s) && '0' <= s[i] && s[i] <= '9' {
+		i++
+	}
+	return i > 0 && i < len(s) && s[i] != '.'
 }
 
 func isAlnum(c byte) bool {

@@ -5,7 +5,9 @@ package gotoolchain
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"strings"
 
 	"github.com/den-sh/den/core/backend"
@@ -44,6 +46,18 @@ func parse(mv string) (goVersion, platformSuffix string, ok bool) {
 // Versions lists the Go releases that have a toolchain for the current system, spelled as Go
 // spells them (1.22.3, 1.21rc2, 1.20).
 func (Backend) Versions(ctx context.Context, env *backend.Env, e *index.Entry) ([]string, error) {
+	listed, err := toolchains(ctx, env)
+	if err != nil {
+		return nil, err
+	}
+	return listed.versionsFor(env.Current), nil
+}
+
+// listed are the toolchains a proxy lists: for each Go version (semver), its platforms
+// ("linux-amd64").
+type listed map[string]map[string]bool
+
+func toolchains(ctx context.Context, env *backend.Env) (listed, error) {
 	client, err := env.GoModules()
 	if err != nil {
 		return nil, err
@@ -52,27 +66,43 @@ func (Backend) Versions(ctx context.Context, env *backend.Env, e *index.Entry) (
 	if err != nil {
 		return nil, err
 	}
-	want := env.Current.GOOS() + "-" + env.Current.GOARCH()
-	seen := map[string]bool{}
-	var out []string
+	out := listed{}
 	for _, mv := range all {
-		v, plat, ok := parse(mv)
-		if ok && plat == want && !seen[v] {
-			seen[v] = true
+		if v, plat, ok := parse(mv); ok {
+			if out[v] == nil {
+				out[v] = map[string]bool{}
+			}
+			out[v][plat] = true
+		}
+	}
+	return out, nil
+}
+
+// versionsFor are the Go versions (Go's spelling) listed for every one of systems, newest first.
+func (l listed) versionsFor(systems ...platform.System) []string {
+	var out []string
+	for v, plats := range l {
+		all := true
+		for _, sys := range systems {
+			all = all && plats[sys.GOOS()+"-"+sys.GOARCH()]
+		}
+		if all {
 			out = append(out, version.ToGo(v))
 		}
 	}
 	version.Sort(out)
-	return out, nil
+	return out
 }
 
 // Lock picks the version and records each system's toolchain hash from the checksum database.
+// A system whose toolchain the database does not know has no build: Lock names all such systems,
+// and the newest version the proxy lists for every system.
 func (b Backend) Lock(ctx context.Context, env *backend.Env, e *index.Entry, c version.Constraint, systems []platform.System) (*lock.Package, error) {
-	versions, err := b.Versions(ctx, env, e)
+	tcs, err := toolchains(ctx, env)
 	if err != nil {
 		return nil, err
 	}
-	v, err := version.Select(c, versions)
+	v, err := version.Select(c, tcs.versionsFor(env.Current))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", e.Name, err)
 	}
@@ -81,15 +111,37 @@ func (b Backend) Lock(ctx context.Context, env *backend.Env, e *index.Entry, c v
 		return nil, err
 	}
 	p := &lock.Package{Name: e.Name, Constraint: c.String(), Version: v, Backend: Name, Systems: map[string]*lock.System{}}
+	var missing *backend.NoBuildError
 	for _, sys := range systems {
 		mv := ModuleVersion(v, sys)
 		zipHash, _, err := client.Lookup(ctx, gomod.ToolchainModule, mv)
+		if errors.Is(err, fs.ErrNotExist) {
+			if missing == nil {
+				missing = &backend.NoBuildError{Package: e.Name, Version: version.ToGo(v), Constraint: c.String(),
+					Detail: "the checksum database has no " + gomod.ToolchainModule + "@" + mv}
+				var he *gomod.HTTPError
+				if errors.As(err, &he) {
+					missing.Detail += ": " + he.Status
+				}
+			}
+			missing.Missing = append(missing.Missing, sys.String())
+			continue
+		}
 		if err != nil {
 			return nil, fmt.Errorf("go %s for %s: %w", version.ToGo(v), sys, err)
 		}
 		p.Systems[sys.String()] = &lock.System{Sources: []lock.Source{{
 			Kind: derivation.BuilderGoToolchain, Name: gomod.ToolchainModule, Version: mv, Hash: zipHash,
 		}}}
+	}
+	if missing != nil {
+		for _, sys := range systems {
+			missing.Asked = append(missing.Asked, sys.String())
+		}
+		if newest, err := version.Select(c, tcs.versionsFor(systems...)); err == nil {
+			missing.Newest = newest
+		}
+		return nil, missing
 	}
 	return p, nil
 }

@@ -6,6 +6,7 @@ package npmpkg
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"path"
@@ -135,15 +136,27 @@ func (b Platform) Lock(ctx context.Context, env *backend.Env, e *index.Entry, c 
 	}
 	p := &lock.Package{Name: e.Name, Constraint: c.String(), Version: v, Backend: index.NPMPlatform,
 		Attrs: map[string]string{"bin": EncodeBins(e.Bin)}, Systems: map[string]*lock.System{}}
+	// A system whose platform package, or its version v, the registry does not have has no
+	// build: Lock names every such system, and the newest version they all have.
+	var missing *backend.NoBuildError
+	published := make([][]string, 0, len(systems))
 	for _, sys := range systems {
 		name := e.NPMName(sys)
 		doc, err := cl.Packument(ctx, name)
+		var nf *npm.NotFoundError
+		if errors.As(err, &nf) {
+			missing = noBuild(missing, e, v, c, sys, fmt.Sprintf("npm package %s is not published", name))
+			published = append(published, nil)
+			continue
+		}
 		if err != nil {
 			return nil, fmt.Errorf("%s for %s: %w", e.Name, sys, err)
 		}
+		published = append(published, slices.Collect(maps.Keys(doc.Versions)))
 		m := doc.Versions[v]
 		if m == nil {
-			return nil, fmt.Errorf("%s %s has no build for %s (npm package %s@%s is not published)", e.Name, v, sys, name, v)
+			missing = noBuild(missing, e, v, c, sys, fmt.Sprintf("npm package %s@%s is not published", name, v))
+			continue
 		}
 		h, ok := m.Dist.Hash()
 		if !ok {
@@ -152,6 +165,15 @@ func (b Platform) Lock(ctx context.Context, env *backend.Env, e *index.Entry, c 
 		p.Systems[sys.String()] = &lock.System{Sources: []lock.Source{{
 			Kind: "npm", Name: name, Version: v, URL: relTarball(doc.Registry, m.Dist.Tarball), Hash: h.SRI(),
 		}}}
+	}
+	if missing != nil {
+		for _, sys := range systems {
+			missing.Asked = append(missing.Asked, sys.String())
+		}
+		if newest, err := version.Select(c, everywhere(published)); err == nil {
+			missing.Newest = newest
+		}
+		return nil, missing
 	}
 	for _, name := range slices.Sorted(maps.Keys(e.Bundle)) {
 		src, err := bundled(ctx, cl, name, v)
@@ -208,6 +230,32 @@ func bundled(ctx context.Context, cl *npm.Client, name, runtime string) (lock.So
 // BundlePath is where a bundled npm package goes: lib/node_modules/NAME in the runtime's output,
 // as in Node's own releases, written as the install path of an npm source.
 func BundlePath(name string) string { return "node_modules/" + name }
+
+// noBuild adds sys to the systems err says have no build of e's version v.
+func noBuild(err *backend.NoBuildError, e *index.Entry, v string, c version.Constraint, sys platform.System, detail string) *backend.NoBuildError {
+	if err == nil {
+		err = &backend.NoBuildError{Package: e.Name, Version: v, Constraint: c.String(), Detail: detail}
+	}
+	err.Missing = append(err.Missing, sys.String())
+	return err
+}
+
+// everywhere are the versions in every one of lists.
+func everywhere(lists [][]string) []string {
+	count := map[string]int{}
+	for _, l := range lists {
+		for _, v := range l {
+			count[v]++
+		}
+	}
+	var out []string
+	for v, n := range count {
+		if n == len(lists) {
+			out = append(out, v)
+		}
+	}
+	return out
+}
 
 // tarball is the fixed-output download of one locked npm tarball.
 func tarball(env *backend.Env, s lock.Source, sys platform.System) (*derivation.Derivation, error) {
