@@ -20,6 +20,7 @@ import (
 
 	"github.com/alecthomas/kong"
 	"github.com/den-sh/den/core/sandbox"
+	"github.com/den-sh/den/envs/activate"
 )
 
 // Exit codes.
@@ -58,6 +59,9 @@ func main() {
 	// The launcher ran the same fast path already and found it could not decide.
 	if len(os.Args) > 1 && os.Args[1] == "run" && !fromFront {
 		fastRun(os.Args[2:]) // returns only when the full path must handle it
+	}
+	if len(os.Args) > 1 && os.Args[1] == "x" && !fromFront {
+		activate.FastX(os.Args[2:])
 	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }

@@ -385,6 +385,10 @@ func (c *XCmd) Run(a *App) error {
 	if err != nil {
 		return err
 	}
+	// The launcher runs the next den x of these refs from this, while the resolutions last.
+	if cfg, err := a.Config(); err == nil && r.TTL > 0 {
+		activate.WriteXStamp(cfg.StateDir, cfg.File, refs, string(prof.Path), r.ResolvedAt(), r.TTL)
+	}
 	env := childEnv(vars, false)
 	path, err := lookPathIn(argv[0], env)
 	if err != nil {

@@ -226,6 +226,22 @@ func (r *Resolver) note(msg string) {
 // Reused says how many resolutions this resolver took from the memo rather than the registries.
 func (r *Resolver) Reused() int { return r.reused }
 
+func (r *Resolver) reusedAt(made time.Time) {
+	r.reused++
+	if r.oldest.IsZero() || made.Before(r.oldest) {
+		r.oldest = made
+	}
+}
+
+// ResolvedAt is when the oldest resolution this resolver reused was made, or now when it
+// reused none: what it answered is as fresh as that.
+func (r *Resolver) ResolvedAt() time.Time {
+	if r.oldest.IsZero() {
+		return r.now()
+	}
+	return r.oldest
+}
+
 // ageText spells a duration as a person would read it in a note.
 func ageText(d time.Duration) string {
 	switch {

@@ -48,6 +48,7 @@ type Resolver struct {
 
 	backends map[string]backend.Backend
 	reused   int
+	oldest   time.Time // the oldest kept resolution reused
 }
 
 // New wires every backend to env.
@@ -116,12 +117,12 @@ func (r *Resolver) lock(ctx context.Context, env *backend.Env, e *index.Entry, c
 		if p, made, ok := r.lookup(key, e, c, systems); ok {
 			age := r.now().Sub(made)
 			if age >= 0 && age < r.TTL {
-				r.reused++
+				r.reusedAt(made)
 				return p, nil
 			}
 			if r.Offline {
 				r.note(fmt.Sprintf("--offline: %s@%s is %s as den resolved it %s ago", e.Name, c, p.Version, ageText(age)))
-				r.reused++
+				r.reusedAt(made)
 				return p, nil
 			}
 		}

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/den-sh/den/core/storepath"
 	"github.com/rogpeppe/go-internal/lockedfile"
@@ -53,6 +54,7 @@ type TempRoots struct {
 
 // TempRoots opens this process's temp-roots file.
 func (s *Store) TempRoots() (*TempRoots, error) {
+	s.sweepTempRoots()
 	name := filepath.Join(s.StateDir, "temproots", strconv.Itoa(os.Getpid()))
 	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_TRUNC|os.O_APPEND, 0o644)
 	if err != nil {
@@ -87,6 +89,32 @@ func (t *TempRoots) Close() {
 	}
 	os.Remove(t.f.Name())
 	t.f.Close()
+}
+
+// sweepTempRoots removes the temp-roots files of processes that ended, once there are many: the
+// launcher's den x leaves its file behind when the command it became ends (nothing of den is
+// left to remove it), and only a collection would otherwise.
+func (s *Store) sweepTempRoots() {
+	dir := filepath.Join(s.StateDir, "temproots")
+	ents, err := os.ReadDir(dir)
+	if err != nil || len(ents) < 64 {
+		return
+	}
+	for _, e := range ents {
+		// A file just made may not be locked yet by its process: only old ones are looked at.
+		if fi, err := e.Info(); err != nil || time.Since(fi.ModTime()) < 10*time.Second {
+			continue
+		}
+		name := filepath.Join(dir, e.Name())
+		f, err := os.Open(name)
+		if err != nil {
+			continue
+		}
+		if unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB) == nil {
+			os.Remove(name) // nobody holds it
+		}
+		f.Close()
+	}
 }
 
 // liveTempRoots reads the temp roots of running processes and deletes the files of dead ones.

@@ -44,10 +44,14 @@ func main() {
 	if export && project.AtPrompt(os.Getenv, project.DecodeSession).Quiet {
 		return
 	}
-	if len(args) > 0 && args[0] == "run" {
+	if len(args) > 0 && (args[0] == "run" || args[0] == "x") {
 		// Commands never see DEN_FRONT, as when den-core runs them: it unsets it first.
 		os.Unsetenv(envFront)
-		activate.FastRun(args[1:]) // returns only when den-core must handle it
+		if args[0] == "run" {
+			activate.FastRun(args[1:]) // returns only when den-core must handle it
+		} else {
+			activate.FastX(args[1:])
+		}
 	}
 	msg, hint := startCore(args)
 	os.Stderr.WriteString("den: " + msg + "\n")

@@ -1,0 +1,170 @@
+package activate
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/den-sh/den/core/project"
+)
+
+// den x REFS -- CMD resolves REFS (within resolve-ttl, from what den kept), realizes them and runs
+// CMD with them. Warm, all of that is known before den starts: den-core records, per list of
+// refs, the profile it ran the command with (an XStamp), and the launcher execs the command from
+// it, as it does for den run in an unchanged project. A stamp holds as long as a resolution
+// does: its age counts from the oldest resolution it was made from, it names the resolve-ttl
+// in effect, and it dies with any change of config.toml.
+
+// XStamp is what one den x resolved its packages to.
+type XStamp struct {
+	Profile string         `json:"profile"`
+	Made    int64          `json:"made"` // unix nanoseconds: when its oldest resolution was made
+	TTL     int64          `json:"ttl"`  // nanoseconds: resolve-ttl as it was
+	Config  project.FileID `json:"config"`
+}
+
+// XStampPath is where den x of refs keeps its stamp, under den's state dir.
+func XStampPath(stateDir string, refs []string) string {
+	sum := sha256.Sum256([]byte(strings.Join(refs, "\x00")))
+	return filepath.Join(stateDir, "x", hex.EncodeToString(sum[:16])+".json")
+}
+
+// Dirs are den's state dir and config file as config.Load finds them, from the environment
+// alone (DEN_STATE, then XDG_STATE_HOME, then HOME), without reading config.toml.
+func Dirs(getenv func(string) string) (stateDir, configFile string, ok bool) {
+	home := getenv("HOME")
+	base := func(xdg, fallback string) string {
+		if v := getenv(xdg); filepath.IsAbs(v) {
+			return v
+		}
+		if home == "" {
+			return ""
+		}
+		return filepath.Join(home, fallback)
+	}
+	if v := getenv("DEN_STATE"); v != "" {
+		if !filepath.IsAbs(v) {
+			return "", "", false
+		}
+		stateDir = filepath.Clean(v)
+	} else if b := base("XDG_STATE_HOME", ".local/state"); b != "" {
+		stateDir = filepath.Join(b, "den")
+	}
+	if b := base("XDG_CONFIG_HOME", ".config"); b != "" {
+		configFile = filepath.Join(b, "den", "config.toml")
+	}
+	return stateDir, configFile, stateDir != "" && configFile != ""
+}
+
+// WriteXStamp records that den x of refs ran with profile, resolved at made under resolve-ttl
+// ttl and the config file as it is now.
+func WriteXStamp(stateDir, configFile string, refs []string, profile string, made time.Time, ttl time.Duration) error {
+	data, err := json.Marshal(XStamp{Profile: profile, Made: made.UnixNano(), TTL: int64(ttl), Config: project.FileIDOf(configFile)})
+	if err != nil {
+		return err
+	}
+	path := XStampPath(stateDir, refs)
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	tmp := path + ".tmp-" + strconv.Itoa(os.Getpid())
+	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+// FastX is den x for refs whose stamp holds: given den x's arguments, it keeps the profile
+// alive as a temp root for as long as the command runs (a lock the command inherits) and execs
+// the command with its environment. It returns, having done nothing the full program would not
+// do again, whenever it cannot tell: a flag, a stamp that is missing, old or made under another
+// config, a profile gone, a command not found.
+func FastX(args []string) {
+	var refs, argv []string
+	for i, arg := range args {
+		if arg == "--" {
+			argv = args[i+1:]
+			break
+		}
+		if strings.HasPrefix(arg, "-") {
+			return // a flag: den-core's
+		}
+		refs = append(refs, arg)
+	}
+	if len(refs) == 0 || len(argv) == 0 {
+		return
+	}
+	stateDir, configFile, ok := Dirs(os.Getenv)
+	if !ok {
+		return
+	}
+	data, err := os.ReadFile(XStampPath(stateDir, refs))
+	if err != nil {
+		return
+	}
+	var st XStamp
+	if json.Unmarshal(data, &st) != nil || st.Profile == "" || !filepath.IsAbs(st.Profile) {
+		return
+	}
+	if age := time.Since(time.Unix(0, st.Made)); age < 0 || age >= time.Duration(st.TTL) || project.FileIDOf(configFile) != st.Config {
+		return
+	}
+	pkgs, err := ReadProfile(st.Profile)
+	if err != nil {
+		return
+	}
+	vars, err := Variables(st.Profile, pkgs, nil, "", os.Getenv)
+	if err != nil {
+		return
+	}
+	env := ChildEnv(vars, false)
+	path, ok := LookPathIn(argv[0], env)
+	if !ok {
+		return
+	}
+	if !holdTempRoot(stateDir, st.Profile) {
+		return
+	}
+	syscall.Exec(path, argv, env)
+}
+
+// holdTempRoot registers profile as a temp root of this process, as the store's TempRoots does,
+// with the lock on the file left open across exec, so that it lasts exactly as long as the
+// command: a collection sees the file locked and keeps the profile and its closure. It takes
+// the collector's lock shared meanwhile, as everything that adds a root does, and makes sure the
+// profile is still there under it.
+func holdTempRoot(stateDir, profile string) bool {
+	gc, err := syscall.Open(filepath.Join(stateDir, "locks", "gc.lock"), syscall.O_RDWR|syscall.O_CREAT|syscall.O_CLOEXEC, 0o644)
+	if err != nil {
+		return false
+	}
+	defer syscall.Close(gc)
+	if syscall.Flock(gc, syscall.LOCK_SH) != nil {
+		return false
+	}
+	name := filepath.Join(stateDir, "temproots", strconv.Itoa(os.Getpid()))
+	fd, err := syscall.Open(name, syscall.O_RDWR|syscall.O_CREAT|syscall.O_TRUNC, 0o644) // no O_CLOEXEC: the command holds it
+	if err != nil {
+		return false
+	}
+	if syscall.Flock(fd, syscall.LOCK_EX) != nil {
+		syscall.Close(fd)
+		return false
+	}
+	if _, err := syscall.Write(fd, []byte(profile+"\n")); err != nil {
+		syscall.Close(fd)
+		return false
+	}
+	if _, err := os.Lstat(profile); err != nil {
+		syscall.Close(fd)
+		os.Remove(name)
+		return false
+	}
+	return true
+}
