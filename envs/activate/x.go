@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -27,6 +28,38 @@ type XStamp struct {
 	Made    int64          `json:"made"` // unix nanoseconds: when its oldest resolution was made
 	TTL     int64          `json:"ttl"`  // nanoseconds: resolve-ttl as it was
 	Config  project.FileID `json:"config"`
+	// Registries fingerprints what says where den resolves from besides config.toml: the
+	// variables of npm, Go and den, and npm's and Go's user config files (registrySettings).
+	Registries string `json:"registries"`
+}
+
+// registrySettings fingerprints, from the environment and a few stats, what a resolution of den
+// x depends on besides config.toml: another registry is another resolution.
+func registrySettings(getenv func(string) string, environ []string) string {
+	h := sha256.New()
+	var names []string
+	for _, kv := range environ {
+		k, _, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(k, "npm_config_") || strings.HasPrefix(k, "NPM_CONFIG_") || strings.HasPrefix(k, "GO") || strings.HasPrefix(k, "DEN_") {
+			names = append(names, k)
+		}
+	}
+	slices.Sort(names)
+	for _, k := range names {
+		h.Write([]byte(k + "=" + getenv(k) + "\x00"))
+	}
+	files := []string{".npmrc"}
+	if home := getenv("HOME"); home != "" {
+		files = append(files, filepath.Join(home, ".npmrc"), filepath.Join(home, ".config", "go", "env"))
+	}
+	if x := getenv("XDG_CONFIG_HOME"); x != "" {
+		files = append(files, filepath.Join(x, "go", "env"))
+	}
+	for _, f := range files {
+		id := project.FileIDOf(f)
+		h.Write([]byte(f + " " + strconv.FormatInt(id.Size, 10) + " " + strconv.FormatInt(id.MtimeNs, 10) + " " + strconv.FormatUint(id.Ino, 10) + "\x00"))
+	}
+	return hex.EncodeToString(h.Sum(nil)[:16])
 }
 
 // XStampPath is where den x of refs keeps its stamp, under den's state dir.
@@ -65,7 +98,8 @@ func Dirs(getenv func(string) string) (stateDir, configFile string, ok bool) {
 // WriteXStamp records that den x of refs ran with profile, resolved at made under resolve-ttl
 // ttl and the config file as it is now.
 func WriteXStamp(stateDir, configFile string, refs []string, profile string, made time.Time, ttl time.Duration) error {
-	data, err := json.Marshal(XStamp{Profile: profile, Made: made.UnixNano(), TTL: int64(ttl), Config: project.FileIDOf(configFile)})
+	data, err := json.Marshal(XStamp{Profile: profile, Made: made.UnixNano(), TTL: int64(ttl), Config: project.FileIDOf(configFile),
+		Registries: registrySettings(os.Getenv, os.Environ())})
 	if err != nil {
 		return err
 	}
@@ -113,6 +147,9 @@ func FastX(args []string) {
 		return
 	}
 	if age := time.Since(time.Unix(0, st.Made)); age < 0 || age >= time.Duration(st.TTL) || project.FileIDOf(configFile) != st.Config {
+		return
+	}
+	if registrySettings(os.Getenv, os.Environ()) != st.Registries {
 		return
 	}
 	pkgs, err := ReadProfile(st.Profile)
