@@ -16,4 +16,8 @@ require (
 	golang.org/x/sys v0.49.0
 )
 
-require golang.org/x/tools v0.51.0 // indirect
+require (
+	github.com/ProtonMail/go-crypto v1.5.2 // indirect
+	golang.org/x/tools v0.51.0 // indirect
+	pault.ag/go/debian v0.19.0 // indirect
+)
