@@ -328,7 +328,9 @@ func parseOneLine(line, origin string, suitesOnly bool) (Source, bool, error) {
 		s.Suites = fs[1:2]
 		s.Components = fs[2:]
 	}
-	if err := validURI(s.URI, origin); err == errSkip {
+	if err := validURI(s.URI, origin); err == errSkip && suitesOnly {
+		return Source{}, false, &SourceError{Origin: origin, Msg: fmt.Sprintf("URI %q: den reads archives over http, https or file", s.URI)}
+	} else if err == errSkip {
 		return Source{}, false, nil
 	} else if err != nil {
 		return Source{}, false, err

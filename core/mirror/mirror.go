@@ -1,16 +1,15 @@
-// Package mirror owns mirror:// URLs: it expands mirror://debian/<path> into the Debian archives
-// the host already uses (its apt sources) or that den's config names, never a built-in host.
+// Package mirror owns mirror:// URLs: it expands mirror://debian/<path> and
+// mirror://debian-security/<path> into the Debian archives the host already uses (its apt
+// sources) or that den's config names, never a built-in host.
 package mirror
 
 import (
-	"bufio"
+	"errors"
 	"fmt"
 	"net/url"
-	"os"
-	"path"
-	"path/filepath"
-	"sort"
 	"strings"
+
+	"github.com/den-sh/den/core/deb"
 )
 
 // Resolver expands mirror:// URLs.
@@ -27,12 +26,22 @@ type Resolver struct {
 type NotConfiguredError struct{ Name, ConfigFile string }
 
 func (e *NotConfiguredError) Error() string {
-	return fmt.Sprintf("mirror://%s/ has no location: no apt source of the Debian archive was found and den's config names none", e.Name)
+	if e.Name == deb.MirrorDebian || e.Name == deb.MirrorSecurity {
+		return fmt.Sprintf("mirror://%s/ has no location: no apt source of the Debian archive was found and den's config names none", e.Name)
+	}
+	return fmt.Sprintf("mirror://%s/ has no location: den's config names none", e.Name)
 }
 
 // Hints says what to set.
 func (e *NotConfiguredError) Hints() []string {
-	return []string{fmt.Sprintf("add to %s:  [mirrors] %s = [\"<URL of a Debian archive, ending in /debian>\"]", e.ConfigFile, e.Name)}
+	what := "<URL>"
+	switch e.Name {
+	case deb.MirrorDebian:
+		what = "<URL of a Debian archive, ending in /debian>"
+	case deb.MirrorSecurity:
+		what = "<URL of Debian's security archive, ending in /debian-security>"
+	}
+	return []string{fmt.Sprintf("add to %s:  [mirrors] %s = [\"%s\"]", e.ConfigFile, e.Name, what)}
 }
 
 // Resolve implements fetch's mirror hook.
@@ -41,8 +50,12 @@ func (r *Resolver) Resolve(u *url.URL) ([]string, error) {
 		return nil, fmt.Errorf("unknown URL scheme %q in %s", u.Scheme, u)
 	}
 	bases := append([]string{}, r.Configured[u.Host]...)
-	if u.Host == "debian" {
-		bases = append(bases, r.debianArchives()...)
+	if u.Host == deb.MirrorDebian || u.Host == deb.MirrorSecurity {
+		apt, err := r.aptArchives(u.Host)
+		if err != nil {
+			return nil, err
+		}
+		bases = append(bases, apt...)
 	}
 	if len(bases) == 0 {
 		return nil, &NotConfiguredError{Name: u.Host, ConfigFile: r.ConfigFile}
@@ -59,119 +72,23 @@ func (r *Resolver) Resolve(u *url.URL) ([]string, error) {
 	return out, nil
 }
 
-// debianArchives reads apt's sources (one-line .list and deb822 .sources files) for archives of
-// Debian itself: those signed with Debian's archive keyring, or whose path ends in /debian.
-// Security archives are left out: their pool holds only updates.
-func (r *Resolver) debianArchives() []string {
-	dir := r.AptDir
-	if dir == "" {
-		dir = "/etc/apt"
+// aptArchives returns the URIs of apt's sources (read by core/deb, one-line and deb822 forms)
+// that are Debian archives locked under name: "debian" for the archive itself, and
+// "debian-security" for the security archive, whose pool holds only updates.
+func (r *Resolver) aptArchives(name string) ([]string, error) {
+	srcs, err := deb.Sources(r.AptDir, nil)
+	var ns *deb.NoSourceError
+	if errors.As(err, &ns) {
+		return nil, nil
 	}
-	files := []string{filepath.Join(dir, "sources.list")}
-	more, _ := filepath.Glob(filepath.Join(dir, "sources.list.d", "*"))
-	sort.Strings(more)
-	files = append(files, more...)
-	var out []string
-	for _, f := range files {
-		switch {
-		case strings.HasSuffix(f, ".sources"):
-			out = append(out, deb822URIs(f)...)
-		case strings.HasSuffix(f, ".list"):
-			out = append(out, oneLineURIs(f)...)
-		}
-	}
-	return out
-}
-
-func isDebianArchive(uri, signedBy string, suites []string) bool {
-	for _, s := range suites {
-		if strings.HasSuffix(s, "-security") || strings.HasSuffix(s, "/updates") {
-			return false
-		}
-	}
-	u, err := url.Parse(uri)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https" && u.Scheme != "file") {
-		return false
-	}
-	return path.Base(strings.TrimRight(u.Path, "/")) == "debian" || strings.Contains(signedBy, "debian-archive-keyring")
-}
-
-func deb822URIs(file string) []string {
-	data, err := os.ReadFile(file)
 	if err != nil {
-		return nil
+		return nil, err
 	}
 	var out []string
-	for _, para := range strings.Split(string(data), "\n\n") {
-		fields := map[string]string{}
-		var last string
-		for _, line := range strings.Split(para, "\n") {
-			if strings.HasPrefix(line, "#") || strings.TrimSpace(line) == "" {
-				continue
-			}
-			if line[0] == ' ' || line[0] == '\t' {
-				fields[last] += " " + strings.TrimSpace(line)
-				continue
-			}
-			k, v, ok := strings.Cut(line, ":")
-			if ok {
-				last = strings.ToLower(strings.TrimSpace(k))
-				fields[last] = strings.TrimSpace(v)
-			}
-		}
-		if en := strings.ToLower(fields["enabled"]); en == "no" || en == "false" {
-			continue
-		}
-		if !strings.Contains(" "+fields["types"]+" ", " deb ") && !strings.Contains(" "+fields["types"]+" ", " deb-src ") {
-			continue
-		}
-		suites := strings.Fields(fields["suites"])
-		for _, uri := range strings.Fields(fields["uris"]) {
-			if isDebianArchive(uri, fields["signed-by"], suites) {
-				out = append(out, uri)
-			}
+	for _, s := range srcs {
+		if s.Mirror == name {
+			out = append(out, s.URI)
 		}
 	}
-	return out
-}
-
-func oneLineURIs(file string) []string {
-	f, err := os.Open(file)
-	if err != nil {
-		return nil
-	}
-	defer f.Close()
-	var out []string
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		if i := strings.IndexByte(line, '#'); i >= 0 {
-			line = line[:i]
-		}
-		fs := strings.Fields(line)
-		if len(fs) < 3 || (fs[0] != "deb" && fs[0] != "deb-src") {
-			continue
-		}
-		fs = fs[1:]
-		signedBy := ""
-		if strings.HasPrefix(fs[0], "[") {
-			for len(fs) > 0 {
-				opt := fs[0]
-				fs = fs[1:]
-				if strings.Contains(opt, "signed-by=") {
-					signedBy = opt
-				}
-				if strings.HasSuffix(opt, "]") {
-					break
-				}
-			}
-		}
-		if len(fs) < 2 {
-			continue
-		}
-		if isDebianArchive(fs[0], signedBy, fs[1:2]) {
-			out = append(out, fs[0])
-		}
-	}
-	return out
+	return out, nil
 }
