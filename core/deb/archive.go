@@ -1,6 +1,7 @@
 package deb
 
 import (
+	"bufio"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -41,8 +42,9 @@ type Archive struct {
 	// Client makes the requests; nil means one with den's default timeouts.
 	Client *http.Client
 	// CacheDir holds verified index files: InRelease/<name> (the last verified InRelease of
-	// each suite) and sha256/<hex> (decompressed Packages files, named by the SHA256 that
-	// InRelease gives for them). Empty means no cache.
+	// each suite) and Packages/<arch>/<hex> (decompressed Packages files, named by the SHA256
+	// that InRelease gives for them). A successful Index removes the Packages files of its
+	// architecture that it did not use, which the archive has replaced. Empty means no cache.
 	CacheDir string
 	// Now is the clock Valid-Until and key expiry are checked against; nil means time.Now.
 	Now func() time.Time
@@ -111,8 +113,11 @@ func (a *Archive) Index(ctx context.Context, arch string) (*Index, error) {
 			jobs = append(jobs, job{s, suite})
 		}
 	}
-	if len(jobs) == 0 {
+	if len(a.Sources) == 0 {
 		return nil, &NoSourceError{AptDir: "/etc/apt"}
+	}
+	if len(jobs) == 0 {
+		return nil, fmt.Errorf("none of the %d Debian sources has binary packages for %s (Types: deb, and Architectures, if given, naming %s)", len(a.Sources), arch, arch)
 	}
 	cache := a.CacheDir
 	if cache == "" {
@@ -131,10 +136,15 @@ func (a *Archive) Index(ctx context.Context, arch string) (*Index, error) {
 	results := make([][]*Package, len(jobs))
 	errs := make([]error, len(jobs))
 	var wg sync.WaitGroup
+	keyrings := map[string]openpgp.EntityList{} // by Signed-By: one read per keyring
 	for i, j := range jobs {
-		keys, err := keyring(j.src, defaults)
-		if err != nil {
-			return nil, err
+		keys, ok := keyrings[j.src.Keyring]
+		if !ok {
+			var err error
+			if keys, err = keyring(j.src, defaults); err != nil {
+				return nil, err
+			}
+			keyrings[j.src.Keyring] = keys
 		}
 		wg.Add(1)
 		go func() {
@@ -146,6 +156,7 @@ func (a *Archive) Index(ctx context.Context, arch string) (*Index, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
+	f.prune()
 	ix := newIndex(arch)
 	for _, ps := range results {
 		for _, p := range ps {
@@ -172,6 +183,32 @@ type fetcher struct {
 	cache  string
 	now    time.Time
 	arch   string
+
+	mu   sync.Mutex
+	used map[string]bool // the Packages files this call read
+}
+
+func (f *fetcher) packagesDir() string { return filepath.Join(f.cache, "Packages", f.arch) }
+
+// prune removes the cached Packages files of the architecture that this call did not read
+// (replaced by newer ones), and temporary files left by a crash.
+func (f *fetcher) prune() {
+	dir := f.packagesDir()
+	entries, _ := os.ReadDir(dir)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, e := range entries {
+		name := e.Name()
+		if strings.HasPrefix(name, ".tmp-") {
+			// Another process may be writing it right now.
+			if info, err := e.Info(); err != nil || time.Since(info.ModTime()) < time.Hour {
+				continue
+			}
+		} else if f.used[name] {
+			continue
+		}
+		os.Remove(filepath.Join(dir, name))
+	}
 }
 
 func (f *fetcher) suite(ctx context.Context, src Source, suite string, keys openpgp.EntityList) ([]*Package, error) {
@@ -299,7 +336,13 @@ func (f *fetcher) packages(ctx context.Context, src Source, suite, base string, 
 	if hasPlain {
 		key = plain.Hex
 	}
-	file := filepath.Join(f.cache, "sha256", key)
+	file := filepath.Join(f.packagesDir(), key)
+	f.mu.Lock()
+	if f.used == nil {
+		f.used = map[string]bool{}
+	}
+	f.used[key] = true
+	f.mu.Unlock()
 	meta := pkgMeta{mirror: src.Mirror, suite: suite, arch: f.arch, where: base + name}
 	if ps, err := f.parseCached(file, plain, hasPlain, meta); err == nil {
 		return ps, nil
@@ -366,16 +409,17 @@ func (f *fetcher) download(ctx context.Context, base, name, ext string, sum, pla
 	if _, err := packed.Seek(0, io.SeekStart); err != nil {
 		return err
 	}
-	var r io.Reader = packed
+	// The decompressors read a byte at a time: unbuffered, that is a system call per byte.
+	var r io.Reader = bufio.NewReaderSize(packed, 1<<20)
 	switch ext {
 	case ".xz":
-		xr, err := xz.NewReader(packed)
+		xr, err := xz.NewReader(r)
 		if err != nil {
 			return fmt.Errorf("%s: %w", u, err)
 		}
 		r = xr
 	case ".gz":
-		gr, err := gzip.NewReader(packed)
+		gr, err := gzip.NewReader(r)
 		if err != nil {
 			return fmt.Errorf("%s: %w", u, err)
 		}

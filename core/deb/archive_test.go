@@ -98,7 +98,10 @@ func TestWarmIndexFetchesOnlyInRelease(t *testing.T) {
 	}
 
 	// A corrupt cached file is noticed, dropped and fetched again.
-	files, _ := filepath.Glob(filepath.Join(a.CacheDir, "sha256", "*"))
+	files, _ := filepath.Glob(filepath.Join(a.CacheDir, "Packages", "amd64", "*"))
+	if len(files) != 2 {
+		t.Fatalf("cached %v", files)
+	}
 	for _, f := range files {
 		os.WriteFile(f, []byte("Package: evil\nVersion: 1\nArchitecture: amd64\nFilename: pool/e.deb\nSize: 1\nSHA256: "+strings.Repeat("0", 64)+"\n"), 0o644)
 	}
@@ -321,5 +324,28 @@ func TestNoSources(t *testing.T) {
 	var ns *NoSourceError
 	if !errors.As(err, &ns) || len(ns.Hints()) == 0 {
 		t.Fatalf("got %v", err)
+	}
+}
+
+// When the archive publishes a new index, the replaced cached file goes; the other
+// architecture's stay.
+func TestCachePruned(t *testing.T) {
+	s := debtest.New(t, debtest.Archive{Packages: testPackages})
+	a := testArchive(t, s)
+	for _, arch := range []string{"arm64", "amd64"} {
+		if _, err := a.Index(context.Background(), arch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before, _ := filepath.Glob(filepath.Join(a.CacheDir, "Packages", "amd64", "*"))
+	s.Publish(debtest.Archive{Packages: append(testPackages[:len(testPackages):len(testPackages)], debtest.Deb{Name: "hello", Version: "2.10-3"})})
+	ix, err := a.Index(context.Background(), "amd64")
+	if err != nil || ix.Get("hello") == nil {
+		t.Fatalf("after the update: %v", err)
+	}
+	after, _ := filepath.Glob(filepath.Join(a.CacheDir, "Packages", "amd64", "*"))
+	arm, _ := filepath.Glob(filepath.Join(a.CacheDir, "Packages", "arm64", "*"))
+	if len(before) != 1 || len(after) != 1 || before[0] == after[0] || len(arm) != 1 {
+		t.Fatalf("before %v, after %v, arm64 %v", before, after, arm)
 	}
 }

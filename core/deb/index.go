@@ -56,9 +56,10 @@ func (ix *Index) add(p *Package) {
 	}
 }
 
-// finish indexes the Provides of the winning packages.
+// finish indexes the Provides of the winning packages. Their order does not matter: the
+// resolver orders providers itself.
 func (ix *Index) finish() {
-	for _, p := range ix.Packages() {
+	for _, p := range ix.pkgs {
 		if p.Provides == "" {
 			continue
 		}
