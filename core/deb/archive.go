@@ -133,23 +133,27 @@ func (a *Archive) Index(ctx context.Context, arch string) (*Index, error) {
 		defaults = DefaultKeyrings("/etc/apt")
 	}
 	f := &fetcher{a: a, client: a.client(), cache: cache, now: a.now(), arch: arch}
+	keys := make([]openpgp.EntityList, len(jobs))
+	byKeyring := map[string]openpgp.EntityList{} // one read per keyring
+	for i, j := range jobs {
+		el, ok := byKeyring[j.src.Keyring]
+		if !ok {
+			var err error
+			if el, err = keyring(j.src, defaults); err != nil {
+				return nil, err
+			}
+			byKeyring[j.src.Keyring] = el
+		}
+		keys[i] = el
+	}
 	results := make([][]*Package, len(jobs))
 	errs := make([]error, len(jobs))
 	var wg sync.WaitGroup
-	keyrings := map[string]openpgp.EntityList{} // by Signed-By: one read per keyring
 	for i, j := range jobs {
-		keys, ok := keyrings[j.src.Keyring]
-		if !ok {
-			var err error
-			if keys, err = keyring(j.src, defaults); err != nil {
-				return nil, err
-			}
-			keyrings[j.src.Keyring] = keys
-		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			results[i], errs[i] = f.suite(ctx, j.src, j.suite, keys)
+			results[i], errs[i] = f.suite(ctx, j.src, j.suite, keys[i])
 		}()
 	}
 	wg.Wait()
