@@ -12,6 +12,7 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -263,7 +264,7 @@ func (t *tree) entry(deb string, h *tar.Header, r io.Reader) error {
 		if err := t.root.Mkdir(name, 0o755); err != nil {
 			return err
 		}
-		t.add(name, &node{kind: kindDir, deb: deb})
+		t.add(name, &node{kind: kindDir, deb: deb, entry: h.Name})
 	case tar.TypeReg, tar.TypeRegA:
 		if h.Size < 0 || h.Size > archive.DefaultFileSize {
 			return bad("size %d is outside 0..%d bytes", h.Size, archive.DefaultFileSize)
@@ -278,7 +279,7 @@ func (t *tree) entry(deb string, h *tar.Header, r io.Reader) error {
 		if err := t.write(deb, h.Name, name, h.Size, exec, r); err != nil {
 			return err
 		}
-		t.add(name, &node{kind: kindFile, deb: deb, exec: exec, size: h.Size})
+		t.add(name, &node{kind: kindFile, deb: deb, entry: h.Name, exec: exec, size: h.Size})
 	case tar.TypeSymlink:
 		target := h.Linkname
 		switch {
@@ -311,7 +312,7 @@ func (t *tree) entry(deb string, h *tar.Header, r io.Reader) error {
 		if err := t.grow(deb, h.Name, int64(len(target))); err != nil {
 			return err
 		}
-		t.add(name, &node{kind: kindSymlink, deb: deb, target: target, to: to})
+		t.add(name, &node{kind: kindSymlink, deb: deb, entry: h.Name, target: target, to: to})
 	case tar.TypeLink:
 		linkPath, why := cleanName(h.Linkname)
 		if why != "" || linkPath == "." {
@@ -338,7 +339,7 @@ func (t *tree) entry(deb string, h *tar.Header, r io.Reader) error {
 		if err := t.write(deb, h.Name, name, sn.size, sn.exec, f); err != nil {
 			return err
 		}
-		t.add(name, &node{kind: kindFile, deb: deb, exec: sn.exec, size: sn.size})
+		t.add(name, &node{kind: kindFile, deb: deb, entry: h.Name, exec: sn.exec, size: sn.size})
 	case tar.TypeChar, tar.TypeBlock, tar.TypeFifo:
 		return bad("device and fifo entries are not allowed")
 	default:
@@ -364,7 +365,7 @@ func (t *tree) parents(deb, entry, name string) error {
 			if err := t.root.Mkdir(p, 0o755); err != nil {
 				return err
 			}
-			t.add(p, &node{kind: kindDir, deb: deb})
+			t.add(p, &node{kind: kindDir, deb: deb, entry: entry})
 		case n.kind != kindDir:
 			return &EntryError{Deb: deb, Entry: entry, Reason: fmt.Sprintf("%s in the unit is a %s, not a directory", p, n.describe())}
 		}
@@ -443,4 +444,62 @@ func (t *tree) same(deb, entry, name string, old *node, size int64, exec bool, r
 			return &EntryError{Deb: deb, Entry: entry, Reason: errB.Error()}
 		}
 	}
+}
+
+// merge moves the tree of one .deb, unpacked on its own at dir, into t: paths t lacks are
+// renamed in (a whole directory at once when t has none of it), paths t has must be the same.
+// Neither tree holds a symlink on disk yet, so the renames follow none.
+func (t *tree) merge(st *tree, dir string) error {
+	if t.entries += st.entries; t.entries > archive.DefaultEntries {
+		return &EntryError{Deb: st.deb, Reason: fmt.Sprintf("the unit has more than %d entries", archive.DefaultEntries)}
+	}
+	if st.total > archive.DefaultTotalSize-t.total {
+		return &EntryError{Deb: st.deb, Reason: fmt.Sprintf("the unit exceeds %d bytes in total", int64(archive.DefaultTotalSize))}
+	}
+	t.total += st.total
+	moved := map[string]bool{} // directories renamed in whole
+	out := func(name string) string { return filepath.Join(dir, name) }
+	for _, name := range st.names() {
+		n := st.nodes[name]
+		if moved[path.Dir(name)] {
+			t.add(name, n)
+			moved[name] = n.kind == kindDir
+			continue
+		}
+		old := t.nodes[name]
+		if old == nil {
+			if n.kind != kindSymlink {
+				if err := os.Rename(out(name), filepath.Join(t.dir, name)); err != nil {
+					return fmt.Errorf("debunit: %w", err)
+				}
+			}
+			t.add(name, n)
+			moved[name] = n.kind == kindDir
+			continue
+		}
+		conflict := func(what string) error {
+			return &ConflictError{Path: name, First: old.deb, Deb: n.deb, Entry: n.entry, What: what}
+		}
+		switch n.kind {
+		case kindDir:
+			if old.kind != kindDir {
+				return conflict("a directory where there is a " + old.describe())
+			}
+		case kindSymlink:
+			if old.kind != kindSymlink || old.to != n.to {
+				return conflict(fmt.Sprintf("a symlink to %s where there is a %s", n.target, old.describe()))
+			}
+		case kindFile:
+			f, err := os.Open(out(name))
+			if err != nil {
+				return err
+			}
+			err = t.same(n.deb, n.entry, name, old, n.size, n.exec, f)
+			f.Close()
+			if err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }

@@ -8,7 +8,6 @@ import (
 	"os/exec"
 	"path"
 	"path/filepath"
-	"runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -53,10 +52,7 @@ var machines = map[string]elf.Machine{
 // patch plans every ELF file, then runs patchelf on batches of files that need the same
 // arguments, a few at a time.
 func (r *relocator) patch(ctx context.Context, elves []string) error {
-	jobs := r.s.Jobs
-	if jobs <= 0 {
-		jobs = runtime.GOMAXPROCS(0)
-	}
+	jobs := jobs(r.s)
 	libs, libsIn := r.libIndex()
 	r.libsIn = libsIn
 	depDirs := r.depLibDirs()

@@ -29,10 +29,11 @@ func (k kind) String() string {
 // checks and every "is it in the unit" question are answered from here, never by following a
 // link on disk (an absolute link, before it is rewritten, points into the host).
 type node struct {
-	kind kind
-	deb  string // the .deb that provided it first
-	exec bool
-	size int64
+	kind  kind
+	deb   string // the .deb that provided it first
+	entry string // its name there
+	exec  bool
+	size  int64
 	// Symlinks: target is the text the .deb gave; to is where it leads in the unit (a clean
 	// relative path, "." for the root), the usr-merge applied.
 	target string
@@ -48,6 +49,8 @@ func (n *node) describe() string {
 
 // tree is the unit being assembled at root.
 type tree struct {
+	dir     string
+	deb     string // the one .deb of a tree being unpacked on its own
 	root    *os.Root
 	nodes   map[string]*node // by clean relative name
 	entries int
