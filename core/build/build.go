@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/den-sh/den/core/archive"
+	"github.com/den-sh/den/core/debunit"
 	"github.com/den-sh/den/core/derivation"
 	"github.com/den-sh/den/core/fetch"
 	"github.com/den-sh/den/core/gomod"
@@ -211,7 +212,11 @@ func (b *Builder) realize(ctx context.Context, d *derivation.Derivation) error {
 		return err
 	}
 	_, err = b.Store.Ensure(d.Out, func(tmp string) (string, store.Publish, error) {
-		where, opt, err := b.build(ctx, d, tmp)
+		build := b.build
+		if d.Builder == derivation.BuilderDebUnit {
+			build = b.buildDebUnit
+		}
+		where, opt, err := build(ctx, d, tmp)
 		opt.Deriver = drvPath
 		return where, opt, err
 	})
@@ -427,6 +432,87 @@ func (b *Builder) build(ctx context.Context, d *derivation.Derivation, tmp strin
 		return outHost, store.Publish{}, &Error{Name: d.Name, Err: err, Tail: tail.lines(), LogFile: logFile}
 	}
 	return outHost, store.Publish{Candidates: candidates}, nil
+}
+
+// buildDebUnit relocates the .debs of a Debian unit into tmp (core/debunit). It runs in den's
+// own process, not the sandbox: it reads only its inputs, writes only tmp, and runs only the
+// store's patchelf, with an empty environment. References are scanned for among the closure of
+// its inputs, so the dependency units that RUNPATHs, interpreters and links name are registered.
+func (b *Builder) buildDebUnit(ctx context.Context, d *derivation.Derivation, tmp string) (string, store.Publish, error) {
+	inputs := map[storepath.Path]bool{}
+	for _, in := range d.Inputs {
+		inputs[in] = true
+	}
+	among := func(what string) ([]string, error) {
+		var ps []string
+		for _, f := range strings.Fields(d.Env[what]) {
+			if !inputs[storepath.Path(f)] {
+				return nil, fmt.Errorf("%s: env %s names %s, which is not among its inputs", d.Name, what, f)
+			}
+			ps = append(ps, f)
+		}
+		return ps, nil
+	}
+	debs, err := among("debs")
+	if err != nil {
+		return tmp, store.Publish{}, err
+	}
+	deps, err := among("deps")
+	if err != nil {
+		return tmp, store.Publish{}, err
+	}
+	closure, err := b.Store.Closure(d.References()...)
+	if err != nil {
+		return tmp, store.Publish{}, err
+	}
+	candidates := make([]storepath.Path, len(closure))
+	for i, c := range closure {
+		candidates[i] = c.Path
+	}
+	// What runs or is pointed at must be in the store, among what the derivation hashes.
+	inClosure := func(p string) bool {
+		for _, c := range candidates {
+			if p == string(c) || strings.HasPrefix(p, string(c)+"/") {
+				return true
+			}
+		}
+		return false
+	}
+	interp := d.Env["interp"]
+	if rest, ok := strings.CutPrefix(interp, derivation.DebUnitOutPrefix); ok {
+		interp = string(d.Out) + "/" + rest
+	} else if interp != "" && !inClosure(interp) {
+		return tmp, store.Publish{}, fmt.Errorf("%s: its interpreter %s is not in the closure of its inputs", d.Name, interp)
+	}
+	patchelf := strings.Fields(d.Env["patchelf"])
+	for _, a := range patchelf {
+		if strings.HasPrefix(a, "/") && !inClosure(a) {
+			return tmp, store.Publish{}, fmt.Errorf("%s: its patchelf command names %s, which is not in the closure of its inputs", d.Name, a)
+		}
+	}
+	if len(patchelf) > 0 && !strings.HasPrefix(patchelf[0], "/") {
+		return tmp, store.Publish{}, fmt.Errorf("%s: its patchelf command %q does not start with an absolute path", d.Name, patchelf[0])
+	}
+	logFile, log, err := b.openLog(d.Out)
+	if err != nil {
+		return tmp, store.Publish{}, err
+	}
+	defer log.Close()
+	tail := &tailBuffer{max: 25}
+	var w io.Writer = io.MultiWriter(log, tail)
+	if b.PrintLogs && b.Progress != nil {
+		w = io.MultiWriter(log, tail, &logLines{r: b.Progress})
+	}
+	task := b.Progress.Start("building", d.Name, 0)
+	defer task.Done()
+	err = debunit.Build(ctx, debunit.Spec{
+		Debs: debs, Out: tmp, FinalOut: string(d.Out), Deps: deps, Interp: interp, Patchelf: patchelf,
+		Triplet: d.Env["triplet"], Log: w, Jobs: b.Cores,
+	})
+	if err != nil {
+		return tmp, store.Publish{}, &Error{Name: d.Name, Err: err, Tail: tail.lines(), LogFile: logFile}
+	}
+	return tmp, store.Publish{Candidates: candidates}, nil
 }
 
 // makeBuildDir makes the directory of one build in den's state, not /tmp: the sandbox can then

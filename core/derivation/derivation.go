@@ -29,7 +29,22 @@ const (
 	BuilderGoModule    = "gomodule"
 	BuilderGoToolchain = "gotoolchain"
 	BuilderGoMod       = "gomod"
+	// BuilderDebUnit turns .deb files into one relocated tree (core/debunit). It is
+	// input-addressed: its output depends on the .debs and dependency units among Inputs and on
+	// these Env entries, all hashed with the rest of the derivation:
+	//   debs      space-separated store paths of the .deb files (fixed-output downloads), in order
+	//   deps      space-separated store paths of the dependency units, in lookup order
+	//   interp    absolute path of the loader for executables; "$out/..." names one inside this
+	//             unit itself (the glibc unit); "" patches no interpreter
+	//   patchelf  space-separated argv prefix that runs patchelf; "" patches no ELF file (the
+	//             bootstrap unit that holds patchelf itself)
+	//   triplet   the multiarch triplet: x86_64-linux-gnu or aarch64-linux-gnu
+	BuilderDebUnit = "debunit"
 )
+
+// DebUnitOutPrefix starts an interp entry of a BuilderDebUnit derivation that names a file in
+// the unit's own output, whose path the derivation cannot spell before it is sealed.
+const DebUnitOutPrefix = "$out/"
 
 // HostTool is a program from the host that a build may use. Its identity enters the hash, so a
 // different compiler gives a different path.
@@ -125,6 +140,13 @@ func (d *Derivation) Seal(storeDir string) error {
 		var err error
 		d.Out, err = storepath.FixedOther(storeDir, d.Builder, d.OutputHash, d.Name)
 		return err
+	case BuilderDebUnit:
+		if len(strings.Fields(d.Env["debs"])) == 0 {
+			return fmt.Errorf("%s: a Debian unit needs at least one .deb (env debs)", d.Name)
+		}
+		if t := d.Env["triplet"]; t != "x86_64-linux-gnu" && t != "aarch64-linux-gnu" {
+			return fmt.Errorf("%s: a Debian unit's triplet is %q; want x86_64-linux-gnu or aarch64-linux-gnu", d.Name, t)
+		}
 	}
 	if d.IsFixed() {
 		h, err := hash.Parse(d.OutputHash, "")

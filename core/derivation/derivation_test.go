@@ -96,3 +96,45 @@ func TestGoModulesEnterTheHash(t *testing.T) {
 		t.Errorf("dropping a module's source tree kept the path")
 	}
 }
+
+func TestDebUnitSeal(t *testing.T) {
+	unit := func() *Derivation {
+		return &Derivation{Name: "glibc-2.36", System: "x86_64-linux", Host: "x86_64-linux", Builder: BuilderDebUnit,
+			Env: map[string]string{"debs": store + "/a0000000000000000000000000000000-libc6.deb", "triplet": "x86_64-linux-gnu",
+				"interp": DebUnitOutPrefix + "lib/x86_64-linux-gnu/ld-linux-x86-64.so.2"},
+			Inputs: []storepath.Path{store + "/a0000000000000000000000000000000-libc6.deb"}}
+	}
+	d := unit()
+	if d.IsFixed() {
+		t.Fatal("a Debian unit is input-addressed, not fixed-output")
+	}
+	if err := d.Seal(store); err != nil {
+		t.Fatal(err)
+	}
+	for name, change := range map[string]func(*Derivation){
+		"debs":     func(x *Derivation) { x.Env["debs"] = store + "/b0000000000000000000000000000000-libc6.deb" },
+		"deps":     func(x *Derivation) { x.Env["deps"] = store + "/c0000000000000000000000000000000-gcc" },
+		"interp":   func(x *Derivation) { x.Env["interp"] = "" },
+		"patchelf": func(x *Derivation) { x.Env["patchelf"] = store + "/d0000000000000000000000000000000-boot/bin/patchelf" },
+		"triplet":  func(x *Derivation) { x.Env["triplet"] = "aarch64-linux-gnu" },
+	} {
+		x := unit()
+		change(x)
+		if err := x.Seal(store); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if x.Out == d.Out {
+			t.Errorf("changing %s kept the path", name)
+		}
+	}
+	for name, change := range map[string]func(*Derivation){
+		"no debs":     func(x *Derivation) { x.Env["debs"] = " " },
+		"bad triplet": func(x *Derivation) { x.Env["triplet"] = "i386-linux-gnu" },
+	} {
+		x := unit()
+		change(x)
+		if err := x.Seal(store); err == nil {
+			t.Errorf("%s: Seal succeeded", name)
+		}
+	}
+}
