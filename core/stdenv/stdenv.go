@@ -396,3 +396,54 @@ func Names(files map[string][]byte) []string {
 	})
 	return names
 }
+
+// Triplet is the multiarch triplet of a den system ("x86_64-linux" -> "x86_64-linux-gnu"): the
+// lib/<triplet> and include/<triplet> dirs of Debian's units.
+func Triplet(system string) (string, error) {
+	switch system {
+	case "x86_64-linux":
+		return "x86_64-linux-gnu", nil
+	case "aarch64-linux":
+		return "aarch64-linux-gnu", nil
+	}
+	return "", fmt.Errorf("stdenv: no standard environment for %s (x86_64-linux and aarch64-linux have one)", system)
+}
+
+// Env is t as the Env of a BuilderCCWrapper derivation (without Out: that is the derivation's
+// output). ToolchainFromEnv reads it back.
+func (t Toolchain) Env() map[string]string {
+	env := map[string]string{
+		"gcc": t.GCC, "binutils": t.Binutils, "libc": t.Libc, "linuxHeaders": t.LinuxHeaders,
+		"shell": t.Shell, "triplet": t.Triplet, "gccVersion": t.GCCVersion,
+	}
+	if len(t.Extra) > 0 {
+		env["extra"] = strings.Join(t.Extra, " ")
+	}
+	return env
+}
+
+// ToolchainFromEnv reads a BuilderCCWrapper derivation's Env, for the wrapper output out.
+func ToolchainFromEnv(env map[string]string, out string) (Toolchain, error) {
+	t := Toolchain{
+		GCC: env["gcc"], Binutils: env["binutils"], Libc: env["libc"], LinuxHeaders: env["linuxHeaders"],
+		Shell: env["shell"], Triplet: env["triplet"], GCCVersion: env["gccVersion"],
+		Extra: strings.Fields(env["extra"]), Out: out,
+	}
+	known := map[string]bool{"gcc": true, "binutils": true, "libc": true, "linuxHeaders": true, "shell": true, "triplet": true, "gccVersion": true, "extra": true}
+	for k := range env {
+		if !known[k] {
+			return Toolchain{}, fmt.Errorf("stdenv: the compiler wrapper has no setting %q (it knows %s)", k, "gcc, binutils, libc, linuxHeaders, shell, triplet, gccVersion, extra")
+		}
+	}
+	if _, err := Loader(t.Triplet); err != nil {
+		return Toolchain{}, err
+	}
+	return t, t.check()
+}
+
+// Units are the store paths a wrapper's scripts name, its shell's included: a wrapper
+// derivation must have each among its inputs, or the scripts would name paths outside its
+// closure.
+func (t Toolchain) Units() []string {
+	return append([]string{t.GCC, t.Binutils, t.Libc, t.LinuxHeaders, t.Shell}, t.Extra...)
+}

@@ -314,3 +314,28 @@ func TestSetupEnv(t *testing.T) {
 		t.Errorf("SetupEnv(nil) = %q", got)
 	}
 }
+
+func TestToolchainEnv(t *testing.T) {
+	tc := Toolchain{GCC: "/s/g", Binutils: "/s/b", Libc: "/s/c", LinuxHeaders: "/s/l", Shell: "/s/bash/bin/bash",
+		Triplet: "aarch64-linux-gnu", GCCVersion: "12", Extra: []string{"/s/x", "/s/y"}}
+	got, err := ToolchainFromEnv(tc.Env(), "/s/w")
+	tc.Out = "/s/w"
+	if err != nil || !reflect.DeepEqual(got, tc) {
+		t.Errorf("ToolchainFromEnv(Env()) = %+v, %v; want %+v", got, err, tc)
+	}
+	env := tc.Env()
+	env["cflags"] = "-O3"
+	if _, err := ToolchainFromEnv(env, "/s/w"); err == nil || !strings.Contains(err.Error(), "cflags") {
+		t.Errorf("an unknown setting: %v", err)
+	}
+	delete(env, "cflags")
+	delete(env, "libc")
+	if _, err := ToolchainFromEnv(env, "/s/w"); err == nil {
+		t.Error("a toolchain without libc was accepted")
+	}
+	for sys, want := range map[string]string{"x86_64-linux": "x86_64-linux-gnu", "aarch64-linux": "aarch64-linux-gnu", "aarch64-darwin": ""} {
+		if got, err := Triplet(sys); got != want || (want == "") != (err != nil) {
+			t.Errorf("Triplet(%s) = %q, %v", sys, got, err)
+		}
+	}
+}
