@@ -20,14 +20,15 @@
 //     GCC's own dirs, for C and for C++, where libstdc++'s <cstdlib> must precede glibc's
 //     <stdlib.h> for its #include_next to work. -isystem would put glibc before libstdc++.
 //   - When linking a dynamic executable: -Wl,--dynamic-linker=<libc>'s loader (unless the
-//     command gives one), and -Wl,-rpath for the C library, for the gcc unit's runtime libraries
-//     when linking C++ (or naming libstdc++ or libgcc_s), and for every directory under the store
-//     (a -L, a LIBRARY_PATH entry, an Extra unit's lib dir) that holds a shared library the link
-//     names with -l, or that holds a shared library given by path: so outputs find their
-//     libraries with no LD_LIBRARY_PATH, and reference only the inputs they use. -shared gets the
-//     rpaths without an interpreter, -static and -static-pie neither; a command that does not
-//     link (-c, -S, -E, -M, -MM, -fsyntax-only, -r, or no input file) gets no linker flags at
-//     all, because GCC takes -Wl options as linker inputs and would try to link.
+//     command gives one), and -Wl,-rpath for the build's own $out/lib (first: its libraries are
+//     installed after its programs are linked), for the C library, for the gcc unit's runtime
+//     libraries when linking C++ (or naming libstdc++ or libgcc_s), and for every directory
+//     under the store (a -L, a LIBRARY_PATH entry, an Extra unit's lib dir) that holds a shared
+//     library the link names with -l, or that holds a shared library given by path: so outputs
+//     find their libraries with no LD_LIBRARY_PATH, and reference only the inputs they use.
+//     -shared gets the rpaths without an interpreter, -static and -static-pie neither; a command
+//     that does not link (-c, -S, -E, -M, -MM, -fsyntax-only, -r, or no input file) gets no
+//     linker flags at all, because GCC takes -Wl options as linker inputs and would try to link.
 //   - With DEN_ENFORCE_PURITY=1 in the environment (den's stdenv builds set it), -I, -L,
 //     -isystem and -idirafter options naming an absolute directory outside the store, the build
 //     directory and the temporary directory are dropped, as Nix does: a configure script that
@@ -306,7 +307,10 @@ if [[ $static == 0 && $shared == 0 && $loader_given == 0 ]]; then
 fi
 late=()
 if [[ $static == 0 ]]; then
-  rpath=("$libc_lib")
+  rpath=()
+  # A build's own libraries, installed after its programs are linked.
+  [[ -n ${out:-} && $out == "$store"/* ]] && rpath+=("$out/lib")
+  rpath+=("$libc_lib")
   [[ $cxx == 1 ]] && rpath+=("$gcc_lib")
   IFS=: read -r -a lp <<<"${LIBRARY_PATH:-}"
   for d in "${ldirs[@]}" "${lp[@]}" "${extra_libdirs[@]}"; do

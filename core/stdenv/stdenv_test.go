@@ -242,6 +242,9 @@ func TestLinkFlags(t *testing.T) {
 		{"-static-pie: nothing", "cc", env, []string{"-static-pie", "x.c"}, nil},
 		{"the command's own loader wins", "cc", env, []string{"x.c", "-Wl,--dynamic-linker=/x/ld.so"},
 			[]string{"-Wl,--dynamic-linker=/x/ld.so", libc}},
+		{"a build's own $out/lib first", "cc", append(env, "out="+f.unit("app")), []string{"x.c"},
+			[]string{loader, "-Wl,-rpath," + f.unit("app") + "/lib", libc}},
+		{"no $out/lib outside the store", "cc", append(env, "out=/elsewhere/app"), []string{"x.c"}, []string{loader, libc}},
 		{"the baked-in store without NIX_STORE", "cc", nil, []string{"x.c", "-L" + zlib, "-lz"},
 			[]string{loader, libc, "-Wl,-rpath," + zlib}},
 	} {
