@@ -22,6 +22,17 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
+// The tests against real units run only when told where they are:
+//
+//	DEN_PROTO_UNITS  a directory of usr-merged, relocated Debian units (gcc-12, binutils, glibc,
+//	                 linux, and libxcrypt, libtirpc, libnsl if there), as core/debunit makes them
+//	DEN_PROTO_ZLIB   zlib1g and zlib1g-dev unpacked and usr-merged together (default: the units'
+//	                 zlib, if it has headers)
+//	DEN_PROTO_BASH   a bash (with libtinfo) relocated onto the units' glibc, for the compile in a
+//	                 sandbox that shows nothing of the host
+//
+// Every one of them must lie below one directory, which stands in for the store.
+
 // protoUnits returns the directory of real, relocated Debian units (gcc-12, binutils, glibc,
 // linux, ...) named by DEN_PROTO_UNITS, and a zlib unit with its headers (zlib1g + zlib1g-dev)
 // from DEN_PROTO_ZLIB or the units' own zlib, or skips the test.
@@ -55,8 +66,7 @@ func commonDir(a, b string) string {
 
 // ldScripts writes, when the glibc unit's GNU ld scripts still name /lib and /usr/lib (units
 // normalized before core/debunit rewrote them), copies that name the unit instead, for -L.
-func ldScripts(t *testing.T, glibc, triplet string) []string {
-	dir := t.TempDir()
+func ldScripts(t *testing.T, dir, glibc, triplet string) []string {
 	libdir := filepath.Join(glibc, "lib", triplet)
 	hostPath := regexp.MustCompile(`(/usr)?/lib(64)?(/` + regexp.QuoteMeta(triplet) + `)?/`)
 	var flags []string
@@ -88,7 +98,11 @@ func protoWrapper(t *testing.T, units string) (Toolchain, string) {
 			t.Skip("no bash for the wrapper scripts")
 		}
 	}
-	out := filepath.Join(t.TempDir(), "cc-wrapper")
+	return writeProtoWrapper(t, units, shell, filepath.Join(t.TempDir(), "cc-wrapper"))
+}
+
+func writeProtoWrapper(t *testing.T, units, shell, out string) (Toolchain, string) {
+	t.Helper()
 	tc := Toolchain{
 		GCC: filepath.Join(units, "gcc-12"), Binutils: filepath.Join(units, "binutils"), Libc: filepath.Join(units, "glibc"),
 		LinuxHeaders: filepath.Join(units, "linux"), Shell: shell, Triplet: "x86_64-linux-gnu", GCCVersion: "12", Out: out,
@@ -178,7 +192,7 @@ func TestProtoUnits(t *testing.T) {
 	if err := os.Mkdir(tmp, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	lds := ldScripts(t, tc.Libc, tc.Triplet)
+	lds := ldScripts(t, t.TempDir(), tc.Libc, tc.Triplet)
 	loader := tc.Libc + "/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2"
 	env := []string{"NIX_STORE=" + store, "TMPDIR=" + tmp}
 	for k, v := range SetupEnv([]string{zlib}, tc.Triplet) {
@@ -285,4 +299,59 @@ int main() {
 	if err != nil || stdout.String() != "hello from c++\n" {
 		t.Errorf("in a sandbox without the host: %q, %v\n%s", stdout.String(), err, stderr.String())
 	}
+}
+
+// TestProtoUnitsInSandbox compiles and runs the same programs inside a sandbox that shows no
+// host path at all: the units, the zlib unit and a relocated bash (DEN_PROTO_BASH, whose
+// libraries lie beside the units) are all the build sees.
+func TestProtoUnitsInSandbox(t *testing.T) {
+	units, zlib := protoUnits(t)
+	bash := os.Getenv("DEN_PROTO_BASH")
+	if bash == "" {
+		t.Skip("DEN_PROTO_BASH is not set: it names a bash relocated onto the units' glibc")
+	}
+	if err := sandbox.Available(); err != nil {
+		t.Skipf("no sandbox here: %v", err)
+	}
+	// The units' common directory stands in for the store: its children are the inputs.
+	store := commonDir(commonDir(units, zlib), bash)
+	inputs := map[string]bool{}
+	for _, p := range []string{units, zlib, bash} {
+		rel, err := filepath.Rel(store, p)
+		if err != nil || rel == "." {
+			t.Fatalf("%s is not below %s", p, store)
+		}
+		inputs[filepath.Join(store, strings.SplitN(rel, string(filepath.Separator), 2)[0])] = true
+	}
+	var ins []string
+	for in := range inputs {
+		ins = append(ins, in)
+	}
+	build := t.TempDir()
+	tc, out := writeProtoWrapper(t, units, bash, filepath.Join(build, "cc-wrapper"))
+	lds := strings.Join(ldScripts(t, build, tc.Libc, tc.Triplet), " ")
+	write(t, build+"/z.c", "#include <stdio.h>\n#include <zlib.h>\nint main(void) { printf(\"zlib %s\\n\", zlibVersion()); return 0; }\n", 0o644)
+	write(t, build+"/hello.cc", "#include <iostream>\nint main() { std::cout << \"hello from c++\" << std::endl; }\n", 0o644)
+	env := []string{"PATH=" + out + "/bin", "NIX_STORE=" + store, "TMPDIR=" + build, "HOME=/homeless-shelter"}
+	for k, v := range SetupEnv([]string{zlib}, tc.Triplet) {
+		if k != "PATH" {
+			env = append(env, k+"="+v)
+		}
+	}
+	script := "set -e; cc " + lds + " z.c -lz -o z; ./z; c++ " + lds + " hello.cc -o hello; ./hello; " +
+		"if [ -e /usr/include/stdio.h ] || [ -e /lib/x86_64-linux-gnu/libc.so.6 ] || [ -e /bin/sh ]; then echo host visible; fi"
+	var stdout, stderr bytes.Buffer
+	err := sandbox.Run(context.Background(), sandbox.Spec{
+		Args: []string{bash, "-c", script}, Env: env, BuildDir: build, StoreDir: store, Inputs: ins,
+		HostPaths: []string{}, Stdout: &stdout, Stderr: &stderr, Mode: sandbox.ModeRequired,
+	})
+	if err != nil {
+		t.Fatalf("compiling in a sandbox without the host: %v\n%s%s", err, stdout.String(), stderr.String())
+	}
+	if got := stdout.String(); !regexp.MustCompile(`^zlib 1\.[0-9.]+\nhello from c\+\+\n$`).MatchString(got) {
+		t.Errorf("output %q\n%s", got, stderr.String())
+	}
+	loader := tc.Libc + "/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2"
+	checkELF(t, build+"/z", loader, units, zlib)
+	checkELF(t, build+"/hello", loader, units)
 }
