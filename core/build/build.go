@@ -30,6 +30,7 @@ import (
 	"github.com/den-sh/den/core/progress"
 	"github.com/den-sh/den/core/sandbox"
 	"github.com/den-sh/den/core/scratch"
+	"github.com/den-sh/den/core/stdenv"
 	"github.com/den-sh/den/core/store"
 	"github.com/den-sh/den/core/storepath"
 )
@@ -213,8 +214,11 @@ func (b *Builder) realize(ctx context.Context, d *derivation.Derivation) error {
 	}
 	_, err = b.Store.Ensure(d.Out, func(tmp string) (string, store.Publish, error) {
 		build := b.build
-		if d.Builder == derivation.BuilderDebUnit {
+		switch d.Builder {
+		case derivation.BuilderDebUnit:
 			build = b.buildDebUnit
+		case derivation.BuilderCCWrapper:
+			build = b.writeWrapper
 		}
 		where, opt, err := build(ctx, d, tmp)
 		opt.Deriver = drvPath
@@ -333,6 +337,13 @@ func (b *Builder) build(ctx context.Context, d *derivation.Derivation, tmp strin
 		inputs = append(inputs, string(c.Path))
 		candidates = append(candidates, c.Path)
 	}
+	// In the sandbox the build dir appears at a fixed path, so that no random path of the host
+	// ends up in an output; the script is told where it is.
+	seen := buildDir
+	if mode != sandbox.ModeOff {
+		seen = sandboxBuildPath
+	}
+	inside := func(p string) string { return seen + strings.TrimPrefix(p, buildDir) }
 	toolsBin := filepath.Join(buildDir, ".den", "bin")
 	if err := os.MkdirAll(toolsBin, 0o755); err != nil {
 		return outHost, store.Publish{}, err
@@ -342,8 +353,26 @@ func (b *Builder) build(ctx context.Context, d *derivation.Derivation, tmp strin
 		if err := os.Symlink(t.Path, filepath.Join(toolsBin, t.Name)); err != nil && !errors.Is(err, fs.ErrExist) {
 			return outHost, store.Publish{}, err
 		}
-		if t.Name == "bash" {
+		if t.Name == "bash" && !d.Stdenv {
 			shell = t.Path
+		}
+	}
+	var setup map[string]string
+	var links map[string]string
+	if d.Stdenv {
+		if shell, err = stdenvShell(d, closure); err != nil {
+			return outHost, store.Publish{}, err
+		}
+		triplet, err := stdenv.Triplet(d.Host)
+		if err != nil {
+			return outHost, store.Publish{}, fmt.Errorf("%s: %w", d.Name, err)
+		}
+		setup = stdenv.SetupEnv(pathStrings(programInputs(d)), triplet)
+		delete(setup, "PATH") // computed below, with the host tools
+		setup["DEN_ENFORCE_PURITY"] = "1"
+		links = map[string]string{"/bin/sh": shell, "/bin/bash": shell}
+		if env := findProgram(programInputs(d), "env"); env != "" {
+			links["/usr/bin/env"] = env
 		}
 	}
 	if shell == "" {
@@ -354,36 +383,37 @@ func (b *Builder) build(ctx context.Context, d *derivation.Derivation, tmp strin
 		return outHost, store.Publish{}, err
 	}
 	var path []string
-	notPrograms := goModulePaths(d)
-	for _, in := range d.Inputs {
-		if notPrograms[in] {
-			continue
-		}
+	for _, in := range programInputs(d) {
 		if fi, err := os.Stat(filepath.Join(string(in), "bin")); err == nil && fi.IsDir() {
 			path = append(path, filepath.Join(string(in), "bin"))
 		}
 	}
-	path = append(path, toolsBin)
+	if len(d.HostTools) > 0 {
+		path = append(path, inside(toolsBin))
+	}
 	cores := b.Cores
 	if cores <= 0 {
 		cores = runtime.NumCPU()
 	}
 	env := map[string]string{}
+	for k, v := range setup {
+		env[k] = v
+	}
 	for k, v := range d.Env {
 		env[k] = v
 	}
 	for k, v := range map[string]string{
 		"out": string(d.Out), "src": string(d.Src), "name": d.Name, "version": d.Version,
-		"system": d.System, "HOME": "/homeless-shelter", "TMPDIR": buildDir, "TMP": buildDir,
-		"TEMP": buildDir, "TERM": "dumb", "PATH": strings.Join(path, ":"),
-		"DEN_BUILD_CORES": strconv.Itoa(cores), "DEN_BUILD_TOP": buildDir,
+		"system": d.System, "HOME": "/homeless-shelter", "TMPDIR": seen, "TMP": seen,
+		"TEMP": seen, "TERM": "dumb", "PATH": strings.Join(path, ":"),
+		"DEN_BUILD_CORES": strconv.Itoa(cores), "DEN_BUILD_TOP": seen,
 		"DEN_INPUTS": strings.Join(pathStrings(d.Inputs), " "), "SOURCE_DATE_EPOCH": "315532800",
 		"LC_ALL": "C", "TZ": "UTC", "NIX_STORE": b.Store.Dir,
 	} {
 		env[k] = v
 	}
 	if len(d.GoModules) > 0 {
-		goEnv, err := prepareGoProxy(d.GoModules, buildDir)
+		goEnv, err := prepareGoProxy(d.GoModules, buildDir, seen)
 		if err != nil {
 			return outHost, store.Publish{}, fmt.Errorf("%s: preparing its Go modules: %w", d.Name, err)
 		}
@@ -411,19 +441,30 @@ func (b *Builder) build(ctx context.Context, d *derivation.Derivation, tmp strin
 	}
 	task := b.Progress.Start("building", d.Name, 0)
 	defer task.Done()
+	var hostPaths []string // nil: the host's /usr, /bin, /lib for host tools
+	if d.Stdenv && len(d.HostTools) == 0 {
+		hostPaths = []string{}
+	}
+	buildPath := ""
+	if mode != sandbox.ModeOff {
+		buildPath = sandboxBuildPath
+	}
 	err = sandbox.Run(ctx, sandbox.Spec{
-		Args:     []string{shell, "--noprofile", "--norc", "-e", "-o", "pipefail", script},
-		Env:      envList,
-		Dir:      work,
-		BuildDir: buildDir,
-		StoreDir: b.Store.Dir,
-		Inputs:   inputs,
-		OutPath:  string(d.Out),
-		OutTemp:  outHost,
-		RootDir:  filepath.Join(top.Path, "root"),
-		Stdout:   w,
-		Stderr:   w,
-		Mode:     mode,
+		Args:      []string{shell, "--noprofile", "--norc", "-e", "-o", "pipefail", inside(script)},
+		Env:       envList,
+		Dir:       work,
+		BuildDir:  buildDir,
+		BuildPath: buildPath,
+		HostPaths: hostPaths,
+		Links:     links,
+		StoreDir:  b.Store.Dir,
+		Inputs:    inputs,
+		OutPath:   string(d.Out),
+		OutTemp:   outHost,
+		RootDir:   filepath.Join(top.Path, "root"),
+		Stdout:    w,
+		Stderr:    w,
+		Mode:      mode,
 
 		MaxProcesses: b.MaxProcesses,
 		Timeout:      b.Timeout,
@@ -513,6 +554,93 @@ func (b *Builder) buildDebUnit(ctx context.Context, d *derivation.Derivation, tm
 		return tmp, store.Publish{}, &Error{Name: d.Name, Err: err, Tail: tail.lines(), LogFile: logFile}
 	}
 	return tmp, store.Publish{Candidates: candidates}, nil
+}
+
+// sandboxBuildPath is where a sandboxed build sees its build directory.
+const sandboxBuildPath = "/build"
+
+// programInputs are d's inputs but its Go modules, which are inputs but not programs: a module
+// that happens to have a bin directory must not land on the build's PATH.
+func programInputs(d *derivation.Derivation) []storepath.Path {
+	notPrograms := goModulePaths(d)
+	var ins []storepath.Path
+	for _, in := range d.Inputs {
+		if !notPrograms[in] {
+			ins = append(ins, in)
+		}
+	}
+	return ins
+}
+
+// findProgram is the first of inputs' bin/name, or "".
+func findProgram(inputs []storepath.Path, name string) string {
+	for _, in := range inputs {
+		p := filepath.Join(string(in), "bin", name)
+		if fi, err := os.Stat(p); err == nil && !fi.IsDir() {
+			return p
+		}
+	}
+	return ""
+}
+
+// stdenvShell is the bash a stdenv build runs its script with: Env["shell"], a file inside a
+// store path of the build's closure, so that the sandbox shows it.
+func stdenvShell(d *derivation.Derivation, closure []store.PathInfo) (string, error) {
+	shell := d.Env["shell"]
+	if shell == "" {
+		return "", fmt.Errorf("%s: a stdenv build names its bash in env.shell", d.Name)
+	}
+	for _, c := range closure {
+		if strings.HasPrefix(shell, string(c.Path)+"/") {
+			return shell, nil
+		}
+	}
+	return "", fmt.Errorf("%s: its shell %s is in none of its inputs; add the store path that holds it", d.Name, shell)
+}
+
+// writeWrapper writes the compiler wrapper of a BuilderCCWrapper derivation at tmp, in process:
+// it is a few scripts whose content the derivation fixes.
+func (b *Builder) writeWrapper(_ context.Context, d *derivation.Derivation, tmp string) (string, store.Publish, error) {
+	tc, err := stdenv.ToolchainFromEnv(d.Env, string(d.Out))
+	if err != nil {
+		return tmp, store.Publish{}, fmt.Errorf("%s: %w", d.Name, err)
+	}
+	for _, u := range tc.Units() {
+		ok := false
+		for _, in := range d.Inputs {
+			ok = ok || u == string(in) || strings.HasPrefix(u, string(in)+"/")
+		}
+		if !ok {
+			return tmp, store.Publish{}, fmt.Errorf("%s: the wrapper names %s, which is in none of its inputs", d.Name, u)
+		}
+	}
+	files, err := stdenv.Wrapper(tc)
+	if err != nil {
+		return tmp, store.Publish{}, fmt.Errorf("%s: %w", d.Name, err)
+	}
+	if err := os.Mkdir(tmp, 0o755); err != nil {
+		return tmp, store.Publish{}, err
+	}
+	for _, name := range stdenv.Names(files) {
+		p := filepath.Join(tmp, filepath.FromSlash(name))
+		if strings.HasSuffix(name, "/") {
+			if err := os.MkdirAll(p, 0o755); err != nil {
+				return tmp, store.Publish{}, err
+			}
+			continue
+		}
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return tmp, store.Publish{}, err
+		}
+		mode := os.FileMode(0o644)
+		if strings.HasPrefix(name, "bin/") {
+			mode = 0o755
+		}
+		if err := os.WriteFile(p, files[name], mode); err != nil {
+			return tmp, store.Publish{}, err
+		}
+	}
+	return tmp, store.Publish{Candidates: d.Inputs}, nil
 }
 
 // makeBuildDir makes the directory of one build in den's state, not /tmp: the sandbox can then

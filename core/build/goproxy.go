@@ -26,9 +26,10 @@ import (
 const goProxyDir = "goproxy"
 
 // prepareGoProxy writes mods as a module proxy under buildDir and returns the environment that
-// points the go command at it: offline, with the module cache and build cache inside buildDir,
-// and no checksum database (every file was verified against den.lock when it entered the store).
-func prepareGoProxy(mods []derivation.GoModuleInput, buildDir string) (map[string]string, error) {
+// points the go command at it: offline, with the module cache and build cache inside the build
+// dir, and no checksum database (every file was verified against den.lock when it entered the
+// store). The environment names the build dir as the build sees it, at seen.
+func prepareGoProxy(mods []derivation.GoModuleInput, buildDir, seen string) (map[string]string, error) {
 	root := filepath.Join(buildDir, goProxyDir)
 	versions := map[string][]string{}
 	for _, m := range mods {
@@ -89,9 +90,9 @@ func prepareGoProxy(mods []derivation.GoModuleInput, buildDir string) (map[strin
 			return nil, err
 		}
 	}
-	gopath := filepath.Join(buildDir, "go")
+	gopath := filepath.Join(seen, "go")
 	return map[string]string{
-		"GOPROXY":     "file://" + filepath.ToSlash(root),
+		"GOPROXY":     "file://" + filepath.ToSlash(filepath.Join(seen, goProxyDir)),
 		"GOSUMDB":     "off",
 		"GOFLAGS":     "-mod=mod",
 		"GOTOOLCHAIN": "local",
@@ -99,7 +100,7 @@ func prepareGoProxy(mods []derivation.GoModuleInput, buildDir string) (map[strin
 		"GOTELEMETRY": "off",
 		"GOPATH":      gopath,
 		"GOMODCACHE":  filepath.Join(gopath, "pkg", "mod"),
-		"GOCACHE":     filepath.Join(buildDir, "go-build"),
+		"GOCACHE":     filepath.Join(seen, "go-build"),
 		"CGO_ENABLED": "0",
 	}, nil
 }

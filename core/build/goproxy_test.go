@@ -84,7 +84,7 @@ func TestPrepareGoProxy(t *testing.T) {
 	probed.Mod = "" // looked into for a package, not in the module graph
 
 	buildDir := t.TempDir()
-	env, err := prepareGoProxy([]derivation.GoModuleInput{greet, older, probed}, buildDir)
+	env, err := prepareGoProxy([]derivation.GoModuleInput{greet, older, probed}, buildDir, buildDir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,7 +170,7 @@ func TestPrepareGoProxyRejectsBadInput(t *testing.T) {
 		"bad version": {Module: "example.com/a", Version: "1.0", Mod: "/nonexistent"},
 		"bad module":  {Module: "../a", Version: "v1.0.0", Mod: "/nonexistent"},
 	} {
-		if _, err := prepareGoProxy([]derivation.GoModuleInput{m}, t.TempDir()); err == nil {
+		if _, err := prepareGoProxy([]derivation.GoModuleInput{m}, t.TempDir(), "/build"); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
 	}

@@ -40,6 +40,9 @@ const (
 	//             bootstrap unit that holds patchelf itself)
 	//   triplet   the multiarch triplet: x86_64-linux-gnu or aarch64-linux-gnu
 	BuilderDebUnit = "debunit"
+	// BuilderCCWrapper is the stdenv's compiler wrapper, written by den itself from the
+	// toolchain units its Env names (core/stdenv's Toolchain.Env); it runs no script.
+	BuilderCCWrapper = "ccwrapper"
 )
 
 // DebUnitOutPrefix starts an interp entry of a BuilderDebUnit derivation that names a file in
@@ -89,7 +92,12 @@ type Derivation struct {
 	// Their paths are also among Inputs, so they are realized first and kept alive with the
 	// derivation.
 	GoModules []GoModuleInput `json:"goModules,omitempty"`
-	Out       storepath.Path  `json:"out,omitempty"`
+	// Stdenv marks a script built with the store's standard environment instead of the host:
+	// the sandbox shows no host path (unless HostTools are declared too), /bin/sh is the bash
+	// that Env["shell"] names (a path inside one of Inputs), and the build gets the setup of
+	// its inputs (CPATH, LIBRARY_PATH, PKG_CONFIG_PATH) and the compiler wrapper's purity rules.
+	Stdenv bool           `json:"stdenv,omitempty"`
+	Out    storepath.Path `json:"out,omitempty"`
 
 	// Needs are the derivations producing Src and Inputs, realized first. They are described by
 	// their paths in the encoding.
@@ -101,6 +109,20 @@ func (d *Derivation) IsFixed() bool {
 	switch d.Builder {
 	case BuilderFetch, BuilderGoModule, BuilderGoToolchain, BuilderGoMod:
 		return true
+	}
+	return false
+}
+
+// Impure reports whether d's output depends on the host beyond its hash's reach: it, or a
+// derivation it needs, runs host tools. Such outputs are fine to use here and wrong to share.
+func (d *Derivation) Impure() bool {
+	if len(d.HostTools) > 0 {
+		return true
+	}
+	for _, n := range d.Needs {
+		if n.Impure() {
+			return true
+		}
 	}
 	return false
 }

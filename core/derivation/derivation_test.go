@@ -36,6 +36,7 @@ func TestMerkle(t *testing.T) {
 		"system":   func(x *Derivation) { x.System = "aarch64-linux" },
 		"host":     func(x *Derivation) { x.Host = "aarch64-darwin" },
 		"version":  func(x *Derivation) { x.Version = "1.1" },
+		"stdenv":   func(x *Derivation) { x.Stdenv = true },
 	} {
 		x := base()
 		change(x)
@@ -136,5 +137,20 @@ func TestDebUnitSeal(t *testing.T) {
 		if err := x.Seal(store); err == nil {
 			t.Errorf("%s: Seal succeeded", name)
 		}
+	}
+}
+
+func TestImpure(t *testing.T) {
+	pure := &Derivation{Name: "zlib-1.3", Builder: BuilderScript}
+	if pure.Impure() {
+		t.Error("a derivation without host tools is impure")
+	}
+	impure := base()
+	if !impure.Impure() {
+		t.Error("a derivation with host tools is pure")
+	}
+	user := &Derivation{Name: "app-1.0", Builder: BuilderScript, Needs: []*Derivation{pure, {Name: "mid", Needs: []*Derivation{impure}}}}
+	if !user.Impure() {
+		t.Error("a derivation needing an impure one (two levels down) is pure")
 	}
 }

@@ -160,7 +160,7 @@ func buildRoot(cfg *initConfig) (bool, error) {
 		ms = append(ms, mountEntry{kind: mountWritable, src: cfg.OutTemp, dst: cfg.OutPath})
 	}
 	if cfg.BuildDir != "" {
-		ms = append(ms, mountEntry{kind: mountWritable, src: cfg.BuildDir, dst: cfg.BuildDir})
+		ms = append(ms, mountEntry{kind: mountWritable, src: cfg.BuildDir, dst: cfg.BuildPath})
 	}
 	ms = append(ms, mountEntry{kind: mountDev, dst: "/dev"}, mountEntry{kind: mountProc, dst: "/proc"})
 	// A path sorts before every path below it, so each mount lands on its parent, not under it.
@@ -176,11 +176,14 @@ func buildRoot(cfg *initConfig) (bool, error) {
 	if err := b.writeEtc(cfg.Etc); err != nil {
 		return false, err
 	}
+	if err := b.makeLinks(cfg.Links); err != nil {
+		return false, err
+	}
 	// Tools that ignore TMPDIR still get a writable /tmp, unless /tmp holds other mount
 	// points (a build dir or store below /tmp), where it must stay read-only.
 	if cfg.BuildDir != "" {
 		if _, err := os.Lstat(b.root + "/tmp"); errors.Is(err, fs.ErrNotExist) {
-			if err := os.Symlink(cfg.BuildDir, b.root+"/tmp"); err != nil {
+			if err := os.Symlink(cfg.BuildPath, b.root+"/tmp"); err != nil {
 				return false, err
 			}
 		}
@@ -377,6 +380,28 @@ func (b *rootBuilder) writeEtc(files map[string]string) error {
 		}
 		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
 			return fmt.Errorf("write /etc/%s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// makeLinks makes the caller's symbolic links on the root's tmpfs, in a stable order so that a
+// link's parent made by another link is an error every time, not by chance.
+func (b *rootBuilder) makeLinks(links map[string]string) error {
+	paths := make([]string, 0, len(links))
+	for p := range links {
+		paths = append(paths, p)
+	}
+	sort.Strings(paths)
+	for _, p := range paths {
+		if err := makeMountpoint(b.root, filepath.Dir(p), true); err != nil {
+			return fmt.Errorf("link %s: %w", p, err)
+		}
+		if err := os.Symlink(links[p], b.root+p); err != nil {
+			if errors.Is(err, fs.ErrExist) {
+				return fmt.Errorf("link %s: the build's root already has %s (a host path, an input or /etc)", p, p)
+			}
+			return fmt.Errorf("link %s: %w", p, err)
 		}
 	}
 	return nil

@@ -31,6 +31,7 @@ type initConfig struct {
 	Env       []string
 	Dir       string
 	BuildDir  string
+	BuildPath string // where BuildDir appears inside
 	StoreDir  string
 	Inputs    []string
 	OutPath   string
@@ -39,6 +40,7 @@ type initConfig struct {
 	// Etc are files the init writes into the build's /etc, by name, unless a host path put
 	// one there.
 	Etc          map[string]string
+	Links        map[string]string
 	MaxProcesses int
 	NoProc       bool // tests only: act as if /proc could not be mounted
 }
@@ -73,7 +75,10 @@ func runIsolated(ctx context.Context, s Spec, noProc bool) error {
 	cfg := initConfig{
 		Root: s.RootDir, Args: s.Args, Env: s.Env, Dir: s.Dir, BuildDir: s.BuildDir, StoreDir: s.StoreDir,
 		Inputs: slices.Compact(slices.Sorted(slices.Values(s.Inputs))), OutPath: s.OutPath, OutTemp: s.OutTemp, HostPaths: s.hostPaths(),
-		MaxProcesses: s.maxProcesses(), NoProc: noProc,
+		MaxProcesses: s.maxProcesses(), NoProc: noProc, BuildPath: s.BuildPath, Links: s.Links,
+	}
+	if cfg.BuildPath == "" {
+		cfg.BuildPath = s.BuildDir
 	}
 	if s.Network {
 		cfg.HostPaths = withResolver(cfg.HostPaths, "/etc/resolv.conf")
@@ -86,6 +91,11 @@ func runIsolated(ctx context.Context, s Spec, noProc bool) error {
 	}
 	if cfg.Dir == "" {
 		cfg.Dir = s.BuildDir
+	}
+	if rest, ok := below(cfg.Dir, s.BuildDir); ok {
+		cfg.Dir = cfg.BuildPath + rest
+	} else if cfg.Dir == s.BuildDir {
+		cfg.Dir = cfg.BuildPath
 	}
 	err := startInit(ctx, opRun, cfg, s.Network, s.Stdin, s.Stdout, s.Stderr)
 	var ee *ExitError

@@ -3,11 +3,13 @@
 // A build sees a new root made of read-only host directories (/usr, /bin, /lib, ...), an /etc of
 // its own (see etcFiles) with only the host files that host tools need, its inputs' store paths
 // (read-only; the rest of the store is invisible), its output at its final store path (written
-// into a temporary directory on the host), its private build directory, a minimal /dev without
-// /dev/tty, its own /proc, hostname "localhost", and no network unless it is a fixed-output fetch.
-// It runs in a session of its own with no controlling terminal, stdin /dev/null by default, so
-// that nothing it does reaches the user's terminal; a process limit and an optional timeout keep
-// a fork bomb or a hung build from taking the machine.
+// into a temporary directory on the host), its private build directory (at a fixed path such as
+// /build if the caller asks, so no random host path leaks into outputs), the symbolic links
+// the caller asks for (/bin/sh to a store path's bash, for a build that sees no host paths), a
+// minimal /dev without /dev/tty, its own /proc, hostname "localhost", and no network unless it
+// is a fixed-output fetch. It runs in a session of its own with no controlling terminal, stdin
+// /dev/null by default, so that nothing it does reaches the user's terminal; a process limit and
+// an optional timeout keep a fork bomb or a hung build from taking the machine.
 //
 // Go cannot run code between clone and exec, so the namespaces cannot be prepared in the child
 // the way a C sandbox (bubblewrap, Nix) does it. Run therefore re-executes the current binary
@@ -64,10 +66,22 @@ type Spec struct {
 	Env  []string // the complete environment; nil means an empty one, never the caller's
 	Dir  string   // working directory; empty means BuildDir
 
-	// BuildDir is the private, writable build directory; it appears at the same path inside.
-	// The caller should set TMPDIR to it: /tmp inside is a link to it only when no other
-	// sandbox path lies under /tmp.
+	// BuildDir is the private, writable build directory; it appears inside at BuildPath.
+	// The caller should set TMPDIR to where it appears: /tmp inside is a link to it only when no
+	// other sandbox path lies under /tmp.
 	BuildDir string
+
+	// BuildPath is where BuildDir appears inside, such as /build: a fixed path, so that no
+	// random host path ends up in an output (debug info, scripts). Empty means BuildDir's own
+	// path. A Dir below BuildDir is taken to mean the same place below BuildPath. Only a
+	// sandboxed build sees it: without isolation the build runs in BuildDir.
+	BuildPath string
+
+	// Links are symbolic links made in the build's root before it starts, by absolute path
+	// inside (their parents are made as needed), to their targets: /bin/sh to a store path's
+	// bash, say, for a build that sees no host paths. A link cannot replace a path the root
+	// already has (a host path, an input, /etc). Only a sandboxed build sees them.
+	Links map[string]string
 
 	StoreDir string   // the store dir, e.g. /home/u/.local/share/den/store
 	Inputs   []string // store paths visible read-only inside: the inputs' closure
@@ -268,6 +282,25 @@ func (s *Spec) check() error {
 	}
 	if s.BuildDir == "" {
 		return errors.New("sandbox: no build directory")
+	}
+	if s.BuildPath != "" {
+		bp := s.BuildPath
+		switch {
+		case !filepath.IsAbs(bp) || filepath.Clean(bp) != bp || bp == "/":
+			return fmt.Errorf("sandbox: BuildPath %q is not a clean absolute path below /", bp)
+		case bp == "/dev" || bp == "/proc" || bp == "/etc" || strings.HasPrefix(bp, "/dev/") || strings.HasPrefix(bp, "/proc/") || strings.HasPrefix(bp, "/etc/"):
+			return fmt.Errorf("sandbox: BuildPath %s would hide the build's %s", bp, strings.SplitN(bp, "/", 3)[1])
+		case s.StoreDir != "" && (bp == s.StoreDir || strings.HasPrefix(bp, s.StoreDir+"/") || strings.HasPrefix(s.StoreDir, bp+"/")):
+			return fmt.Errorf("sandbox: BuildPath %s and the store %s overlap", bp, s.StoreDir)
+		}
+	}
+	for p, target := range s.Links {
+		if !filepath.IsAbs(p) || filepath.Clean(p) != p || p == "/" {
+			return fmt.Errorf("sandbox: link %q is not a clean absolute path below /", p)
+		}
+		if target == "" {
+			return fmt.Errorf("sandbox: link %s has no target", p)
+		}
 	}
 	if fi, err := os.Stat(s.BuildDir); err != nil {
 		return fmt.Errorf("sandbox: build directory: %w", err)

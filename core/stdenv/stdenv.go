@@ -1,0 +1,453 @@
+// Package stdenv owns the standard build environment: the compiler wrapper every C and C++ build
+// compiles with, and the setup that points a build at its inputs' headers, libraries and
+// pkg-config files.
+//
+// The wrapper (as Nix's cc-wrapper, written anew for den's unit layout) is a set of bash scripts
+// that run the store's GCC so that it sees only the store. Its choices, and why:
+//
+//   - --sysroot=<wrapper>/sysroot, an empty directory of the wrapper's own output. GCC prefixes
+//     every standard directory it was configured with (/usr/include, /usr/local/include, the
+//     /lib and /usr/lib start-file and library dirs) with the sysroot and passes it on to ld,
+//     which prefixes its own built-in SEARCH_DIRs and /etc/ld.so.conf with it: none of the host's
+//     headers or libraries is ever searched, by the compiler or the linker. GCC's own headers and
+//     libraries (stddef.h, libstdc++'s headers, crtbegin.o, libgcc) are found relative to the
+//     gcc binary, not through the sysroot, so they keep working; -nostdinc would drop them too.
+//   - -B<libc>/lib/<triplet>/ (and the same for the Extra units): crt1.o, crti.o and libc.so are
+//     found there, before any -L of GCC's; -B<binutils>/bin/: as and ld (through collect2) come
+//     from the store, not from PATH.
+//   - -idirafter for the C library's and the kernel's headers (multiarch dirs first, as Debian's
+//     /usr/include/<triplet> precedes /usr/include): they come after the user's -I, CPATH and
+//     GCC's own dirs, for C and for C++, where libstdc++'s <cstdlib> must precede glibc's
+//     <stdlib.h> for its #include_next to work. -isystem would put glibc before libstdc++.
+//   - When linking a dynamic executable: -Wl,--dynamic-linker=<libc>'s loader (unless the
+//     command gives one), and -Wl,-rpath for the build's own $out/lib (first: its libraries are
+//     installed after its programs are linked), for the C library, for the gcc unit's runtime
+//     libraries when linking C++ (or naming libstdc++ or libgcc_s), and for every directory
+//     under the store (a -L, a LIBRARY_PATH entry, an Extra unit's lib dir) that holds a shared
+//     library the link names with -l, or that holds a shared library given by path: so outputs
+//     find their libraries with no LD_LIBRARY_PATH, and reference only the inputs they use.
+//     -shared gets the rpaths without an interpreter, -static and -static-pie neither; a command
+//     that does not link (-c, -S, -E, -M, -MM, -fsyntax-only, -r, or no input file) gets no
+//     linker flags at all, because GCC takes -Wl options as linker inputs and would try to link.
+//   - With DEN_ENFORCE_PURITY=1 in the environment (den's stdenv builds set it), -I, -L,
+//     -isystem and -idirafter options naming an absolute directory outside the store, the build
+//     directory and the temporary directory are dropped, as Nix does: a configure script that
+//     adds -I/usr/include cannot bring the host back.
+//
+// GCC reads CPATH and LIBRARY_PATH itself; pkg-config reads PKG_CONFIG_PATH: SetupEnv computes
+// them from a build's inputs.
+package stdenv
+
+import (
+	"fmt"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+)
+
+// Toolchain names the store paths a wrapper is made of (see the package comment for the unit
+// layout: bin/, lib/<triplet>/, include/ at the top of each).
+type Toolchain struct {
+	GCC          string // the gcc unit: gcc-N, g++-N, cpp-N, cc1, libstdc++, libgcc
+	Binutils     string // the binutils unit: as, ld, ar, ...
+	Libc         string // the glibc unit: libc6 + libc6-dev, with the dynamic loader
+	LinuxHeaders string // the linux unit: linux-libc-dev's kernel headers
+	Shell        string // a bash executable, the wrapper scripts' interpreter
+	Triplet      string // the multiarch triplet, e.g. x86_64-linux-gnu
+	GCCVersion   string // the gcc unit's major version, e.g. "12" for gcc-12
+	// Extra are further units of the C library that libc6-dev depends on (libxcrypt's
+	// libcrypt, libtirpc, libnsl): their headers are system headers after Libc's, and their
+	// lib/<triplet> dirs are searched after the user's -L, as Libc's are.
+	Extra []string
+	// Out is the wrapper's own store path: the scripts name its empty sysroot.
+	Out string
+}
+
+// Loader returns the file name of the dynamic loader of a triplet's glibc.
+func Loader(triplet string) (string, error) {
+	switch triplet {
+	case "x86_64-linux-gnu":
+		return "ld-linux-x86-64.so.2", nil
+	case "aarch64-linux-gnu":
+		return "ld-linux-aarch64.so.1", nil
+	}
+	return "", fmt.Errorf("stdenv: no dynamic loader known for the triplet %q (want x86_64-linux-gnu or aarch64-linux-gnu)", triplet)
+}
+
+// Sysroot is the empty directory of a wrapper output that GCC is given as its sysroot.
+const Sysroot = "sysroot"
+
+// binutilsTools are the binutils programs a wrapper output offers under their plain names and
+// with the triplet prefix, as exec scripts. ld gets no flags of its own: GCC's link is the one
+// the wrapper prepares.
+var binutilsTools = []string{
+	"addr2line", "ar", "as", "c++filt", "elfedit", "gprof", "ld", "ld.bfd", "ld.gold", "nm",
+	"objcopy", "objdump", "ranlib", "readelf", "size", "strings", "strip",
+}
+
+// Wrapper returns the files of a wrapper output, by slash-separated path relative to it; a path
+// ending in "/" is an empty directory. Everything under bin/ is an executable script. It does
+// not look at the file system: directories that turn out not to exist are ignored by GCC.
+func Wrapper(t Toolchain) (map[string][]byte, error) {
+	if err := t.check(); err != nil {
+		return nil, err
+	}
+	loader, err := Loader(t.Triplet)
+	if err != nil {
+		return nil, err
+	}
+	files := map[string][]byte{Sysroot + "/": nil}
+	gccBin := t.GCC + "/bin/"
+	cc := t.compilerScript(gccBin+"gcc-"+t.GCCVersion, false, loader)
+	cxx := t.compilerScript(gccBin+"g++-"+t.GCCVersion, true, loader)
+	cpp := t.preprocessorScript(gccBin + "cpp-" + t.GCCVersion)
+	for _, name := range []string{"cc", "gcc"} {
+		files["bin/"+name] = cc
+	}
+	for _, name := range []string{"c++", "g++"} {
+		files["bin/"+name] = cxx
+	}
+	files["bin/cpp"] = cpp
+	files["bin/"+t.Triplet+"-gcc"] = cc
+	files["bin/"+t.Triplet+"-g++"] = cxx
+	files["bin/"+t.Triplet+"-cpp"] = cpp
+	// gcc-ar and friends find the LTO plugin relative to themselves.
+	for _, name := range []string{"gcc-ar", "gcc-nm", "gcc-ranlib"} {
+		files["bin/"+name] = t.execScript(gccBin + name + "-" + t.GCCVersion)
+	}
+	for _, name := range binutilsTools {
+		s := t.execScript(t.Binutils + "/bin/" + name)
+		files["bin/"+name] = s
+		files["bin/"+t.Triplet+"-"+name] = s
+	}
+	return files, nil
+}
+
+func (t *Toolchain) check() error {
+	for _, f := range []struct{ name, path string }{
+		{"GCC", t.GCC}, {"Binutils", t.Binutils}, {"Libc", t.Libc}, {"LinuxHeaders", t.LinuxHeaders},
+		{"Shell", t.Shell}, {"Out", t.Out},
+	} {
+		if !path.IsAbs(f.path) || path.Clean(f.path) != f.path {
+			return fmt.Errorf("stdenv: the toolchain's %s %q is not a clean absolute path", f.name, f.path)
+		}
+	}
+	for _, e := range t.Extra {
+		if !path.IsAbs(e) || path.Clean(e) != e {
+			return fmt.Errorf("stdenv: the toolchain's extra unit %q is not a clean absolute path", e)
+		}
+	}
+	if t.GCCVersion == "" || strings.ContainsAny(t.GCCVersion, "/ ") {
+		return fmt.Errorf("stdenv: the toolchain's GCCVersion %q is not a version like 12", t.GCCVersion)
+	}
+	return nil
+}
+
+// storeDir is the directory the toolchain's units lie in: the store the wrapper was made for.
+func (t *Toolchain) storeDir() string { return path.Dir(t.Libc) }
+
+// headerDirs are the system header dirs, in search order.
+func (t *Toolchain) headerDirs() []string {
+	units := append([]string{t.Libc, t.LinuxHeaders}, t.Extra...)
+	var dirs []string
+	for _, u := range units {
+		dirs = append(dirs, u+"/include/"+t.Triplet)
+	}
+	for _, u := range units {
+		dirs = append(dirs, u+"/include")
+	}
+	return dirs
+}
+
+func (t *Toolchain) header(b *strings.Builder, what string) {
+	fmt.Fprintf(b, "#!%s\n# %s, generated by den (core/stdenv): it runs the store's GCC with the store's\n", t.Shell, what)
+	b.WriteString("# C library, headers and binutils, and never the host's.\n")
+}
+
+// preprocessorScript runs cpp with the sysroot and system headers, never linking.
+func (t *Toolchain) preprocessorScript(real string) []byte {
+	var b strings.Builder
+	t.header(&b, "the C preprocessor")
+	fmt.Fprintf(&b, "real=%s\nsysroot=%s\nstore=${NIX_STORE:-%s}\n", quote(real), quote(t.Out+"/"+Sysroot), quote(t.storeDir()))
+	b.WriteString(purityFilter)
+	b.WriteString("headers=()\nif [[ $nostdinc == 0 ]]; then\n")
+	for _, d := range t.headerDirs() {
+		fmt.Fprintf(&b, "  headers+=(-idirafter %s)\n", quote(d))
+	}
+	b.WriteString("fi\n")
+	b.WriteString(`exec "$real" --sysroot="$sysroot" "${args[@]}" "${headers[@]}"` + "\n")
+	return []byte(b.String())
+}
+
+// compilerScript is the gcc or g++ wrapper.
+func (t *Toolchain) compilerScript(real string, cxx bool, loader string) []byte {
+	var b strings.Builder
+	what := "the C compiler"
+	if cxx {
+		what = "the C++ compiler"
+	}
+	t.header(&b, what)
+	cxxFlag := 0
+	if cxx {
+		cxxFlag = 1
+	}
+	fmt.Fprintf(&b, "real=%s\ncxx=%d\nsysroot=%s\nstore=${NIX_STORE:-%s}\n", quote(real), cxxFlag, quote(t.Out+"/"+Sysroot), quote(t.storeDir()))
+	fmt.Fprintf(&b, "loader=%s\nlibc_lib=%s\ngcc_lib=%s\n", quote(t.Libc+"/lib/"+t.Triplet+"/"+loader), quote(t.Libc+"/lib/"+t.Triplet), quote(t.GCC+"/lib/"+t.Triplet))
+	b.WriteString("pre=(")
+	for _, u := range append([]string{t.Libc}, t.Extra...) {
+		fmt.Fprintf(&b, "-B%s ", quote(u+"/lib/"+t.Triplet+"/"))
+	}
+	fmt.Fprintf(&b, "-B%s --sysroot=\"$sysroot\")\n", quote(t.Binutils+"/bin/"))
+	b.WriteString("extra_libdirs=(")
+	for i, u := range t.Extra {
+		if i > 0 {
+			b.WriteString(" ")
+		}
+		b.WriteString(quote(u + "/lib/" + t.Triplet))
+	}
+	b.WriteString(")\n")
+	b.WriteString(purityFilter)
+	b.WriteString("headers=()\nif [[ $nostdinc == 0 ]]; then\n")
+	for _, d := range t.headerDirs() {
+		fmt.Fprintf(&b, "  headers+=(-idirafter %s)\n", quote(d))
+	}
+	b.WriteString("fi\n")
+	b.WriteString(linkLogic)
+	return []byte(b.String())
+}
+
+// purityFilter reads "$@" into args, dropping impure directory options when DEN_ENFORCE_PURITY
+// is 1, and notes -nostdinc.
+const purityFilter = `nostdinc=0
+impure() {
+  [[ ${DEN_ENFORCE_PURITY:-} == 1 && $1 == /* ]] || return 1
+  local ok
+  for ok in "$store" "${DEN_BUILD_TOP:-}" "${TMPDIR:-}" /build /tmp; do
+    [[ -n $ok && ( $1 == "$ok" || $1 == "$ok"/* ) ]] && return 1
+  done
+  return 0
+}
+args=()
+skip=
+for a in "$@"; do
+  if [[ -n $skip ]]; then
+    skip=
+    impure "$a" && { unset 'args[${#args[@]}-1]'; continue; }
+    args+=("$a")
+    continue
+  fi
+  case $a in
+    -nostdinc) nostdinc=1 ;;
+    -I|-L|-isystem|-idirafter) skip=1 ;;
+    -I*|-L*) impure "${a:2}" && continue ;;
+    -isystem*) impure "${a:8}" && continue ;;
+    -idirafter*) impure "${a:10}" && continue ;;
+  esac
+  args+=("$a")
+done
+`
+
+// linkLogic decides whether the command links, and execs GCC with the link flags it needs.
+const linkLogic = `link=1 inputs=0 static=0 shared=0 loader_given=0
+ldirs=() libs=() sodirs=()
+linker_arg() {
+  case $1 in
+    -dynamic-linker|--dynamic-linker|-dynamic-linker=*|--dynamic-linker=*|-I|-I*) loader_given=1 ;;
+    -l*) libs+=("${1:2}") ;;
+    -L*) ldirs+=("${1:2}") ;;
+    -r|--relocatable) link=0 ;;
+    -shared|-Bshareable) shared=1 ;;
+  esac
+}
+expect=
+for a in "${args[@]}"; do
+  if [[ -n $expect ]]; then
+    case $expect in
+      L) ldirs+=("$a") ;;
+      l) libs+=("$a") ;;
+      X) linker_arg "$a" ;;
+    esac
+    expect=
+    continue
+  fi
+  case $a in
+    -c|-S|-E|-M|-MM|-fsyntax-only|-r) link=0 ;;
+    -static|-static-pie) static=1 ;;
+    -shared) shared=1 ;;
+    -L) expect=L ;;
+    -L*) ldirs+=("${a:2}") ;;
+    -l) expect=l ;;
+    -l*) libs+=("${a:2}") ;;
+    -Xlinker) expect=X ;;
+    -Wl,*)
+      IFS=, read -r -a wl <<<"${a:4}"
+      for w in "${wl[@]}"; do linker_arg "$w"; done ;;
+    -o|-x|-I|-include|-imacros|-isystem|-idirafter|-iquote|-iprefix|-iwithprefix|-iwithprefixbefore|-isysroot|-imultilib|-MF|-MT|-MQ|-Xassembler|-Xpreprocessor|-u|-T|-aux-info|--param|-z|-D|-U|-A|-e|-wrapper|-dumpdir|-dumpbase|-dumpbase-ext|-specs|--sysroot)
+      expect=skip ;;
+    -) inputs=$((inputs + 1)) ;;
+    -*) ;;
+    *)
+      inputs=$((inputs + 1))
+      case $a in *.so | *.so.*) [[ $a == */* ]] && sodirs+=("${a%/*}") ;; esac ;;
+  esac
+done
+[[ $inputs == 0 ]] && link=0
+for l in "${libs[@]}"; do
+  [[ $l == stdc++ || $l == gcc_s ]] && cxx=1
+done
+
+if [[ $link == 0 ]]; then
+  exec "$real" "${pre[@]}" "${args[@]}" "${headers[@]}"
+fi
+early=()
+if [[ $static == 0 && $shared == 0 && $loader_given == 0 ]]; then
+  early+=("-Wl,--dynamic-linker=$loader")
+fi
+late=()
+if [[ $static == 0 ]]; then
+  rpath=()
+  # A build's own libraries, installed after its programs are linked.
+  [[ -n ${out:-} && $out == "$store"/* ]] && rpath+=("$out/lib")
+  rpath+=("$libc_lib")
+  [[ $cxx == 1 ]] && rpath+=("$gcc_lib")
+  IFS=: read -r -a lp <<<"${LIBRARY_PATH:-}"
+  for d in "${ldirs[@]}" "${lp[@]}" "${extra_libdirs[@]}"; do
+    d=${d%/}
+    [[ $d == "$store"/* ]] || continue
+    for l in "${libs[@]}"; do
+      if [[ $l == :* ]]; then f=$d/${l:1}; else f=$d/lib$l.so; fi
+      if [[ -e $f && $f == *.so* ]]; then rpath+=("$d"); break; fi
+    done
+  done
+  for d in "${sodirs[@]}"; do
+    [[ $d == "$store"/* ]] && rpath+=("$d")
+  done
+  seen=:
+  for d in "${rpath[@]}"; do
+    [[ $seen == *":$d:"* ]] && continue
+    seen+="$d:"
+    late+=("-Wl,-rpath,$d")
+  done
+fi
+exec "$real" "${pre[@]}" "${early[@]}" "${args[@]}" "${headers[@]}" "${late[@]}"
+`
+
+// execScript runs one program of a unit.
+func (t *Toolchain) execScript(real string) []byte {
+	return []byte(fmt.Sprintf("#!%s\nexec %s \"$@\"\n", t.Shell, quote(real)))
+}
+
+// quote quotes s for bash.
+func quote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/._+-=:@,") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// SetupEnv is the setup every stdenv build gets for its inputs (store paths, in the order given,
+// which is the order of precedence): CPATH their include/<triplet> and include dirs,
+// LIBRARY_PATH their lib/<triplet> and lib dirs, PKG_CONFIG_PATH their lib/<triplet>/pkgconfig,
+// lib/pkgconfig and share/pkgconfig dirs, PATH their bin dirs, each only with the dirs that
+// exist (a variable with none is left out), and CC=cc, CXX=c++.
+func SetupEnv(inputs []string, triplet string) map[string]string {
+	vars := []struct {
+		name string
+		subs []string
+	}{
+		{"CPATH", []string{"include/" + triplet, "include"}},
+		{"LIBRARY_PATH", []string{"lib/" + triplet, "lib"}},
+		{"PKG_CONFIG_PATH", []string{"lib/" + triplet + "/pkgconfig", "lib/pkgconfig", "share/pkgconfig"}},
+		{"PATH", []string{"bin"}},
+	}
+	env := map[string]string{"CC": "cc", "CXX": "c++"}
+	for _, v := range vars {
+		var dirs []string
+		seen := map[string]bool{}
+		for _, in := range inputs {
+			for _, sub := range v.subs {
+				d := filepath.Join(in, sub)
+				if seen[d] {
+					continue
+				}
+				if fi, err := os.Stat(d); err == nil && fi.IsDir() {
+					seen[d] = true
+					dirs = append(dirs, d)
+				}
+			}
+		}
+		if len(dirs) > 0 {
+			env[v.name] = strings.Join(dirs, ":")
+		}
+	}
+	return env
+}
+
+// Names lists a wrapper's files in a stable order, directories first: for writing them out.
+func Names(files map[string][]byte) []string {
+	names := make([]string, 0, len(files))
+	for n := range files {
+		names = append(names, n)
+	}
+	sort.Slice(names, func(i, j int) bool {
+		di, dj := strings.HasSuffix(names[i], "/"), strings.HasSuffix(names[j], "/")
+		if di != dj {
+			return di
+		}
+		return names[i] < names[j]
+	})
+	return names
+}
+
+// Triplet is the multiarch triplet of a den system ("x86_64-linux" -> "x86_64-linux-gnu"): the
+// lib/<triplet> and include/<triplet> dirs of Debian's units.
+func Triplet(system string) (string, error) {
+	switch system {
+	case "x86_64-linux":
+		return "x86_64-linux-gnu", nil
+	case "aarch64-linux":
+		return "aarch64-linux-gnu", nil
+	}
+	return "", fmt.Errorf("stdenv: no standard environment for %s (x86_64-linux and aarch64-linux have one)", system)
+}
+
+// Env is t as the Env of a BuilderCCWrapper derivation (without Out: that is the derivation's
+// output). ToolchainFromEnv reads it back.
+func (t Toolchain) Env() map[string]string {
+	env := map[string]string{
+		"gcc": t.GCC, "binutils": t.Binutils, "libc": t.Libc, "linuxHeaders": t.LinuxHeaders,
+		"shell": t.Shell, "triplet": t.Triplet, "gccVersion": t.GCCVersion,
+	}
+	if len(t.Extra) > 0 {
+		env["extra"] = strings.Join(t.Extra, " ")
+	}
+	return env
+}
+
+// ToolchainFromEnv reads a BuilderCCWrapper derivation's Env, for the wrapper output out.
+func ToolchainFromEnv(env map[string]string, out string) (Toolchain, error) {
+	t := Toolchain{
+		GCC: env["gcc"], Binutils: env["binutils"], Libc: env["libc"], LinuxHeaders: env["linuxHeaders"],
+		Shell: env["shell"], Triplet: env["triplet"], GCCVersion: env["gccVersion"],
+		Extra: strings.Fields(env["extra"]), Out: out,
+	}
+	known := map[string]bool{"gcc": true, "binutils": true, "libc": true, "linuxHeaders": true, "shell": true, "triplet": true, "gccVersion": true, "extra": true}
+	for k := range env {
+		if !known[k] {
+			return Toolchain{}, fmt.Errorf("stdenv: the compiler wrapper has no setting %q (it knows %s)", k, "gcc, binutils, libc, linuxHeaders, shell, triplet, gccVersion, extra")
+		}
+	}
+	if _, err := Loader(t.Triplet); err != nil {
+		return Toolchain{}, err
+	}
+	return t, t.check()
+}
+
+// Units are the store paths a wrapper's scripts name, its shell's included: a wrapper
+// derivation must have each among its inputs, or the scripts would name paths outside its
+// closure.
+func (t Toolchain) Units() []string {
+	return append([]string{t.GCC, t.Binutils, t.Libc, t.LinuxHeaders, t.Shell}, t.Extra...)
+}
