@@ -238,7 +238,7 @@ func (a *App) resolveURL(u *url.URL) ([]string, error) {
 		}
 		return c.Config().ResolveTarball(u)
 	}
-	return (&mirror.Resolver{Configured: a.cfg.User.Mirrors, ConfigFile: a.cfg.File}).Resolve(u)
+	return (&mirror.Resolver{Configured: a.cfg.User.Mirrors, Debian: a.cfg.User.DebianSources, ConfigFile: a.cfg.File}).Resolve(u)
 }
 
 // applyProjectSandbox lets den.toml's [options] sandbox make isolation stricter, never weaker: a

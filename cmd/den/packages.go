@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	"github.com/den-sh/den/core/backend"
+	"github.com/den-sh/den/core/deb"
 	"github.com/den-sh/den/core/derivation"
 	"github.com/den-sh/den/core/gomod"
 	"github.com/den-sh/den/core/index"
@@ -75,6 +76,13 @@ func (a *App) Resolver() (*resolve.Resolver, error) {
 			return npm.NewClient(cfg, a.httpClient()), nil
 		}),
 	}
+	env.Debian = sync.OnceValues(func() (*deb.Archive, error) {
+		srcs, err := deb.Sources("", a.cfg.User.DebianSources)
+		if err != nil {
+			return nil, err
+		}
+		return &deb.Archive{Sources: srcs, Client: a.httpClient(), CacheDir: filepath.Join(a.cfg.CacheDir, "deb")}, nil
+	})
 	env.Realize = func(ctx context.Context, d *derivation.Derivation) error {
 		b, err := a.Builder(false)
 		if err != nil {

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/den-sh/den/core/deb"
 	"github.com/den-sh/den/core/derivation"
 	"github.com/den-sh/den/core/gomod"
 	"github.com/den-sh/den/core/hosttools"
@@ -31,6 +32,8 @@ type Env struct {
 
 	GoModules func() (*gomod.Client, error)
 	NPM       func() (*npm.Client, error)
+	// Debian opens Debian's archive, as the host's apt sources and den's config name it.
+	Debian func() (*deb.Archive, error)
 
 	// Lock and Plan let a backend lock and plan the packages it depends on (the Go toolchain that
 	// builds a Go program, the node that runs a JavaScript tool) through the same machinery.

@@ -305,6 +305,10 @@ func (b *Builder) fetchGo(ctx context.Context, d *derivation.Derivation, tmp str
 // script at its final path; without one, the script must write the final path itself, so the
 // build runs in place (under the path's lock, and unregistered until published).
 func (b *Builder) build(ctx context.Context, d *derivation.Derivation, tmp string) (string, store.Publish, error) {
+	switch d.Builder {
+	case derivation.BuilderUnion:
+		return b.buildUnion(d, tmp)
+	}
 	mode, err := b.sandboxMode()
 	if err != nil {
 		return tmp, store.Publish{}, err

@@ -48,7 +48,10 @@ type UserConfig struct {
 	Substituters      []string            `toml:"substituters"`
 	TrustedPublicKeys []string            `toml:"trusted-public-keys"`
 	Mirrors           map[string][]string `toml:"mirrors"`
-	Registries        map[string]string   `toml:"registries"`
+	// DebianSources name Debian archives in apt's one-line form without "deb"
+	// ("[signed-by=KEYRING] URI SUITE..."); when set, they replace the host's apt sources.
+	DebianSources []string          `toml:"debian-sources"`
+	Registries    map[string]string `toml:"registries"`
 	// Network timeouts, as Go durations ("15s", "2m"), so that no request can hang den: how long
 	// a connection may take to open, a server to start answering, and a body (either way) to
 	// move no byte. Typed any so that a bare number, as Nix writes its timeouts, gets an error

@@ -107,6 +107,8 @@ func (e *SourceError) Error() string { return e.Origin + ": " + e.Msg }
 // URIs other than http, https and file are skipped. A suite that an earlier entry already
 // lists for the same URI is dropped from the later one.
 //
+// Entries of den's config (configured) replace apt's when there are any.
+//
 // With no archive at all, the error is a *NoSourceError.
 func Sources(aptDir string, configured []string) ([]Source, error) {
 	if aptDir == "" {
@@ -122,6 +124,11 @@ func Sources(aptDir string, configured []string) ([]Source, error) {
 			s.Components = []string{"main"}
 			out = append(out, s)
 		}
+	}
+	if len(out) > 0 {
+		// den's own configuration replaces apt's, so a project can be pointed at one archive
+		// (a snapshot, a local mirror) whatever the host uses.
+		return dedupe(out), nil
 	}
 	apt, err := AptSources(aptDir)
 	if err != nil {

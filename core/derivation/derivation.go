@@ -43,6 +43,9 @@ const (
 	// BuilderCCWrapper is the stdenv's compiler wrapper, written by den itself from the
 	// toolchain units its Env names (core/stdenv's Toolchain.Env); it runs no script.
 	BuilderCCWrapper = "ccwrapper"
+	// BuilderUnion merges the trees of its inputs (Env "paths", the first having a file winning)
+	// into one of symbolic links, in den's own process.
+	BuilderUnion = "union"
 )
 
 // DebUnitOutPrefix starts an interp entry of a BuilderDebUnit derivation that names a file in

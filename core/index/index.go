@@ -1,6 +1,6 @@
 // Package index owns den's built-in package index: one small TOML entry per package, embedded in
 // the binary (the default that works with no configuration, like a pinned nixpkgs), plus the
-// generic forms go:MODULE/PATH and npm:PACKAGE for anything on those registries.
+// generic forms go:MODULE/PATH, npm:PACKAGE and deb:PACKAGE for anything on those registries.
 package index
 
 import (
@@ -29,6 +29,7 @@ const (
 	NPM         = "npm"          // an npm package and its dependency tree, run with node
 	NPMPlatform = "npm-platform" // an npm package that carries a native binary for one platform
 	Recipe      = "recipe"       // built from a source tarball by a script
+	Deb         = "deb"          // Debian packages and their closure, relocated into the store
 )
 
 // Entry is one package of the index.
@@ -43,6 +44,14 @@ type Entry struct {
 	Module      string            `toml:"module"`  // go-source: module path
 	Path        string            `toml:"path"`    // go-source: package to install (default: the module)
 	Recipe      *RecipeEntry      `toml:"recipe"`
+	// Debs are the Debian packages a deb-backed package installs, with their dependency
+	// closure; Exclude are packages of that closure left out (maintainer-script tools such as
+	// dpkg or debconf, which nothing in the store runs).
+	Debs    []string `toml:"debs"`
+	Exclude []string `toml:"exclude"`
+	// CCWrapper adds den's compiler wrapper over the Debian gcc the package holds: cc, gcc, c++
+	// and g++ that link against the store's glibc and find their inputs' headers and libraries.
+	CCWrapper bool `toml:"cc-wrapper"`
 	// CPU names processors where the package's names differ from npm's: bun publishes
 	// @oven/bun-linux-aarch64, not -arm64. Keys are den's (x86_64, aarch64).
 	CPU map[string]string `toml:"cpu"`
@@ -84,6 +93,9 @@ type RecipeEntry struct {
 	Src       Src      `toml:"src"`
 	Build     string   `toml:"build"`
 	HostTools []string `toml:"host-tools"`
+	// Deps are index packages the build needs (zlib's headers and library, say), locked with
+	// the recipe; a recipe without host tools also gets the stdenv.
+	Deps []string `toml:"deps"`
 }
 
 // Src is a recipe's source.
@@ -168,6 +180,10 @@ func (e *Entry) check() error {
 		}
 		if len(e.Bundle) > 0 && len(e.Bin) != 1 {
 			return fmt.Errorf("a bundle is run by the package's one command, and it has %d", len(e.Bin))
+		}
+	case Deb:
+		if len(e.Debs) == 0 {
+			return fmt.Errorf("deb needs debs")
 		}
 	case Recipe:
 		if e.Recipe == nil || e.Recipe.Version == "" || e.Recipe.Build == "" {
@@ -306,7 +322,7 @@ func (e *UnknownError) Error() string {
 
 // Hints says how to find packages.
 func (e *UnknownError) Hints() []string {
-	return []string{"den search TERM lists packages; npm:PACKAGE and go:MODULE/PATH reach anything on those registries"}
+	return []string{"den search TERM lists packages; npm:PACKAGE, go:MODULE/PATH and deb:PACKAGE reach anything on those registries"}
 }
 
 func quoteAll(s []string) []string {
@@ -324,6 +340,9 @@ func (ix *Index) Lookup(name string) (*Entry, error) {
 	}
 	if pkg, ok := strings.CutPrefix(name, "npm:"); ok && pkg != "" {
 		return &Entry{Name: name, Description: "npm package " + pkg, Backend: NPM, Package: pkg}, nil
+	}
+	if pkg, ok := strings.CutPrefix(name, "deb:"); ok && pkg != "" {
+		return &Entry{Name: name, Description: "Debian package " + pkg, Backend: Deb, Debs: []string{pkg}}, nil
 	}
 	if p, ok := strings.CutPrefix(name, "go:"); ok && p != "" {
 		// The module is found later, through the proxy (the longest prefix of the path that is

@@ -60,13 +60,17 @@ type System struct {
 
 // Source is one fixed-output input, identified by its content hash.
 type Source struct {
-	Kind    string `toml:"kind"`              // "gomod", "npm", "url"
+	Kind    string `toml:"kind"`              // "gomod", "npm", "url", "deb"
 	Name    string `toml:"name,omitempty"`    // module path, npm package name, file name
 	Version string `toml:"version,omitempty"` // module or package version
 	Path    string `toml:"path,omitempty"`    // where it goes: npm install path "node_modules/x"
 	URL     string `toml:"url,omitempty"`     // registry-relative location, or a mirror:// URL
 	Hash    string `toml:"hash"`              // h1:…, sha512-…, sha256-…
 	ModHash string `toml:"mod-hash,omitempty"`
+	// Group and Needs are a Debian package's source package (the debs of one group share a store
+	// path) and the debs of the closure it depends on, space-separated.
+	Group string `toml:"group,omitempty"`
+	Needs string `toml:"needs,omitempty"`
 }
 
 // Get returns the package named name, or nil.

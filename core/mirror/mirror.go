@@ -18,6 +18,9 @@ type Resolver struct {
 	Configured map[string][]string
 	// AptDir is the apt configuration directory, normally /etc/apt.
 	AptDir string
+	// Debian are the Debian archives den's config names (debian-sources); when set, they
+	// replace apt's.
+	Debian []string
 	// ConfigFile is den's user config, named in the error when nothing is configured.
 	ConfigFile string
 }
@@ -76,7 +79,7 @@ func (r *Resolver) Resolve(u *url.URL) ([]string, error) {
 // that are Debian archives locked under name: "debian" for the archive itself, and
 // "debian-security" for the security archive, whose pool holds only updates.
 func (r *Resolver) aptArchives(name string) ([]string, error) {
-	srcs, err := deb.Sources(r.AptDir, nil)
+	srcs, err := deb.Sources(r.AptDir, r.Debian)
 	var ns *deb.NoSourceError
 	if errors.As(err, &ns) {
 		return nil, nil

@@ -4,6 +4,7 @@ package recipe
 
 import (
 	"fmt"
+	"maps"
 	"net/url"
 	"path"
 	"path/filepath"
@@ -23,6 +24,10 @@ type Planner struct {
 	Store    *store.Store
 	Tools    *hosttools.Resolver
 	System   platform.System
+	// Stdenv is the standard build environment's output (the stdenv package: compiler wrapper,
+	// make, bash, coreutils...), which a recipe without host tools builds with; nil when none is
+	// locked.
+	Stdenv *derivation.Derivation
 
 	planned map[string]*derivation.Derivation
 }
@@ -97,6 +102,16 @@ func (p *Planner) PlanRecipe(r *manifest.Recipe, deps []*derivation.Derivation) 
 		d.Inputs = append(d.Inputs, dd.Out)
 		d.Needs = append(d.Needs, dd)
 	}
+	if len(r.HostTools) == 0 {
+		if p.Stdenv == nil {
+			return nil, &NoStdenvError{Recipe: name}
+		}
+		UseStdenv(d, p.Stdenv)
+		if err := d.Seal(p.Store.Dir); err != nil {
+			return nil, fmt.Errorf("recipe %s: %w", name, err)
+		}
+		return d, nil
+	}
 	base, err := p.Tools.Resolve(hosttools.Base, false)
 	if err != nil {
 		return nil, err
@@ -110,6 +125,26 @@ func (p *Planner) PlanRecipe(r *manifest.Recipe, deps []*derivation.Derivation) 
 		return nil, fmt.Errorf("recipe %s: %w", name, err)
 	}
 	return d, nil
+}
+
+// UseStdenv makes d build with the stdenv instead of host tools: its programs come after d's
+// own inputs on PATH, and its bash runs the script and is the build's /bin/sh.
+func UseStdenv(d, stdenv *derivation.Derivation) {
+	d.Inputs = append(d.Inputs, stdenv.Out)
+	d.Needs = append(d.Needs, stdenv)
+	d.Env = maps.Clone(d.Env)
+	if d.Env == nil {
+		d.Env = map[string]string{}
+	}
+	d.Env["shell"] = string(stdenv.Out) + "/bin/bash"
+	d.Stdenv = true
+}
+
+// NoStdenvError says a recipe without host tools has no stdenv to build with.
+type NoStdenvError struct{ Recipe string }
+
+func (e *NoStdenvError) Error() string {
+	return fmt.Sprintf("recipe %s declares no host tools and no stdenv is locked to build it with", e.Recipe)
 }
 
 // checkInside refuses a local source that, its links followed, is not in the project: a link

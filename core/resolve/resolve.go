@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/den-sh/den/core/backend"
+	"github.com/den-sh/den/core/backend/debpkg"
 	"github.com/den-sh/den/core/backend/gosource"
 	"github.com/den-sh/den/core/backend/gotoolchain"
 	"github.com/den-sh/den/core/backend/npmpkg"
@@ -56,6 +57,7 @@ func New(ix *index.Index, env *backend.Env) *Resolver {
 	r := &Resolver{Index: ix, Env: env, backends: map[string]backend.Backend{
 		index.GoToolchain: gotoolchain.Backend{},
 		index.Recipe:      recipes.Backend{},
+		index.Deb:         debpkg.Backend{},
 		index.GoSource:    gosource.Backend{},
 		index.NPM:         npmpkg.Tree{},
 		index.NPMPlatform: npmpkg.Platform{},

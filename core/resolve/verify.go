@@ -4,14 +4,17 @@ import (
 	"fmt"
 	"maps"
 	"path"
+	"regexp"
 	"slices"
 	"strings"
 
 	"golang.org/x/mod/module"
 	"golang.org/x/mod/semver"
 
+	"github.com/den-sh/den/core/backend/debpkg"
 	"github.com/den-sh/den/core/backend/gotoolchain"
 	"github.com/den-sh/den/core/backend/npmpkg"
+	"github.com/den-sh/den/core/backend/recipes"
 	"github.com/den-sh/den/core/derivation"
 	"github.com/den-sh/den/core/gomod"
 	"github.com/den-sh/den/core/hash"
@@ -79,6 +82,8 @@ func (r *Resolver) Verify(p *lock.Package) error {
 		return verifyNPMPlatform(p, e)
 	case index.NPM:
 		return verifyNPMTree(p, e)
+	case index.Deb:
+		return verifyDeb(p, e)
 	}
 	return mismatch(p, "unknown backend %q", p.Backend)
 }
@@ -143,6 +148,25 @@ func verifyRecipe(p *lock.Package, e *index.Entry) error {
 	wantURLs := slices.Sorted(slices.Values(urls))
 	if !slices.Equal(got, wantURLs) {
 		return mismatch(p, "its source URLs differ from den's index")
+	}
+	return verifyRecipeDeps(p, rec)
+}
+
+// verifyRecipeDeps checks that a recipe depends on exactly the index packages den's index
+// names, and on the stdenv when it declares no host tools.
+func verifyRecipeDeps(p *lock.Package, rec *index.RecipeEntry) error {
+	want := slices.Clone(rec.Deps)
+	if len(rec.HostTools) == 0 {
+		want = append(want, recipes.Stdenv)
+	}
+	var got []string
+	for _, d := range p.Deps {
+		got = append(got, d.Name)
+	}
+	slices.Sort(want)
+	slices.Sort(got)
+	if !slices.Equal(want, got) {
+		return mismatch(p, "it depends on %v, and den's index on %v", got, want)
 	}
 	return nil
 }
@@ -384,4 +408,54 @@ func safePath(s string) bool {
 		}
 	}
 	return true
+}
+
+// debPool matches where a Debian archive keeps .debs: mirror://debian/pool/…, or the security
+// archive's.
+var debPool = regexp.MustCompile(`^mirror://debian(-security)?/pool/[a-z0-9+./_~-]+\.deb$`)
+
+// verifyDeb checks that a Debian package locks the packages den's index names, with the
+// bootstrap den relocates them with, and that every .deb comes from a Debian archive's pool by
+// its SHA256: the lock decides which of Debian's files are fetched, never from where, and never
+// what runs (nothing in a .deb runs while den unpacks it but the bootstrap's patchelf).
+func verifyDeb(p *lock.Package, e *index.Entry) error {
+	want := map[string]string{"roots": strings.Join(e.Debs, " "), "bootstrap": debpkg.Bootstrap}
+	if len(e.Exclude) > 0 {
+		want["exclude"] = strings.Join(e.Exclude, " ")
+	}
+	if e.CCWrapper {
+		want["cc-wrapper"] = "true"
+	}
+	if !maps.Equal(p.Attrs, want) {
+		return mismatch(p, "its attributes differ from den's index (roots %q, bootstrap %q)", p.Attrs["roots"], p.Attrs["bootstrap"])
+	}
+	check := func(srcs []lock.Source) error {
+		for _, s := range srcs {
+			if s.Kind != "deb" {
+				return mismatch(p, "it has a %s source", s.Kind)
+			}
+			if !debPool.MatchString(s.URL) || strings.Contains(s.URL, "..") || strings.Contains(s.URL, "//pool") {
+				return mismatch(p, "%s is locked at %q, which is not a .deb in a Debian archive's pool", s.Name, s.URL)
+			}
+			h, err := hash.Parse(s.Hash, "")
+			if err != nil || h.Algo != hash.SHA256 {
+				return mismatch(p, "%s has no SHA256 hash", s.Name)
+			}
+		}
+		return nil
+	}
+	if err := check(p.Sources); err != nil {
+		return err
+	}
+	for name, s := range p.Systems {
+		for k := range s.Attrs {
+			if k != "version" {
+				return mismatch(p, "it has a %s attribute for %s", k, name)
+			}
+		}
+		if err := check(s.Sources); err != nil {
+			return err
+		}
+	}
+	return nil
 }

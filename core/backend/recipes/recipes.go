@@ -52,8 +52,27 @@ func (Backend) Lock(ctx context.Context, env *backend.Env, e *index.Entry, c ver
 	for _, sys := range systems {
 		p.Systems[sys.String()] = &lock.System{}
 	}
+	deps := r.Deps
+	if len(r.HostTools) == 0 {
+		deps = append([]string{Stdenv}, deps...)
+	}
+	for _, name := range deps {
+		de, err := env.Index.Lookup(name)
+		if err != nil {
+			return nil, fmt.Errorf("%s: dependency: %w", e.Name, err)
+		}
+		any, _ := version.ParseConstraint("*")
+		dp, err := env.Lock(ctx, de, any, systems)
+		if err != nil {
+			return nil, fmt.Errorf("%s: dependency %s: %w", e.Name, name, err)
+		}
+		p.Deps = append(p.Deps, dp)
+	}
 	return p, nil
 }
+
+// Stdenv is the index package recipes without host tools build with.
+const Stdenv = "stdenv"
 
 func fileName(raw string) string {
 	if u, err := url.Parse(raw); err == nil && u.Path != "" {
@@ -80,5 +99,17 @@ func (Backend) Plan(ctx context.Context, env *backend.Env, p *lock.Package, sys 
 		r.Src.Hash = h
 	}
 	planner := &recipe.Planner{Store: env.Store, Tools: env.Tools, System: sys}
-	return planner.PlanRecipe(r, nil)
+	var deps []*derivation.Derivation
+	for _, dp := range p.Deps {
+		d, err := env.Plan(ctx, dp, sys)
+		if err != nil {
+			return nil, err
+		}
+		if dp.Name == Stdenv && len(r.HostTools) == 0 {
+			planner.Stdenv = d
+			continue
+		}
+		deps = append(deps, d)
+	}
+	return planner.PlanRecipe(r, deps)
 }

@@ -1,0 +1,676 @@
+// Package debpkg is the backend for packages made of Debian's binaries: an index entry (or
+// deb:NAME) names Debian packages, Lock resolves their dependency closure in the archive's signed
+// indexes for each system and records every .deb by name, version and SHA256, and Plan turns
+// that record into store paths without the archive's indexes.
+//
+// The .debs are grouped into units, one store path each: the debs of the closure that come from
+// one Debian source package (libc6 and libc6-dev are unit glibc), because Debian's relative
+// links cross the binary packages of a source (libz.so in zlib1g-dev names libz.so.1 in
+// zlib1g). A unit is built from its .deb files and the units it depends on, its ELF files
+// pointed at the store's glibc loader and at its dependencies' library directories (core/debunit).
+// Units in a dependency cycle share one store path; glibc's own dependencies are dropped, since
+// libc only ever dlopens libgcc_s. Relocating needs patchelf, which comes from the archive too: a
+// bootstrap unit holds patchelf and the libraries it runs with, unpatched, run through its own
+// loader.
+package debpkg
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/den-sh/den/core/backend"
+	"github.com/den-sh/den/core/deb"
+	"github.com/den-sh/den/core/derivation"
+	"github.com/den-sh/den/core/index"
+	"github.com/den-sh/den/core/lock"
+	"github.com/den-sh/den/core/platform"
+	"github.com/den-sh/den/core/version"
+)
+
+// Backend implements backend.Backend.
+type Backend struct{}
+
+// Name of the backend in den.lock.
+const Name = index.Deb
+
+// Bootstrap is the Debian package that relocates the others.
+const Bootstrap = "patchelf"
+
+// Arch is how Debian names a system's architecture and its multiarch directories.
+type Arch struct {
+	Deb     string // amd64
+	Triplet string // x86_64-linux-gnu
+	Loader  string // ld-linux-x86-64.so.2
+}
+
+var arches = map[string]Arch{
+	"x86_64-linux":  {"amd64", "x86_64-linux-gnu", "ld-linux-x86-64.so.2"},
+	"aarch64-linux": {"arm64", "aarch64-linux-gnu", "ld-linux-aarch64.so.1"},
+}
+
+// ArchOf returns Debian's architecture for sys.
+func ArchOf(sys platform.System) (Arch, error) {
+	a, ok := arches[sys.String()]
+	if !ok {
+		return Arch{}, &NoArchError{System: sys.String()}
+	}
+	return a, nil
+}
+
+// NoArchError says Debian's archive has nothing for a system.
+type NoArchError struct{ System string }
+
+func (e *NoArchError) Error() string {
+	return fmt.Sprintf("Debian's archive has no packages for %s (den uses its amd64 and arm64 packages: x86_64-linux, aarch64-linux)", e.System)
+}
+
+var debName = regexp.MustCompile(`^[a-z0-9][a-z0-9+.-]+$`)
+
+func (Backend) archive(env *backend.Env) (*deb.Archive, error) {
+	if env.Debian == nil {
+		return nil, errors.New("no Debian archive is configured")
+	}
+	return env.Debian()
+}
+
+func checkEntry(e *index.Entry) error {
+	for _, n := range append(slices.Clone(e.Debs), e.Exclude...) {
+		if !debName.MatchString(n) {
+			return fmt.Errorf("%s: %q is not a Debian package name", e.Name, n)
+		}
+	}
+	return nil
+}
+
+// Versions is the version the archive has of the entry's first package, on this system.
+func (b Backend) Versions(ctx context.Context, env *backend.Env, e *index.Entry) ([]string, error) {
+	if err := checkEntry(e); err != nil {
+		return nil, err
+	}
+	a, err := ArchOf(env.Current)
+	if err != nil {
+		return nil, err
+	}
+	arc, err := b.archive(env)
+	if err != nil {
+		return nil, err
+	}
+	ix, err := arc.Index(ctx, a.Deb)
+	if err != nil {
+		return nil, err
+	}
+	p := ix.Get(e.Debs[0])
+	if p == nil {
+		return nil, &MissingError{Package: e.Debs[0], Arch: a.Deb}
+	}
+	return []string{p.Version}, nil
+}
+
+// MissingError says the archive has no such package.
+type MissingError struct{ Package, Arch string }
+
+func (e *MissingError) Error() string {
+	return fmt.Sprintf("Debian's archive has no package %q for %s", e.Package, e.Arch)
+}
+
+// Hints says where to look.
+func (e *MissingError) Hints() []string {
+	return []string{"the name is a Debian binary package's, as apt-cache search lists them; the suites read are your apt sources'"}
+}
+
+// Matches reports whether Debian version v satisfies c: c is read against the upstream part of v
+// (12.2.0 of 12.2.0-14+deb12u1), or names v exactly.
+func Matches(c version.Constraint, v string) bool {
+	if c.String() == v || c.Check(v) {
+		return true
+	}
+	return c.Check(Upstream(v))
+}
+
+// Upstream is a Debian version without its epoch and Debian revision.
+func Upstream(v string) string {
+	if _, rest, ok := strings.Cut(v, ":"); ok {
+		v = rest
+	}
+	if i := strings.LastIndexByte(v, '-'); i > 0 {
+		v = v[:i]
+	}
+	return v
+}
+
+// Lock resolves the entry's packages and their closure on every system.
+func (b Backend) Lock(ctx context.Context, env *backend.Env, e *index.Entry, c version.Constraint, systems []platform.System) (*lock.Package, error) {
+	if err := checkEntry(e); err != nil {
+		return nil, err
+	}
+	arc, err := b.archive(env)
+	if err != nil {
+		return nil, err
+	}
+	p := &lock.Package{Name: e.Name, Constraint: c.String(), Backend: Name, Systems: map[string]*lock.System{}}
+	p.Attrs = map[string]string{"roots": strings.Join(e.Debs, " "), "bootstrap": Bootstrap}
+	if len(e.Exclude) > 0 {
+		p.Attrs["exclude"] = strings.Join(e.Exclude, " ")
+	}
+	if e.CCWrapper {
+		p.Attrs["cc-wrapper"] = "true"
+	}
+	order := slices.Clone(systems)
+	// The current system's version is the package's; another system's differs only where its
+	// archive lags (a binNMU), and is then recorded for that system.
+	slices.SortStableFunc(order, func(a, b platform.System) int {
+		switch {
+		case a == env.Current && b != env.Current:
+			return -1
+		case b == env.Current && a != env.Current:
+			return 1
+		}
+		return 0
+	})
+	for _, sys := range order {
+		a, err := ArchOf(sys)
+		if err != nil {
+			return nil, err
+		}
+		ix, err := arc.Index(ctx, a.Deb)
+		if err != nil {
+			return nil, err
+		}
+		root := ix.Get(e.Debs[0])
+		if root == nil {
+			return nil, &MissingError{Package: e.Debs[0], Arch: a.Deb}
+		}
+		if !Matches(c, root.Version) {
+			return nil, fmt.Errorf("%s: Debian's archive has %s %s for %s, which is not %q; Debian packages come in the version the archive's suites carry", e.Name, e.Debs[0], root.Version, a.Deb, c.String())
+		}
+		closure, err := ix.Closure(append(slices.Clone(e.Debs), Bootstrap), e.Exclude)
+		if err != nil {
+			return nil, fmt.Errorf("%s on %s: %w", e.Name, sys, err)
+		}
+		ls := &lock.System{}
+		for _, r := range closure {
+			ls.Sources = append(ls.Sources, lock.Source{
+				Kind: "deb", Name: r.Name, Version: r.Version, Group: r.Source,
+				URL:   "mirror://" + r.Mirror + "/" + r.Filename,
+				Hash:  r.SRI(),
+				Needs: strings.Join(r.Deps, " "),
+			})
+		}
+		if p.Version == "" {
+			p.Version = root.Version
+		} else if root.Version != p.Version {
+			ls.Attrs = map[string]string{"version": root.Version}
+		}
+		p.Systems[sys.String()] = ls
+	}
+	p.Factor()
+	return p, nil
+}
+
+// Plan turns the locked closure on sys into units, and the package's output: its root units,
+// merged (with the compiler wrapper first, where it has one) when there are several.
+func (b Backend) Plan(ctx context.Context, env *backend.Env, p *lock.Package, sys platform.System) (*derivation.Derivation, error) {
+	if !p.HasSystem(sys.String()) {
+		return nil, &backend.NotLockedForError{Package: p.Name, System: sys.String()}
+	}
+	g, err := NewGraph(p, sys)
+	if err != nil {
+		return nil, err
+	}
+	return g.Output(env.Store.Dir)
+}
+
+// Graph is a locked closure on one system, planned into units.
+type Graph struct {
+	Pkg  *lock.Package
+	Sys  platform.System
+	Arch Arch
+
+	debs  map[string]lock.Source
+	roots []string
+}
+
+// NewGraph reads the lock's record of p on sys.
+func NewGraph(p *lock.Package, sys platform.System) (*Graph, error) {
+	a, err := ArchOf(sys)
+	if err != nil {
+		return nil, err
+	}
+	g := &Graph{Pkg: p, Sys: sys, Arch: a, debs: map[string]lock.Source{}}
+	for _, s := range p.SourcesFor(sys.String()) {
+		if s.Kind != "deb" {
+			return nil, fmt.Errorf("den.lock: %s: a %s source in a Debian package", p.Name, s.Kind)
+		}
+		if _, dup := g.debs[s.Name]; dup {
+			return nil, fmt.Errorf("den.lock: %s: %s is locked twice for %s", p.Name, s.Name, sys)
+		}
+		g.debs[s.Name] = s
+	}
+	g.roots = strings.Fields(p.Attr(sys.String(), "roots"))
+	if len(g.roots) == 0 {
+		return nil, fmt.Errorf("den.lock: %s names no Debian packages", p.Name)
+	}
+	for _, n := range append(slices.Clone(g.roots), Bootstrap) {
+		if _, ok := g.debs[n]; !ok {
+			return nil, fmt.Errorf("den.lock: %s: %s is not locked for %s; run den lock", p.Name, n, sys)
+		}
+	}
+	for _, s := range g.debs {
+		for _, n := range strings.Fields(s.Needs) {
+			if _, ok := g.debs[n]; !ok {
+				return nil, fmt.Errorf("den.lock: %s: %s needs %s, which is not locked for %s; run den lock", p.Name, s.Name, n, sys)
+			}
+		}
+	}
+	return g, nil
+}
+
+// reach is the closure of names through Needs, sorted.
+func (g *Graph) reach(names []string) []string {
+	seen := map[string]bool{}
+	var walk func(string)
+	walk = func(n string) {
+		if seen[n] {
+			return
+		}
+		seen[n] = true
+		for _, m := range strings.Fields(g.debs[n].Needs) {
+			walk(m)
+		}
+	}
+	for _, n := range names {
+		walk(n)
+	}
+	out := make([]string, 0, len(seen))
+	for n := range seen {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// storeName makes a store path name of a Debian file or version: Debian allows ~ and : where
+// store names do not.
+func storeName(s string) string {
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', strings.ContainsRune("+-._?=", r):
+			return r
+		}
+		return '_'
+	}, s)
+}
+
+func (g *Graph) fetch(name string, storeDir string) (*derivation.Derivation, error) {
+	s := g.debs[name]
+	d := &derivation.Derivation{
+		Name:    storeName(path.Base(s.URL)),
+		Builder: derivation.BuilderFetch, URLs: []string{s.URL}, OutputHash: s.Hash,
+		System: g.Sys.String(), Host: g.Sys.String(),
+	}
+	if err := d.Seal(storeDir); err != nil {
+		return nil, fmt.Errorf("den.lock: %s: %s: %w", g.Pkg.Name, name, err)
+	}
+	return d, nil
+}
+
+// Unit is one store path of Debian packages.
+type Unit struct {
+	Debs []string // sorted
+	Deps []*Unit  // the units its packages depend on, directly
+	Drv  *derivation.Derivation
+}
+
+// Has reports whether the unit holds the Debian package name.
+func (u *Unit) Has(name string) bool { return slices.Contains(u.Debs, name) }
+
+// Units plans the units of the closure of the root packages, dependencies first, and the
+// bootstrap unit that relocates them.
+func (g *Graph) Units(storeDir string) (units []*Unit, boot *Unit, err error) {
+	fetches := map[string]*derivation.Derivation{}
+	fetchOf := func(n string) (*derivation.Derivation, error) {
+		if d, ok := fetches[n]; ok {
+			return d, nil
+		}
+		d, err := g.fetch(n, storeDir)
+		fetches[n] = d
+		return d, err
+	}
+	loader := "lib/" + g.Arch.Triplet + "/" + g.Arch.Loader
+
+	boot = &Unit{Debs: g.reach([]string{Bootstrap})}
+	bd, err := g.unitDrv("deb-bootstrap", boot.Debs, nil, "", nil, fetchOf, storeDir)
+	if err != nil {
+		return nil, nil, err
+	}
+	boot.Drv = bd
+	patchelf := []string{
+		string(bd.Out) + "/" + loader, "--library-path", string(bd.Out) + "/lib/" + g.Arch.Triplet,
+		string(bd.Out) + "/bin/patchelf",
+	}
+
+	groups := g.groups(g.reach(g.roots))
+	var glibc *Unit
+	for _, u := range groups {
+		if u.Has("libc6") {
+			glibc = u
+		}
+	}
+	for _, u := range groups {
+		deps := transitive(u)
+		if glibc != nil && u != glibc && !slices.Contains(deps, glibc) {
+			deps = append(deps, glibc)
+		}
+		interp := ""
+		switch {
+		case u == glibc:
+			interp = "$out/" + loader
+		case glibc != nil:
+			interp = string(glibc.Drv.Out) + "/" + loader
+		}
+		name := g.unitName(u)
+		d, err := g.unitDrv(name, u.Debs, deps, interp, patchelf, fetchOf, storeDir)
+		if err != nil {
+			return nil, nil, err
+		}
+		d.Needs = append(d.Needs, bd)
+		d.Inputs = append(d.Inputs, bd.Out)
+		if err := d.Seal(storeDir); err != nil {
+			return nil, nil, err
+		}
+		u.Drv = d
+	}
+	return groups, boot, nil
+}
+
+func (g *Graph) unitDrv(name string, debs []string, deps []*Unit, interp string, patchelf []string,
+	fetchOf func(string) (*derivation.Derivation, error), storeDir string) (*derivation.Derivation, error) {
+	d := &derivation.Derivation{
+		Name: name, System: g.Sys.String(), Host: g.Sys.String(), Builder: derivation.BuilderDebUnit,
+		Env: map[string]string{"interp": interp, "patchelf": strings.Join(patchelf, " "), "triplet": g.Arch.Triplet},
+	}
+	if len(debs) == 1 || name == "deb-bootstrap" {
+		d.Version = g.debs[debs[0]].Version
+	}
+	var files []string
+	for _, n := range debs {
+		f, err := fetchOf(n)
+		if err != nil {
+			return nil, err
+		}
+		files = append(files, string(f.Out))
+		d.Inputs = append(d.Inputs, f.Out)
+		d.Needs = append(d.Needs, f)
+	}
+	var depPaths []string
+	for _, u := range deps {
+		depPaths = append(depPaths, string(u.Drv.Out))
+		d.Inputs = append(d.Inputs, u.Drv.Out)
+		d.Needs = append(d.Needs, u.Drv)
+	}
+	d.Env["debs"] = strings.Join(files, " ")
+	d.Env["deps"] = strings.Join(depPaths, " ")
+	if err := d.Seal(storeDir); err != nil {
+		return nil, fmt.Errorf("den.lock: %s: %w", g.Pkg.Name, err)
+	}
+	return d, nil
+}
+
+// unitName names a unit after its Debian source package and that package's version.
+func (g *Graph) unitName(u *Unit) string {
+	var groups []string
+	for _, n := range u.Debs {
+		if s := g.debs[n].Group; !slices.Contains(groups, s) {
+			groups = append(groups, s)
+		}
+	}
+	sort.Strings(groups)
+	// The version of the package named after the source, or of the first.
+	v := g.debs[u.Debs[0]].Version
+	for _, n := range u.Debs {
+		if n == groups[0] {
+			v = g.debs[n].Version
+		}
+	}
+	name := strings.Join(groups, "+")
+	if len(name) > 100 {
+		name = groups[0] + fmt.Sprintf("+%d", len(groups)-1)
+	}
+	return storeName(name + "-" + Upstream(v))
+}
+
+// transitive lists the units u depends on, directly or not, nearest first.
+func transitive(u *Unit) []*Unit {
+	var out []*Unit
+	seen := map[*Unit]bool{u: true}
+	queue := slices.Clone(u.Deps)
+	for len(queue) > 0 {
+		d := queue[0]
+		queue = queue[1:]
+		if seen[d] {
+			continue
+		}
+		seen[d] = true
+		out = append(out, d)
+		queue = append(queue, d.Deps...)
+	}
+	return out
+}
+
+// groups makes units of the debs by source package, merges units in dependency cycles, and
+// orders them so that every unit comes after those it depends on.
+func (g *Graph) groups(debs []string) []*Unit {
+	bySource := map[string][]string{}
+	for _, n := range debs {
+		s := g.debs[n].Group
+		if s == "" {
+			s = n
+		}
+		bySource[s] = append(bySource[s], n)
+	}
+	sources := make([]string, 0, len(bySource))
+	for s := range bySource {
+		sources = append(sources, s)
+	}
+	sort.Strings(sources)
+	groupOf := map[string]string{}
+	for _, s := range sources {
+		for _, n := range bySource[s] {
+			groupOf[n] = s
+		}
+	}
+	edges := map[string][]string{}
+	for _, s := range sources {
+		libc := slices.Contains(bySource[s], "libc6")
+		for _, n := range bySource[s] {
+			if libc {
+				continue
+			}
+			for _, m := range strings.Fields(g.debs[n].Needs) {
+				t, ok := groupOf[m]
+				if ok && t != s && !slices.Contains(edges[s], t) {
+					edges[s] = append(edges[s], t)
+				}
+			}
+		}
+		sort.Strings(edges[s])
+	}
+	comps := scc(sources, edges) // dependencies first
+	unitOf := map[string]*Unit{}
+	var units []*Unit
+	for _, comp := range comps {
+		u := &Unit{}
+		for _, s := range comp {
+			u.Debs = append(u.Debs, bySource[s]...)
+			unitOf[s] = u
+		}
+		sort.Strings(u.Debs)
+		units = append(units, u)
+	}
+	for _, comp := range comps {
+		u := unitOf[comp[0]]
+		for _, s := range comp {
+			for _, t := range edges[s] {
+				if d := unitOf[t]; d != u && !slices.Contains(u.Deps, d) {
+					u.Deps = append(u.Deps, d)
+				}
+			}
+		}
+	}
+	return units
+}
+
+// scc returns the strongly connected components of the graph (Tarjan's algorithm), each sorted,
+// in an order where a component comes after every component it has edges to.
+func scc(nodes []string, edges map[string][]string) [][]string {
+	index := map[string]int{}
+	low := map[string]int{}
+	on := map[string]bool{}
+	var stack []string
+	var out [][]string
+	next := 0
+	var visit func(string)
+	visit = func(v string) {
+		index[v], low[v] = next, next
+		next++
+		stack = append(stack, v)
+		on[v] = true
+		for _, w := range edges[v] {
+			if _, seen := index[w]; !seen {
+				visit(w)
+				low[v] = min(low[v], low[w])
+			} else if on[w] {
+				low[v] = min(low[v], index[w])
+			}
+		}
+		if low[v] == index[v] {
+			var comp []string
+			for {
+				w := stack[len(stack)-1]
+				stack = stack[:len(stack)-1]
+				on[w] = false
+				comp = append(comp, w)
+				if w == v {
+					break
+				}
+			}
+			sort.Strings(comp)
+			out = append(out, comp)
+		}
+	}
+	for _, v := range nodes {
+		if _, seen := index[v]; !seen {
+			visit(v)
+		}
+	}
+	return out
+}
+
+// Output plans the package's output.
+func (g *Graph) Output(storeDir string) (*derivation.Derivation, error) {
+	units, _, err := g.Units(storeDir)
+	if err != nil {
+		return nil, err
+	}
+	var parts []*derivation.Derivation
+	for _, r := range g.roots {
+		for _, u := range units {
+			if u.Has(r) && !slices.Contains(parts, u.Drv) {
+				parts = append(parts, u.Drv)
+			}
+		}
+	}
+	if g.Pkg.Attrs["cc-wrapper"] == "true" {
+		w, err := g.wrapper(units, storeDir)
+		if err != nil {
+			return nil, err
+		}
+		parts = append([]*derivation.Derivation{w}, parts...)
+	}
+	if len(parts) == 1 {
+		return parts[0], nil
+	}
+	version := g.Pkg.Attr(g.Sys.String(), "version")
+	if version == "" {
+		version = g.Pkg.Version
+	}
+	name := storeName(strings.TrimPrefix(g.Pkg.Name, "deb:")) + "-" + storeName(Upstream(version))
+	return Union(name, Upstream(version), g.Sys, parts, storeDir)
+}
+
+// Union is a derivation merging the trees of parts into one, the first having a file winning.
+func Union(name, version string, sys platform.System, parts []*derivation.Derivation, storeDir string) (*derivation.Derivation, error) {
+	d := &derivation.Derivation{
+		Name: name, Version: version, System: sys.String(), Host: sys.String(), Builder: derivation.BuilderUnion,
+		Env: map[string]string{},
+	}
+	var paths []string
+	for _, p := range parts {
+		paths = append(paths, string(p.Out))
+		d.Inputs = append(d.Inputs, p.Out)
+		d.Needs = append(d.Needs, p)
+	}
+	d.Env["paths"] = strings.Join(paths, " ")
+	if err := d.Seal(storeDir); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+var gccDeb = regexp.MustCompile(`^gcc-(\d+)$`)
+
+// wrapper plans den's compiler wrapper over the closure's gcc.
+func (g *Graph) wrapper(units []*Unit, storeDir string) (*derivation.Derivation, error) {
+	find := func(pred func(string) bool) *Unit {
+		for _, u := range units {
+			for _, n := range u.Debs {
+				if pred(n) {
+					return u
+				}
+			}
+		}
+		return nil
+	}
+	var gccVersion string
+	gcc := find(func(n string) bool {
+		if m := gccDeb.FindStringSubmatch(n); m != nil {
+			gccVersion = m[1]
+			return true
+		}
+		return false
+	})
+	parts := map[string]*Unit{
+		"gcc":          gcc,
+		"binutils":     find(func(n string) bool { return n == "binutils-"+strings.ReplaceAll(g.Arch.Triplet, "_", "-") }),
+		"libc":         find(func(n string) bool { return n == "libc6-dev" }),
+		"linuxHeaders": find(func(n string) bool { return n == "linux-libc-dev" }),
+		"shell":        find(func(n string) bool { return n == "bash" }),
+	}
+	env := map[string]string{"triplet": g.Arch.Triplet, "gccVersion": gccVersion}
+	d := &derivation.Derivation{
+		Name: "cc-wrapper-gcc-" + gccVersion, Version: gccVersion, System: g.Sys.String(), Host: g.Sys.String(),
+		Builder: derivation.BuilderCCWrapper, Env: env,
+	}
+	for _, k := range []string{"gcc", "binutils", "libc", "linuxHeaders", "shell"} {
+		u := parts[k]
+		if u == nil {
+			return nil, fmt.Errorf("den.lock: %s: the compiler wrapper needs %s, which the closure does not hold", g.Pkg.Name, k)
+		}
+		env[k] = string(u.Drv.Out)
+		if !slices.Contains(d.Inputs, u.Drv.Out) {
+			d.Inputs = append(d.Inputs, u.Drv.Out)
+			d.Needs = append(d.Needs, u.Drv)
+		}
+	}
+	env["shell"] += "/bin/bash"
+	if err := d.Seal(storeDir); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
