@@ -14,6 +14,7 @@ import (
 	"github.com/den-sh/den/core/hosttools"
 	"github.com/den-sh/den/core/manifest"
 	"github.com/den-sh/den/core/platform"
+	stdenvpkg "github.com/den-sh/den/core/stdenv"
 	"github.com/den-sh/den/core/store"
 	"github.com/den-sh/den/core/storepath"
 )
@@ -128,7 +129,8 @@ func (p *Planner) PlanRecipe(r *manifest.Recipe, deps []*derivation.Derivation) 
 }
 
 // UseStdenv makes d build with the stdenv instead of host tools: its programs come after d's
-// own inputs on PATH, and its bash runs the script and is the build's /bin/sh.
+// own inputs on PATH, its bash runs the script and is the build's /bin/sh, and the stdenv's
+// fixup follows the script.
 func UseStdenv(d, stdenv *derivation.Derivation) {
 	d.Inputs = append(d.Inputs, stdenv.Out)
 	d.Needs = append(d.Needs, stdenv)
@@ -138,6 +140,7 @@ func UseStdenv(d, stdenv *derivation.Derivation) {
 	}
 	d.Env["shell"] = string(stdenv.Out) + "/bin/bash"
 	d.Stdenv = true
+	d.Script += "\n" + stdenvpkg.Fixup
 }
 
 // NoStdenvError says a recipe without host tools has no stdenv to build with.

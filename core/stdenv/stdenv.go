@@ -451,3 +451,19 @@ func ToolchainFromEnv(env map[string]string, out string) (Toolchain, error) {
 func (t Toolchain) Units() []string {
 	return append([]string{t.GCC, t.Binutils, t.Libc, t.LinuxHeaders, t.Shell}, t.Extra...)
 }
+
+// Fixup runs after a stdenv build's script, as Nix's fixup phase does: it strips debug
+// information from the ELF files of $out (strip -S, keeping symbols), because debug information
+// names the build directory and every include directory of the build's inputs, which would make
+// the whole toolchain a runtime reference of a program that needs only glibc. A build that wants
+// its debug information sets dontStrip=1 in its env.
+const Fixup = `
+if [ -z "${dontStrip:-}" ] && [ -d "$out" ]; then
+  find "$out" -type f \( -perm -u+x -o -name '*.so' -o -name '*.so.*' -o -name '*.a' -o -name '*.o' \) -print0 |
+  while IFS= read -r -d '' f; do
+    if [ "$(head -c 4 "$f" | od -An -c | tr -d ' ')" = '177ELF' ] || [ "${f%.a}" != "$f" ]; then
+      strip -S "$f" 2>/dev/null || true
+    fi
+  done
+fi
+`
