@@ -59,6 +59,11 @@ var mergedDirs = []string{
 	"share/aclocal",
 	"lib/pkgconfig",
 	"include",
+	// Debian's multiarch dirs: a C library's headers, .so and .pc files there, for a compiler
+	// and pkg-config that the environment points at them (LIBRARY_PATH, CPATH).
+	"lib/x86_64-linux-gnu",
+	"lib/aarch64-linux-gnu",
+	"share/pkgconfig",
 	"etc/bash_completion.d",
 	"share/zsh/site-functions",
 	"share/fish/vendor_completions.d",

@@ -44,6 +44,22 @@ func (b *Builder) buildUnion(d *derivation.Derivation, tmp string) (string, stor
 			return tmp, store.Publish{}, fmt.Errorf("%s: merging %s: %w", d.Name, p, err)
 		}
 	}
+	for _, l := range strings.Fields(d.Env["links"]) {
+		name, target, ok := strings.Cut(l, "=")
+		if !ok || !filepath.IsLocal(name) || strings.Contains(target, "/") || target == "" {
+			return tmp, store.Publish{}, fmt.Errorf("%s: bad link %q", d.Name, l)
+		}
+		at := filepath.Join(tmp, name)
+		if _, err := os.Lstat(at); err == nil {
+			continue // a package has it
+		}
+		if _, err := os.Stat(filepath.Join(filepath.Dir(at), target)); err != nil {
+			continue // nothing to point at
+		}
+		if err := os.Symlink(target, at); err != nil {
+			return tmp, store.Publish{}, err
+		}
+	}
 	return tmp, store.Publish{Candidates: cands}, nil
 }
 

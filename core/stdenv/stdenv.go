@@ -39,6 +39,8 @@
 package stdenv
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"path"
@@ -318,7 +320,16 @@ if [[ $static == 0 ]]; then
     [[ $d == "$store"/* ]] || continue
     for l in "${libs[@]}"; do
       if [[ $l == :* ]]; then f=$d/${l:1}; else f=$d/lib$l.so; fi
-      if [[ -e $f && $f == *.so* ]]; then rpath+=("$d"); break; fi
+      if [[ -e $f && $f == *.so* ]]; then
+        # Through a profile's link, the library's own store path, not the profile's: a program
+        # must not depend on the environment it was built in.
+        if [[ -L $f ]] && r=$(readlink -f -- "$f" 2>/dev/null) && [[ $r == "$store"/* ]]; then
+          rpath+=("${r%/*}")
+        else
+          rpath+=("$d")
+        fi
+        break
+      fi
     done
   done
   for d in "${sodirs[@]}"; do
@@ -433,7 +444,10 @@ func ToolchainFromEnv(env map[string]string, out string) (Toolchain, error) {
 		Shell: env["shell"], Triplet: env["triplet"], GCCVersion: env["gccVersion"],
 		Extra: strings.Fields(env["extra"]), Out: out,
 	}
-	known := map[string]bool{"gcc": true, "binutils": true, "libc": true, "linuxHeaders": true, "shell": true, "triplet": true, "gccVersion": true, "extra": true}
+	if r, ok := env["revision"]; ok && r != Revision() {
+		return Toolchain{}, fmt.Errorf("stdenv: this compiler wrapper was planned by another den (revision %s, this den writes %s); plan it again", r, Revision())
+	}
+	known := map[string]bool{"gcc": true, "binutils": true, "libc": true, "linuxHeaders": true, "shell": true, "triplet": true, "gccVersion": true, "extra": true, "revision": true}
 	for k := range env {
 		if !known[k] {
 			return Toolchain{}, fmt.Errorf("stdenv: the compiler wrapper has no setting %q (it knows %s)", k, "gcc, binutils, libc, linuxHeaders, shell, triplet, gccVersion, extra")
@@ -467,3 +481,24 @@ if [ -z "${dontStrip:-}" ] && [ -d "$out" ]; then
   done
 fi
 `
+
+// Revision identifies what Wrapper writes for a given toolchain: the hash of the wrapper it
+// generates for a fixed sample one. A wrapper derivation carries it, so that a den whose wrapper
+// scripts changed builds a new wrapper (and everything built with it) instead of reusing a path
+// whose content an older den decided.
+func Revision() string {
+	sample := Toolchain{
+		GCC: "/s/g", Binutils: "/s/b", Libc: "/s/l", LinuxHeaders: "/s/k", Shell: "/s/sh/bin/bash",
+		Triplet: "x86_64-linux-gnu", GCCVersion: "12", Extra: []string{"/s/e"}, Out: "/s/o",
+	}
+	files, err := Wrapper(sample)
+	if err != nil {
+		panic(err) // the sample is valid: a failure is a bug caught by the tests
+	}
+	h := sha256.New()
+	for _, name := range Names(files) {
+		fmt.Fprintf(h, "%s\x00%d\x00", name, len(files[name]))
+		h.Write(files[name])
+	}
+	return hex.EncodeToString(h.Sum(nil))[:16]
+}

@@ -30,6 +30,7 @@ import (
 	"github.com/den-sh/den/core/index"
 	"github.com/den-sh/den/core/lock"
 	"github.com/den-sh/den/core/platform"
+	"github.com/den-sh/den/core/stdenv"
 	"github.com/den-sh/den/core/version"
 )
 
@@ -127,11 +128,20 @@ func (e *MissingError) Hints() []string {
 // Matches reports whether Debian version v satisfies c: c is read against the upstream part of v
 // (12.2.0 of 12.2.0-14+deb12u1), or names v exactly.
 func Matches(c version.Constraint, v string) bool {
-	if c.String() == v || c.Check(v) {
+	switch {
+	case c.String() == "*" || c.IsLatest() || c.String() == v || c.Check(v):
 		return true
 	}
-	return c.Check(Upstream(v))
+	up := Upstream(v)
+	if c.Check(up) {
+		return true
+	}
+	// Debian's upstream versions carry repack suffixes (1.2.13.dfsg, 4.2.0+ds): the numbers
+	// before them.
+	return c.Check(leadingNumbers.FindString(up))
 }
+
+var leadingNumbers = regexp.MustCompile(`^\d+(\.\d+)*`)
 
 // Upstream is a Debian version without its epoch and Debian revision.
 func Upstream(v string) string {
@@ -593,7 +603,8 @@ func (g *Graph) Output(storeDir string) (*derivation.Derivation, error) {
 		}
 		parts = append([]*derivation.Derivation{w}, parts...)
 	}
-	if len(parts) == 1 {
+	links := g.alternatives()
+	if len(parts) == 1 && len(links) == 0 {
 		return parts[0], nil
 	}
 	version := g.Pkg.Attr(g.Sys.String(), "version")
@@ -601,11 +612,31 @@ func (g *Graph) Output(storeDir string) (*derivation.Derivation, error) {
 		version = g.Pkg.Version
 	}
 	name := storeName(strings.TrimPrefix(g.Pkg.Name, "deb:")) + "-" + storeName(Upstream(version))
-	return Union(name, Upstream(version), g.Sys, parts, storeDir)
+	return Union(name, Upstream(version), g.Sys, parts, links, storeDir)
 }
 
-// Union is a derivation merging the trees of parts into one, the first having a file winning.
-func Union(name, version string, sys platform.System, parts []*derivation.Derivation, storeDir string) (*derivation.Derivation, error) {
+// alternatives are the commands Debian's maintainer scripts would make with update-alternatives
+// (awk for gawk), which unpacking alone does not: "bin/awk=gawk", in bin of the root packages.
+func (g *Graph) alternatives() []string {
+	var out []string
+	for _, a := range []struct{ link, deb, target string }{
+		{"bin/awk", "gawk", "gawk"}, {"bin/nawk", "gawk", "gawk"},
+		{"bin/awk", "mawk", "mawk"}, {"bin/nawk", "mawk", "mawk"},
+		{"bin/pager", "less", "less"},
+	} {
+		if !slices.Contains(g.roots, a.deb) {
+			continue
+		}
+		if !slices.ContainsFunc(out, func(l string) bool { return strings.HasPrefix(l, a.link+"=") }) {
+			out = append(out, a.link+"="+a.target)
+		}
+	}
+	return out
+}
+
+// Union is a derivation merging the trees of parts into one, the first having a file winning,
+// with links ("bin/awk=gawk": a link to a file beside it) where no part has that file.
+func Union(name, version string, sys platform.System, parts []*derivation.Derivation, links []string, storeDir string) (*derivation.Derivation, error) {
 	d := &derivation.Derivation{
 		Name: name, Version: version, System: sys.String(), Host: sys.String(), Builder: derivation.BuilderUnion,
 		Env: map[string]string{},
@@ -617,6 +648,9 @@ func Union(name, version string, sys platform.System, parts []*derivation.Deriva
 		d.Needs = append(d.Needs, p)
 	}
 	d.Env["paths"] = strings.Join(paths, " ")
+	if len(links) > 0 {
+		d.Env["links"] = strings.Join(links, " ")
+	}
 	if err := d.Seal(storeDir); err != nil {
 		return nil, err
 	}
@@ -652,7 +686,7 @@ func (g *Graph) wrapper(units []*Unit, storeDir string) (*derivation.Derivation,
 		"linuxHeaders": find(func(n string) bool { return n == "linux-libc-dev" }),
 		"shell":        find(func(n string) bool { return n == "bash" }),
 	}
-	env := map[string]string{"triplet": g.Arch.Triplet, "gccVersion": gccVersion}
+	env := map[string]string{"triplet": g.Arch.Triplet, "gccVersion": gccVersion, "revision": stdenv.Revision()}
 	d := &derivation.Derivation{
 		Name: "cc-wrapper-gcc-" + gccVersion, Version: gccVersion, System: g.Sys.String(), Host: g.Sys.String(),
 		Builder: derivation.BuilderCCWrapper, Env: env,
