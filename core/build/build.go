@@ -26,6 +26,7 @@ import (
 	"github.com/den-sh/den/core/fetch"
 	"github.com/den-sh/den/core/gomod"
 	"github.com/den-sh/den/core/hash"
+	"github.com/den-sh/den/core/platform"
 	"github.com/den-sh/den/core/progress"
 	"github.com/den-sh/den/core/sandbox"
 	"github.com/den-sh/den/core/scratch"
@@ -63,6 +64,9 @@ type Builder struct {
 	// MaxProcesses bounds the processes of a sandboxed build (build-max-processes in
 	// config.toml); 0 means sandbox.DefaultMaxProcesses.
 	MaxProcesses int
+	// System is the machine builds run on; the zero value means platform.Current(). A native
+	// derivation for another system is refused rather than built here (see derivation.Native).
+	System platform.System
 
 	mu       sync.Mutex
 	inflight map[storepath.Path]*call
@@ -120,6 +124,25 @@ func (e *NoBuildError) Hints() []string {
 	return []string{"run without --no-build to build it here (den cache push can then share it)"}
 }
 
+// CrossError refuses to build a native derivation (a recipe) for another system than the one
+// den runs on: its compiler would produce this machine's code under the other system's path.
+type CrossError struct {
+	Name   string // the package, without its version
+	System string // what it was asked for
+	On     string // the machine den runs on
+}
+
+func (e *CrossError) Error() string {
+	return fmt.Sprintf("%s is built from source and cannot be built for %s on %s; cross-compilation is not supported yet", e.Name, e.System, e.On)
+}
+
+// Hints say how to get the output anyway.
+func (e *CrossError) Hints() []string {
+	return []string{
+		fmt.Sprintf("build it on %s itself and share it with den cache push: den build --system %s then substitutes it from the cache", e.System, e.System),
+	}
+}
+
 // Realize makes d.Out valid, realizing what it needs first, and returns whether anything was
 // built or downloaded.
 func (b *Builder) Realize(ctx context.Context, d *derivation.Derivation) error {
@@ -172,6 +195,9 @@ func (b *Builder) realize(ctx context.Context, d *derivation.Derivation) error {
 	if b.NoBuild {
 		return &NoBuildError{Name: d.Name, Path: d.Out, Asked: b.Substitute != nil}
 	}
+	if err := b.checkNative(d); err != nil {
+		return err
+	}
 	// Inputs first, side by side.
 	errs := make([]error, len(d.Needs))
 	var wg sync.WaitGroup
@@ -222,6 +248,18 @@ func (b *Builder) realize(ctx context.Context, d *derivation.Derivation) error {
 	// store as it was.
 	_, err = b.Store.AddText(d.Name+".drv", drv, d.References())
 	return err
+}
+
+// checkNative refuses a native derivation for another system, before its inputs are fetched.
+func (b *Builder) checkNative(d *derivation.Derivation) error {
+	on := b.System
+	if on == (platform.System{}) {
+		on = platform.Current()
+	}
+	if !d.Native || d.IsFixed() || d.System == on.String() {
+		return nil
+	}
+	return &CrossError{Name: strings.TrimSuffix(d.Name, "-"+d.Version), System: d.System, On: on.String()}
 }
 
 func (b *Builder) logf(format string, args ...any) { b.Progress.Logf(format, args...) }

@@ -79,6 +79,12 @@ type Derivation struct {
 	// Needs are the derivations producing Src and Inputs, realized first. They are described by
 	// their paths in the encoding.
 	Needs []*Derivation `json:"-"`
+	// Native marks a script whose output is for the machine that runs it (a recipe calling a
+	// compiler): it is built only on System, never on another machine, while its output may
+	// still come from a cache. Den's own repackaging scripts (npm trees, wrappers) leave it
+	// false: they produce the same bytes anywhere. It is not part of the encoding, because it
+	// says where the derivation may be built, not what it is.
+	Native bool `json:"-"`
 }
 
 // IsFixed reports whether d is a fixed-output download.

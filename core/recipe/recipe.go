@@ -66,6 +66,9 @@ func (p *Planner) PlanRecipe(r *manifest.Recipe, deps []*derivation.Derivation) 
 		Builder: derivation.BuilderScript,
 		Script:  r.Build,
 		Env:     r.Env,
+		// A recipe's script compiles for the machine it runs on: den build refuses it for
+		// another system unless a cache has that system's output.
+		Native: true,
 	}
 	switch {
 	case len(r.Src.URLs) > 0:

@@ -67,9 +67,8 @@ func (Backend) Plan(ctx context.Context, env *backend.Env, p *lock.Package, sys 
 	if !p.HasSystem(sys.String()) {
 		return nil, &backend.NotLockedForError{Package: p.Name, System: sys.String()}
 	}
-	if sys != env.Current {
-		return nil, fmt.Errorf("%s is built from source with host tools and cannot be built for %s on %s", p.Name, sys, env.Current)
-	}
+	// Another system is planned like this one: its output may come from a cache, and the
+	// builder refuses to build it here (the derivation is native, see core/recipe).
 	r := &manifest.Recipe{Name: p.Name, Version: p.Version, Build: p.Attrs["build"], HostTools: strings.Fields(p.Attrs["host-tools"])}
 	for _, s := range p.Sources {
 		h, err := hash.Parse(s.Hash, "")
