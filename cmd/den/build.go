@@ -22,6 +22,7 @@ type BuildCmd struct {
 	Targets   []string `arg:"" name:"package" help:"Packages (go@1.22, node, npm:prettier, go:MODULE/PATH) or recipes of den.toml."`
 	System    string   `help:"Build for another system (x86_64-linux, aarch64-darwin, …)." placeholder:"SYSTEM"`
 	PrintLogs bool     `short:"L" name:"print-build-logs" help:"Stream build logs to stderr."`
+	Check     bool     `help:"Rebuild targets that are built already and compare the results (downloads: download again)."`
 }
 
 func (c *BuildCmd) Run(a *App) error {
@@ -60,6 +61,9 @@ func (c *BuildCmd) Run(a *App) error {
 	}
 	if m != nil {
 		a.applyProjectSandbox(m, b)
+	}
+	if c.Check {
+		return a.checkTargets(ctx, b, c.Targets, drvs)
 	}
 	// Targets already valid need no goroutine (a repeated den build). Asking the store about
 	// them one after another first also makes sure its database exists before the goroutines
@@ -106,6 +110,35 @@ func (c *BuildCmd) Run(a *App) error {
 	}
 	if failed != nil {
 		return buildFailure(failed)
+	}
+	return nil
+}
+
+// checkTargets rebuilds each target and compares it with its valid output, one after another
+// (a check is for finding out, not for speed), and fails if any differs.
+func (a *App) checkTargets(ctx context.Context, b *build.Builder, targets []string, drvs []*derivation.Derivation) error {
+	failed := false
+	for i, d := range drvs {
+		err := b.Check(ctx, d)
+		var nb *build.NotBuiltError
+		var nr *build.NotReproducibleError
+		switch {
+		case err == nil:
+			fmt.Fprintf(a.Stderr, "den: %s is reproducible\n", d.Out)
+			fmt.Fprintln(a.Stdout, d.Out)
+		case errors.As(err, &nb):
+			nb.Name = targets[i]
+			return err
+		case errors.As(err, &nr):
+			// The others are still checked; each difference is told as it is found.
+			report(a.Stderr, err)
+			failed = true
+		default:
+			return buildFailure(err)
+		}
+	}
+	if failed {
+		return &exitError{code: exitFail}
 	}
 	return nil
 }

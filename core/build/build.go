@@ -147,16 +147,7 @@ func (e *CrossError) Hints() []string {
 // built or downloaded.
 func (b *Builder) Realize(ctx context.Context, d *derivation.Derivation) error {
 	b.mu.Lock()
-	if b.inflight == nil {
-		b.inflight = map[storepath.Path]*call{}
-		jobs := b.Jobs
-		if jobs <= 0 {
-			jobs = 4
-		}
-		b.sem = make(chan struct{}, jobs)
-		// What builds of a killed den left; see makeBuildDir.
-		scratch.Sweep(b.buildsDir(), "")
-	}
+	b.start()
 	if c, ok := b.inflight[d.Out]; ok {
 		b.mu.Unlock()
 		select {
@@ -172,6 +163,21 @@ func (b *Builder) Realize(ctx context.Context, d *derivation.Derivation) error {
 	c.err = b.realize(ctx, d)
 	close(c.done)
 	return c.err
+}
+
+// start sets the builder up on first use; callers hold b.mu.
+func (b *Builder) start() {
+	if b.inflight != nil {
+		return
+	}
+	b.inflight = map[storepath.Path]*call{}
+	jobs := b.Jobs
+	if jobs <= 0 {
+		jobs = 4
+	}
+	b.sem = make(chan struct{}, jobs)
+	// What builds of a killed den left; see makeBuildDir.
+	scratch.Sweep(b.buildsDir(), "")
 }
 
 func (b *Builder) realize(ctx context.Context, d *derivation.Derivation) error {
@@ -198,26 +204,14 @@ func (b *Builder) realize(ctx context.Context, d *derivation.Derivation) error {
 	if err := b.checkNative(d); err != nil {
 		return err
 	}
-	// Inputs first, side by side.
-	errs := make([]error, len(d.Needs))
-	var wg sync.WaitGroup
-	for i, n := range d.Needs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs[i] = b.Realize(ctx, n)
-		}()
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
+	if err := b.realizeNeeds(ctx, d); err != nil {
 		return err
 	}
-	select {
-	case b.sem <- struct{}{}:
-	case <-ctx.Done():
-		return ctx.Err()
+	release, err := b.acquire(ctx)
+	if err != nil {
+		return err
 	}
-	defer func() { <-b.sem }()
+	defer release()
 	if d.IsFixed() {
 		_, err := b.Store.Ensure(d.Out, func(tmp string) (string, store.Publish, error) {
 			if d.Builder == derivation.BuilderFetch {
@@ -260,6 +254,31 @@ func (b *Builder) checkNative(d *derivation.Derivation) error {
 		return nil
 	}
 	return &CrossError{Name: strings.TrimSuffix(d.Name, "-"+d.Version), System: d.System, On: on.String()}
+}
+
+// realizeNeeds realizes the inputs of d, side by side.
+func (b *Builder) realizeNeeds(ctx context.Context, d *derivation.Derivation) error {
+	errs := make([]error, len(d.Needs))
+	var wg sync.WaitGroup
+	for i, n := range d.Needs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = b.Realize(ctx, n)
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// acquire takes one of the builder's job slots.
+func (b *Builder) acquire(ctx context.Context) (release func(), err error) {
+	select {
+	case b.sem <- struct{}{}:
+		return func() { <-b.sem }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 }
 
 func (b *Builder) logf(format string, args ...any) { b.Progress.Logf(format, args...) }
@@ -338,27 +357,41 @@ func (b *Builder) build(ctx context.Context, d *derivation.Derivation, tmp strin
 	if err != nil {
 		return tmp, store.Publish{}, err
 	}
-	outHost := tmp
+	run := scriptRun{out: string(d.Out), outHost: tmp}
 	if mode == sandbox.ModeOff {
-		outHost = string(d.Out)
+		run.outHost = string(d.Out)
 	}
+	candidates, err := b.runScript(ctx, d, mode, run)
+	return run.outHost, store.Publish{Candidates: candidates}, err
+}
+
+// scriptRun says where one run of a derivation's script leaves its output.
+type scriptRun struct {
+	out     string // $out as the script sees it
+	outHost string // where the output is written on the host (out itself without a sandbox)
+	logTag  string // added to the log file's name, so a check keeps the build's log
+}
+
+// runScript runs the script of d and returns the store paths its output may reference.
+func (b *Builder) runScript(ctx context.Context, d *derivation.Derivation, mode sandbox.Mode, run scriptRun) ([]storepath.Path, error) {
+	outHost := run.outHost
 	// $out exists as an empty directory when the script starts: in the sandbox it is a mount point.
 	if err := os.Mkdir(outHost, 0o755); err != nil {
-		return outHost, store.Publish{}, err
+		return nil, err
 	}
 	top, err := b.makeBuildDir(d)
 	if err != nil {
-		return outHost, store.Publish{}, err
+		return nil, err
 	}
 	defer top.Remove()
 	buildDir := filepath.Join(top.Path, "build")
 	work, err := b.unpack(d, buildDir)
 	if err != nil {
-		return outHost, store.Publish{}, err
+		return nil, err
 	}
 	closure, err := b.Store.Closure(d.References()...)
 	if err != nil {
-		return outHost, store.Publish{}, err
+		return nil, err
 	}
 	var inputs []string
 	var candidates []storepath.Path
@@ -368,23 +401,23 @@ func (b *Builder) build(ctx context.Context, d *derivation.Derivation, tmp strin
 	}
 	toolsBin := filepath.Join(buildDir, ".den", "bin")
 	if err := os.MkdirAll(toolsBin, 0o755); err != nil {
-		return outHost, store.Publish{}, err
+		return nil, err
 	}
 	var shell string
 	for _, t := range d.HostTools {
 		if err := os.Symlink(t.Path, filepath.Join(toolsBin, t.Name)); err != nil && !errors.Is(err, fs.ErrExist) {
-			return outHost, store.Publish{}, err
+			return nil, err
 		}
 		if t.Name == "bash" {
 			shell = t.Path
 		}
 	}
 	if shell == "" {
-		return outHost, store.Publish{}, fmt.Errorf("%s: no bash among the host tools", d.Name)
+		return nil, fmt.Errorf("%s: no bash among the host tools", d.Name)
 	}
 	script := filepath.Join(buildDir, ".den", "build.sh")
 	if err := os.WriteFile(script, []byte(d.Script+"\n"), 0o644); err != nil {
-		return outHost, store.Publish{}, err
+		return nil, err
 	}
 	var path []string
 	notPrograms := goModulePaths(d)
@@ -406,7 +439,7 @@ func (b *Builder) build(ctx context.Context, d *derivation.Derivation, tmp strin
 		env[k] = v
 	}
 	for k, v := range map[string]string{
-		"out": string(d.Out), "src": string(d.Src), "name": d.Name, "version": d.Version,
+		"out": run.out, "src": string(d.Src), "name": d.Name, "version": d.Version,
 		"system": d.System, "HOME": "/homeless-shelter", "TMPDIR": buildDir, "TMP": buildDir,
 		"TEMP": buildDir, "TERM": "dumb", "PATH": strings.Join(path, ":"),
 		"DEN_BUILD_CORES": strconv.Itoa(cores), "DEN_BUILD_TOP": buildDir,
@@ -418,7 +451,7 @@ func (b *Builder) build(ctx context.Context, d *derivation.Derivation, tmp strin
 	if len(d.GoModules) > 0 {
 		goEnv, err := prepareGoProxy(d.GoModules, buildDir)
 		if err != nil {
-			return outHost, store.Publish{}, fmt.Errorf("%s: preparing its Go modules: %w", d.Name, err)
+			return nil, fmt.Errorf("%s: preparing its Go modules: %w", d.Name, err)
 		}
 		for k, v := range goEnv {
 			env[k] = v
@@ -432,9 +465,9 @@ func (b *Builder) build(ctx context.Context, d *derivation.Derivation, tmp strin
 	}
 	sort.Strings(envList)
 
-	logFile, log, err := b.openLog(d.Out)
+	logFile, log, err := b.openLog(d.Out, run.logTag)
 	if err != nil {
-		return outHost, store.Publish{}, err
+		return nil, err
 	}
 	defer log.Close()
 	tail := &tailBuffer{max: 25}
@@ -451,7 +484,7 @@ func (b *Builder) build(ctx context.Context, d *derivation.Derivation, tmp strin
 		BuildDir: buildDir,
 		StoreDir: b.Store.Dir,
 		Inputs:   inputs,
-		OutPath:  string(d.Out),
+		OutPath:  run.out,
 		OutTemp:  outHost,
 		RootDir:  filepath.Join(top.Path, "root"),
 		Stdout:   w,
@@ -462,9 +495,9 @@ func (b *Builder) build(ctx context.Context, d *derivation.Derivation, tmp strin
 		Timeout:      b.Timeout,
 	})
 	if err != nil {
-		return outHost, store.Publish{}, &Error{Name: d.Name, Err: err, Tail: tail.lines(), LogFile: logFile}
+		return nil, &Error{Name: d.Name, Err: err, Tail: tail.lines(), LogFile: logFile}
 	}
-	return outHost, store.Publish{Candidates: candidates}, nil
+	return candidates, nil
 }
 
 // makeBuildDir makes the directory of one build in den's state, not /tmp: the sandbox can then
@@ -585,12 +618,12 @@ func copyTree(src, dst string) error {
 	})
 }
 
-func (b *Builder) openLog(out storepath.Path) (string, *os.File, error) {
+func (b *Builder) openLog(out storepath.Path, tag string) (string, *os.File, error) {
 	dir := b.Store.LogDir()
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", nil, err
 	}
-	name := filepath.Join(dir, out.Base()+".log")
+	name := filepath.Join(dir, out.Base()+tag+".log")
 	f, err := os.Create(name)
 	return name, f, err
 }
