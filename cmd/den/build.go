@@ -152,11 +152,11 @@ func (a *App) planTarget(ctx context.Context, m *manifest.Manifest, planner **re
 			return nil, err
 		}
 		if *planner == nil {
-			s, err := a.Store()
+			p, err := a.recipePlanner(ctx, m, sys)
 			if err != nil {
 				return nil, err
 			}
-			*planner = &recipe.Planner{Manifest: m, Store: s, Tools: a.Tools(), System: sys}
+			*planner = p
 		}
 		return (*planner).Plan(target)
 	}
@@ -168,6 +168,7 @@ func (a *App) planTarget(ctx context.Context, m *manifest.Manifest, planner **re
 		if err := a.requireAllowed(m, true); err != nil {
 			return nil, err
 		}
+		r.UseProject(m)
 		f, _, err := lock.Read(m.Root)
 		if err != nil {
 			return nil, err
@@ -194,6 +195,40 @@ func (a *App) planTarget(ctx context.Context, m *manifest.Manifest, planner **re
 		return nil, err
 	}
 	return r.Plan(ctx, p, sys)
+}
+
+// recipePlanner plans m's recipes for sys; a dep that names no recipe is a package of den's
+// index, planned as den build plans a package (from den.lock when it has it).
+func (a *App) recipePlanner(ctx context.Context, m *manifest.Manifest, sys platform.System) (*recipe.Planner, error) {
+	if err := checkRecipeDeps(m); err != nil {
+		return nil, err
+	}
+	s, err := a.Store()
+	if err != nil {
+		return nil, err
+	}
+	p := &recipe.Planner{Manifest: m, Store: s, Tools: a.Tools(), System: sys}
+	p.Package = func(name string) (*derivation.Derivation, error) {
+		var none *recipe.Planner
+		return a.planTarget(ctx, m, &none, name, sys)
+	}
+	return p, nil
+}
+
+// checkRecipeDeps checks that the deps of m's recipes that name no recipe are packages of den's
+// index, pointing at the one that is not.
+func checkRecipeDeps(m *manifest.Manifest) error {
+	if len(m.PackageDeps()) == 0 {
+		return nil
+	}
+	ix, err := index.Load()
+	if err != nil {
+		return err
+	}
+	return m.CheckDeps(func(name string) bool {
+		_, err := ix.Lookup(name)
+		return err == nil
+	}, ix.Names())
 }
 
 // projectPackage finds target among den.toml's [packages] (by name, without a version).

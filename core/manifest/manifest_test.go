@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -314,10 +315,6 @@ hint: add hash = "sha256-…": den checks every download against it before it en
    4 | src = { url = "http://127.0.0.1/x.tgz", path = "./x" }
      |                                         ^
 hint: src is { url = "…", hash = "…" }, { urls = ["…", "…"], hash = "…" }, or a path like "./src"`},
-		{"unknown dep", recipe + "deps = [\"wrld\"]\n[recipes.world]\nversion = \"1\"\nbuild = \"make\"\n", `den.toml:4:9: unknown dep "wrld"; did you mean "world"?
-   4 | deps = ["wrld"]
-     |         ^
-hint: deps name other recipes in this file: world`},
 		{"dep cycle", `[recipes.a]
 version = "1"
 build = "make"
@@ -435,5 +432,41 @@ func TestFindNotFound(t *testing.T) {
 	}
 	if !errors.Is(err, fs.ErrNotExist) {
 		t.Error("NotFoundError is not fs.ErrNotExist")
+	}
+}
+
+// A dep that names no recipe is a package of den's index, which Parse cannot know; CheckDeps
+// asks, and points at a typo with the recipes and packages it might have meant.
+func TestCheckDeps(t *testing.T) {
+	data := "[recipes.hello]\nversion = \"1\"\nbuild = \"make\"\ndeps = [\"go\", \"wrld\"]\n[recipes.world]\nversion = \"1\"\nbuild = \"make\"\n"
+	m, err := Parse("den.toml", []byte(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := m.PackageDeps(); !slices.Equal(got, []string{"go", "wrld"}) {
+		t.Errorf("PackageDeps = %q", got)
+	}
+	known := func(name string) bool { return name == "go" || name == "zlib" }
+	err = m.CheckDeps(known, []string{"go", "zlib"})
+	want := `den.toml:4:15: unknown dep "wrld": no recipe or package has that name; did you mean "world"?
+   4 | deps = ["go", "wrld"]
+     |               ^
+hint: deps name other recipes in this file (world) or packages of den's index (den search)`
+	if err == nil || err.Error() != want {
+		t.Errorf("got\n%v\nwant\n%s", err, want)
+	}
+	m2, err := Parse("den.toml", []byte(strings.Replace(data, `"wrld"`, `"zlb"`, 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m2.CheckDeps(known, []string{"go", "zlib"}); err == nil || !strings.Contains(err.Error(), `did you mean "zlib"?`) {
+		t.Errorf("a misspelt package: %v", err)
+	}
+	m3, err := Parse("den.toml", []byte(strings.Replace(data, `"wrld"`, `"zlib"`, 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m3.CheckDeps(known, nil); err != nil {
+		t.Errorf("recipes and packages as deps: %v", err)
 	}
 }

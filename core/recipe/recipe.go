@@ -23,6 +23,9 @@ type Planner struct {
 	Store    *store.Store
 	Tools    *hosttools.Resolver
 	System   platform.System
+	// Package plans a dep that names no recipe: a package of den's index (deps = ["go"]), its
+	// output an input of the recipe like a recipe dep's. nil allows recipe deps only.
+	Package func(name string) (*derivation.Derivation, error)
 
 	planned map[string]*derivation.Derivation
 }
@@ -41,8 +44,13 @@ func (p *Planner) Plan(name string) (*derivation.Derivation, error) {
 	}
 	var needs []*derivation.Derivation
 	for _, dep := range r.Deps {
-		dd, err := p.Plan(dep)
-		if err != nil {
+		var dd *derivation.Derivation
+		var err error
+		if p.Manifest.Recipes[dep] == nil && p.Package != nil {
+			if dd, err = p.Package(dep); err != nil {
+				return nil, fmt.Errorf("recipe %s: dep %s: %w", name, dep, err)
+			}
+		} else if dd, err = p.Plan(dep); err != nil {
 			return nil, err
 		}
 		needs = append(needs, dd)
