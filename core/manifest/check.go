@@ -2,9 +2,9 @@ package manifest
 
 import (
 	"fmt"
+	"maps"
 	"net/url"
 	"path/filepath"
-	"maps"
 	"slices"
 	"strings"
 
