@@ -214,6 +214,13 @@ func (b *Builder) realize(ctx context.Context, d *derivation.Derivation) error {
 	defer release()
 	if d.IsFixed() {
 		_, err := b.Store.Ensure(d.Out, func(tmp string) (string, store.Publish, error) {
+			if d.Builder == derivation.BuilderGoVendor {
+				h, err := hash.Parse(d.OutputHash, "")
+				if err != nil {
+					return "", store.Publish{}, err
+				}
+				return tmp, store.Publish{CA: "fixed:r:" + h.String(), WantNarHash: &h}, b.vendor(ctx, d, tmp)
+			}
 			if d.Builder == derivation.BuilderFetch {
 				h, err := hash.Parse(d.OutputHash, "")
 				if err != nil {
@@ -370,6 +377,7 @@ type scriptRun struct {
 	out     string // $out as the script sees it
 	outHost string // where the output is written on the host (out itself without a sandbox)
 	logTag  string // added to the log file's name, so a check keeps the build's log
+	network bool   // a fixed-output build that fetches
 }
 
 // runScript runs the script of d and returns the store paths its output may reference.
@@ -491,6 +499,7 @@ func (b *Builder) runScript(ctx context.Context, d *derivation.Derivation, mode 
 		Stderr:   w,
 		Mode:     mode,
 
+		Network:      run.network,
 		MaxProcesses: b.MaxProcesses,
 		Timeout:      b.Timeout,
 	})

@@ -104,13 +104,11 @@ func (b *Builder) Check(ctx context.Context, d *derivation.Derivation) error {
 	if err != nil {
 		return fmt.Errorf("%s: its registered NAR hash: %w", d.Out, err)
 	}
-	if !d.IsFixed() {
-		if err := b.checkNative(d); err != nil {
-			return err
-		}
-		if err := b.realizeNeeds(ctx, d); err != nil {
-			return err
-		}
+	if err := b.checkNative(d); err != nil {
+		return err
+	}
+	if err := b.realizeNeeds(ctx, d); err != nil {
+		return err
 	}
 	release, err := b.acquire(ctx)
 	if err != nil {
@@ -161,9 +159,12 @@ func (b *Builder) Check(ctx context.Context, d *derivation.Derivation) error {
 func (b *Builder) rebuild(ctx context.Context, d *derivation.Derivation, tmp string) error {
 	if d.IsFixed() {
 		var err error
-		if d.Builder == derivation.BuilderFetch {
+		switch d.Builder {
+		case derivation.BuilderFetch:
 			err = b.fetch(ctx, d, tmp)
-		} else {
+		case derivation.BuilderGoVendor:
+			err = b.vendor(ctx, d, tmp)
+		default:
 			err = b.fetchGo(ctx, d, tmp)
 		}
 		if err != nil {

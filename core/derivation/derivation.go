@@ -29,7 +29,15 @@ const (
 	BuilderGoModule    = "gomodule"
 	BuilderGoToolchain = "gotoolchain"
 	BuilderGoMod       = "gomod"
+	// BuilderGoVendor is the vendor directory of a Go module source (Src), made by `go mod
+	// vendor` with the go command among Inputs and the network, as Nix's buildGoModule's
+	// goModules: fixed-output, its path the NAR hash in OutputHash (SRI sha256) and the name.
+	BuilderGoVendor = "govendor"
 )
+
+// PlaceholderHash stands for a fixed output's hash that is not known yet (Nix's lib.fakeHash):
+// the output never matches it, and the error says the hash it got.
+const PlaceholderHash = "sha256-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
 
 // HostTool is a program from the host that a build may use. Its identity enters the hash, so a
 // different compiler gives a different path.
@@ -90,7 +98,7 @@ type Derivation struct {
 // IsFixed reports whether d is a fixed-output download.
 func (d *Derivation) IsFixed() bool {
 	switch d.Builder {
-	case BuilderFetch, BuilderGoModule, BuilderGoToolchain, BuilderGoMod:
+	case BuilderFetch, BuilderGoModule, BuilderGoToolchain, BuilderGoMod, BuilderGoVendor:
 		return true
 	}
 	return false
@@ -130,6 +138,17 @@ func (d *Derivation) Seal(storeDir string) error {
 		}
 		var err error
 		d.Out, err = storepath.FixedOther(storeDir, d.Builder, d.OutputHash, d.Name)
+		return err
+	}
+	if d.Builder == BuilderGoVendor {
+		h, err := hash.Parse(d.OutputHash, "")
+		if err != nil || h.Algo != hash.SHA256 {
+			return fmt.Errorf("%s: a vendor directory needs a sha256 hash, not %q", d.Name, d.OutputHash)
+		}
+		if d.Src == "" {
+			return fmt.Errorf("%s: a vendor directory needs the Go module source it is made from", d.Name)
+		}
+		d.Out, err = storepath.FixedRecursive(storeDir, h, d.Name)
 		return err
 	}
 	if d.IsFixed() {

@@ -348,6 +348,23 @@ func (c *checker) recipe(ent *entry, d recipeDoc, s *spec) (*Recipe, error) {
 			}
 		}
 	}
+	if d.VendorHash != nil {
+		r.Vendor = true
+		if *d.VendorHash != "" {
+			h, err := hash.Parse(*d.VendorHash, "")
+			if err == nil && h.Algo != hash.SHA256 {
+				err = fmt.Errorf("vendor-hash %q is not a sha256 hash", *d.VendorHash)
+			}
+			if err != nil {
+				return nil, c.f.errorAt(ent.byName["vendor-hash"].at(), `write the hash den printed ("got: sha256-…"), or vendor-hash = "" to have den compute it`, "%v", err)
+			}
+			r.VendorHash = h
+		}
+		if r.Src.IsZero() {
+			return nil, c.f.errorAt(ent.byName["vendor-hash"].at(), `give the recipe its Go module as src, like src = "./"`,
+				"recipe %s has a vendor-hash but no source to vendor", r.Name)
+		}
+	}
 	return r, nil
 }
 

@@ -215,15 +215,15 @@ hint: top-level keys are systems, packages, env, scripts, shell, options, caches
 		{"recipe key typo", recipe + "verison = \"1\"\n", `den.toml:4:1: unknown key "verison"; did you mean "version"?
    4 | verison = "1"
      | ^
-hint: keys in recipes.hello are description, version, src, build, deps, host-tools and env`},
+hint: keys in recipes.hello are description, version, src, build, deps, host-tools, env and vendor-hash`},
 		{"host_tools", recipe + "  host_tools = [\"cc\"]\n", `den.toml:4:3: unknown key "host_tools"; did you mean "host-tools"?
    4 |   host_tools = ["cc"]
      |   ^
-hint: keys in recipes.hello are description, version, src, build, deps, host-tools and env`},
+hint: keys in recipes.hello are description, version, src, build, deps, host-tools, env and vendor-hash`},
 		{"dotted typo", "recipes.hello.verison = \"1\"\n", `den.toml:1:15: unknown key "verison"; did you mean "version"?
    1 | recipes.hello.verison = "1"
      |               ^
-hint: keys in recipes.hello are description, version, src, build, deps, host-tools and env`},
+hint: keys in recipes.hello are description, version, src, build, deps, host-tools, env and vendor-hash`},
 		{"package table typo", "[packages]\ngopls = { versoin = \"latest\" }\n", `den.toml:2:11: unknown key "versoin"; did you mean "version"?
    2 | gopls = { versoin = "latest" }
      |           ^
@@ -315,6 +315,14 @@ hint: add hash = "sha256-…": den checks every download against it before it en
    4 | src = { url = "http://127.0.0.1/x.tgz", path = "./x" }
      |                                         ^
 hint: src is { url = "…", hash = "…" }, { urls = ["…", "…"], hash = "…" }, or a path like "./src"`},
+		{"vendor without source", recipe + "vendor-hash = \"\"\n", `den.toml:4:15: recipe hello has a vendor-hash but no source to vendor
+   4 | vendor-hash = ""
+     |               ^
+hint: give the recipe its Go module as src, like src = "./"`},
+		{"vendor hash sha512", recipe + "src = \"./\"\nvendor-hash = \"sha512-" + strings.Repeat("A", 86) + "==\"\n", `den.toml:5:15: vendor-hash "sha512-` + strings.Repeat("A", 86) + `==" is not a sha256 hash
+   5 | vendor-hash = "sha512-` + strings.Repeat("A", 86) + `=="
+     |               ^
+hint: write the hash den printed ("got: sha256-…"), or vendor-hash = "" to have den compute it`},
 		{"dep cycle", `[recipes.a]
 version = "1"
 build = "make"

@@ -117,10 +117,57 @@ func (p *Planner) PlanRecipe(r *manifest.Recipe, deps []*derivation.Derivation) 
 		return nil, fmt.Errorf("recipe %s: %w", name, err)
 	}
 	d.HostTools = mergeTools(base, declared)
+	if r.Vendor {
+		if err := p.vendor(r, d, base); err != nil {
+			return nil, err
+		}
+	}
 	if err := d.Seal(p.Store.Dir); err != nil {
 		return nil, fmt.Errorf("recipe %s: %w", name, err)
 	}
 	return d, nil
+}
+
+// vendorPrelude runs before the script of a recipe with a vendor-hash: the module builds from
+// the vendor directory, with no module proxy, and the go command keeps its caches in the build.
+const vendorPrelude = `export GOFLAGS=-mod=vendor GOPROXY=off GOTOOLCHAIN=local GOENV=off GOCACHE="$TMPDIR/.den-go/cache" GOPATH="$TMPDIR/.den-go/path"
+rm -rf vendor && cp -R "$DEN_GO_VENDOR" vendor && chmod -R u+w vendor
+`
+
+// vendor adds to d, the recipe's derivation whose source and deps are planned, the vendor
+// directory of its Go module source (as Nix's buildGoModule): a fixed-output derivation that
+// runs go mod vendor with the network and the recipe's deps (the go toolchain among them),
+// whose output the build copies to vendor/ before its script runs offline.
+func (p *Planner) vendor(r *manifest.Recipe, d *derivation.Derivation, base []derivation.HostTool) error {
+	want := derivation.PlaceholderHash
+	if !r.VendorHash.IsZero() {
+		want = r.VendorHash.SRI()
+	}
+	v := &derivation.Derivation{
+		Name:       r.Name + "-" + r.Version + "-vendor",
+		Version:    r.Version,
+		System:     p.System.String(),
+		Host:       p.System.String(),
+		Builder:    derivation.BuilderGoVendor,
+		Src:        d.Src,
+		Inputs:     append([]storepath.Path(nil), d.Inputs...),
+		Needs:      append([]*derivation.Derivation(nil), d.Needs...),
+		HostTools:  base,
+		OutputHash: want,
+	}
+	if err := v.Seal(p.Store.Dir); err != nil {
+		return fmt.Errorf("recipe %s: %w", r.Name, err)
+	}
+	d.Inputs = append(d.Inputs, v.Out)
+	d.Needs = append(d.Needs, v)
+	env := map[string]string{}
+	for k, val := range d.Env {
+		env[k] = val
+	}
+	env["DEN_GO_VENDOR"] = string(v.Out)
+	d.Env = env
+	d.Script = vendorPrelude + d.Script
+	return nil
 }
 
 // checkInside refuses a local source that, its links followed, is not in the project: a link

@@ -105,6 +105,12 @@ func recipeLock(rec *manifest.Recipe, root string) (*lock.Package, error) {
 		},
 		Systems: map[string]*lock.System{},
 	}
+	if rec.Vendor {
+		p.Attrs[recipes.AttrVendor] = ""
+		if !rec.VendorHash.IsZero() {
+			p.Attrs[recipes.AttrVendor] = rec.VendorHash.SRI()
+		}
+	}
 	if len(rec.Env) > 0 {
 		data, err := json.Marshal(rec.Env) // keys sorted
 		if err != nil {
@@ -142,7 +148,7 @@ func recipeDiffers(p *lock.Package, rec *manifest.Recipe, root string) string {
 	case p.Attrs[recipes.AttrBuild] != want.Attrs[recipes.AttrBuild]:
 		return "its build script differs from den.toml's recipe"
 	case !maps.Equal(p.Attrs, want.Attrs):
-		return "its host tools or env differ from den.toml's recipe"
+		return "its host tools, env or vendor-hash differ from den.toml's recipe"
 	}
 	got := slices.Clone(p.Sources)
 	for _, s := range p.Systems {

@@ -24,11 +24,12 @@ import (
 
 // Attributes and source kinds in den.lock.
 const (
-	AttrBuild     = "build"      // the script
-	AttrHostTools = "host-tools" // space-separated
-	AttrEnv       = "env"        // JSON object, for den.toml's recipes
-	AttrProject   = "project"    // "true" for a recipe of den.toml rather than of den's index
-	KindPath      = "path"       // a source in the project, its path relative to the project root
+	AttrBuild     = "build"       // the script
+	AttrHostTools = "host-tools"  // space-separated
+	AttrEnv       = "env"         // JSON object, for den.toml's recipes
+	AttrProject   = "project"     // "true" for a recipe of den.toml rather than of den's index
+	AttrVendor    = "vendor-hash" // the NAR hash of a Go module source's vendor directory ("" not known yet)
+	KindPath      = "path"        // a source in the project, its path relative to the project root
 )
 
 // Backend implements backend.Backend.
@@ -86,6 +87,16 @@ func (Backend) Plan(ctx context.Context, env *backend.Env, p *lock.Package, sys 
 	if e := p.Attrs[AttrEnv]; e != "" {
 		if err := json.Unmarshal([]byte(e), &r.Env); err != nil {
 			return nil, fmt.Errorf("den.lock: %s: its env: %w", p.Name, err)
+		}
+	}
+	if v, ok := p.Attrs[AttrVendor]; ok {
+		r.Vendor = true
+		if v != "" {
+			h, err := hash.Parse(v, "")
+			if err != nil {
+				return nil, fmt.Errorf("den.lock: %s: its vendor-hash: %w", p.Name, err)
+			}
+			r.VendorHash = h
 		}
 	}
 	planner := &recipe.Planner{Store: env.Store, Tools: env.Tools, System: sys}
