@@ -22,6 +22,7 @@ type BuildCmd struct {
 	Targets   []string `arg:"" name:"package" help:"Packages (go@1.22, node, npm:prettier, go:MODULE/PATH) or recipes of den.toml."`
 	System    string   `help:"Build for another system (x86_64-linux, aarch64-darwin, …)." placeholder:"SYSTEM"`
 	PrintLogs bool     `short:"L" name:"print-build-logs" help:"Stream build logs to stderr."`
+	Check     bool     `help:"Rebuild targets that are built already and compare the results (downloads: download again)."`
 }
 
 func (c *BuildCmd) Run(a *App) error {
@@ -60,6 +61,9 @@ func (c *BuildCmd) Run(a *App) error {
 	}
 	if m != nil {
 		a.applyProjectSandbox(m, b)
+	}
+	if c.Check {
+		return a.checkTargets(ctx, b, c.Targets, drvs)
 	}
 	// Targets already valid need no goroutine (a repeated den build). Asking the store about
 	// them one after another first also makes sure its database exists before the goroutines
@@ -110,6 +114,35 @@ func (c *BuildCmd) Run(a *App) error {
 	return nil
 }
 
+// checkTargets rebuilds each target and compares it with its valid output, one after another
+// (a check is for finding out, not for speed), and fails if any differs.
+func (a *App) checkTargets(ctx context.Context, b *build.Builder, targets []string, drvs []*derivation.Derivation) error {
+	failed := false
+	for i, d := range drvs {
+		err := b.Check(ctx, d)
+		var nb *build.NotBuiltError
+		var nr *build.NotReproducibleError
+		switch {
+		case err == nil:
+			fmt.Fprintf(a.Stderr, "den: %s is reproducible\n", d.Out)
+			fmt.Fprintln(a.Stdout, d.Out)
+		case errors.As(err, &nb):
+			nb.Name = targets[i]
+			return err
+		case errors.As(err, &nr):
+			// The others are still checked; each difference is told as it is found.
+			report(a.Stderr, err)
+			failed = true
+		default:
+			return buildFailure(err)
+		}
+	}
+	if failed {
+		return &exitError{code: exitFail}
+	}
+	return nil
+}
+
 // planTarget plans one target of den build: a recipe of den.toml, a package of den.toml (from
 // den.lock when it has the package for this constraint and system, as buildLocked), or any
 // package den knows (resolved in memory; den build never writes the lock).
@@ -119,11 +152,11 @@ func (a *App) planTarget(ctx context.Context, m *manifest.Manifest, planner **re
 			return nil, err
 		}
 		if *planner == nil {
-			s, err := a.Store()
+			p, err := a.recipePlanner(ctx, m, sys)
 			if err != nil {
 				return nil, err
 			}
-			*planner = &recipe.Planner{Manifest: m, Store: s, Tools: a.Tools(), System: sys}
+			*planner = p
 		}
 		return (*planner).Plan(target)
 	}
@@ -135,6 +168,7 @@ func (a *App) planTarget(ctx context.Context, m *manifest.Manifest, planner **re
 		if err := a.requireAllowed(m, true); err != nil {
 			return nil, err
 		}
+		r.UseProject(m)
 		f, _, err := lock.Read(m.Root)
 		if err != nil {
 			return nil, err
@@ -161,6 +195,40 @@ func (a *App) planTarget(ctx context.Context, m *manifest.Manifest, planner **re
 		return nil, err
 	}
 	return r.Plan(ctx, p, sys)
+}
+
+// recipePlanner plans m's recipes for sys; a dep that names no recipe is a package of den's
+// index, planned as den build plans a package (from den.lock when it has it).
+func (a *App) recipePlanner(ctx context.Context, m *manifest.Manifest, sys platform.System) (*recipe.Planner, error) {
+	if err := checkRecipeDeps(m); err != nil {
+		return nil, err
+	}
+	s, err := a.Store()
+	if err != nil {
+		return nil, err
+	}
+	p := &recipe.Planner{Manifest: m, Store: s, Tools: a.Tools(), System: sys}
+	p.Package = func(name string) (*derivation.Derivation, error) {
+		var none *recipe.Planner
+		return a.planTarget(ctx, m, &none, name, sys)
+	}
+	return p, nil
+}
+
+// checkRecipeDeps checks that the deps of m's recipes that name no recipe are packages of den's
+// index, pointing at the one that is not.
+func checkRecipeDeps(m *manifest.Manifest) error {
+	if len(m.PackageDeps()) == 0 {
+		return nil
+	}
+	ix, err := index.Load()
+	if err != nil {
+		return err
+	}
+	return m.CheckDeps(func(name string) bool {
+		_, err := ix.Lookup(name)
+		return err == nil
+	}, ix.Names())
 }
 
 // projectPackage finds target among den.toml's [packages] (by name, without a version).

@@ -223,7 +223,9 @@ func (a *App) pushTargets(ctx context.Context, targets []string, printLogs bool)
 				return nil, err
 			}
 			if planner == nil {
-				planner = &recipe.Planner{Manifest: m, Store: s, Tools: a.Tools(), System: sys}
+				if planner, err = a.recipePlanner(ctx, m, sys); err != nil {
+					return nil, err
+				}
 			}
 			out, err = a.buildRecipe(ctx, m, planner, t, printLogs)
 		case isPkg:
@@ -257,6 +259,11 @@ func (a *App) environmentPaths(ctx context.Context, m *manifest.Manifest) ([]sto
 	if err != nil {
 		return nil, err
 	}
+	r, err := a.Resolver()
+	if err != nil {
+		return nil, err
+	}
+	r.UseProject(m)
 	prof, err := a.realizeEnvironment(ctx, f, names, profileName(m))
 	if err != nil {
 		return nil, err

@@ -97,6 +97,7 @@ func (a *App) buildLocked(ctx context.Context, m *manifest.Manifest, pkg manifes
 	if err != nil {
 		return "", err
 	}
+	r.UseProject(m)
 	f, _, err := lock.Read(m.Root)
 	if err != nil {
 		return "", err

@@ -36,6 +36,9 @@ func (a *App) lockProject(ctx context.Context, m *manifest.Manifest, frozen, wri
 	if err != nil {
 		return nil, nil, err
 	}
+	if err := checkRecipeDeps(m); err != nil {
+		return nil, nil, err
+	}
 	if frozen {
 		return old, nil, resolve.UpToDate(m, old, exists)
 	}
@@ -46,6 +49,7 @@ func (a *App) lockProject(ctx context.Context, m *manifest.Manifest, frozen, wri
 	if err != nil {
 		return nil, nil, err
 	}
+	r.UseProject(m)
 	next, changes, err := r.LockManifest(ctx, m, old, update)
 	if err != nil {
 		return nil, nil, err
@@ -251,6 +255,11 @@ func (a *App) syncProject(ctx context.Context, m *manifest.Manifest, frozen, wri
 // compose realizes the locked packages of m and composes its environment, without making it
 // current.
 func (a *App) compose(ctx context.Context, m *manifest.Manifest, f *lock.File) (*environment, error) {
+	r, err := a.Resolver()
+	if err != nil {
+		return nil, err
+	}
+	r.UseProject(m)
 	prof, err := a.realizeEnvironment(ctx, f, projectPackages(m), profileName(m))
 	if err != nil {
 		return nil, err

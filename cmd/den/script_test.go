@@ -100,6 +100,9 @@ func setupScript(env *testscript.Env) error {
 		"DEN_REQUIRE_SANDBOX": os.Getenv("DEN_REQUIRE_SANDBOX"),
 		// A process of this user that runs as long as the script: the test itself.
 		"TESTPID": strconv.Itoa(os.Getpid()),
+		// This system, and another Linux one to refuse builds for.
+		"THIS":  platform.Current().String(),
+		"OTHER": otherSystem(),
 	} {
 		env.Setenv(k, v)
 	}
@@ -109,6 +112,14 @@ func setupScript(env *testscript.Env) error {
 	}
 	env.Values["npm"] = &fakeNPM{}
 	return os.MkdirAll(w+"/home", 0o755)
+}
+
+// otherSystem is a Linux system that is not this one.
+func otherSystem() string {
+	if platform.Current().String() == "aarch64-linux" {
+		return "x86_64-linux"
+	}
+	return "aarch64-linux"
 }
 
 // fakeGoProxy is a script's fake Go module proxy, started by its first goproxy command.

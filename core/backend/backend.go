@@ -47,6 +47,9 @@ type Env struct {
 	// Realize builds a derivation into the store; backends that must run a tool to lock (the Go
 	// toolchain, to find which modules a program needs) realize it through this.
 	Realize func(ctx context.Context, d *derivation.Derivation) error
+	// ProjectRoot is the allowed project's directory, where the local sources of its recipes
+	// are (den.toml's recipes listed in [packages]); "" outside a project.
+	ProjectRoot string
 	// Memo keeps what a backend works out at some cost and what never changes once worked out
 	// (which modules go install needs for a program's version); nil keeps nothing.
 	Memo *memo.Dir

@@ -27,6 +27,7 @@ import (
 	"github.com/den-sh/den/core/fetch"
 	"github.com/den-sh/den/core/gomod"
 	"github.com/den-sh/den/core/hash"
+	"github.com/den-sh/den/core/platform"
 	"github.com/den-sh/den/core/progress"
 	"github.com/den-sh/den/core/sandbox"
 	"github.com/den-sh/den/core/scratch"
@@ -65,6 +66,9 @@ type Builder struct {
 	// MaxProcesses bounds the processes of a sandboxed build (build-max-processes in
 	// config.toml); 0 means sandbox.DefaultMaxProcesses.
 	MaxProcesses int
+	// System is the machine builds run on; the zero value means platform.Current(). A native
+	// derivation for another system is refused rather than built here (see derivation.Native).
+	System platform.System
 
 	mu       sync.Mutex
 	inflight map[storepath.Path]*call
@@ -122,20 +126,30 @@ func (e *NoBuildError) Hints() []string {
 	return []string{"run without --no-build to build it here (den cache push can then share it)"}
 }
 
+// CrossError refuses to build a native derivation (a recipe) for another system than the one
+// den runs on: its compiler would produce this machine's code under the other system's path.
+type CrossError struct {
+	Name   string // the package, without its version
+	System string // what it was asked for
+	On     string // the machine den runs on
+}
+
+func (e *CrossError) Error() string {
+	return fmt.Sprintf("%s is built from source and cannot be built for %s on %s; cross-compilation is not supported yet", e.Name, e.System, e.On)
+}
+
+// Hints say how to get the output anyway.
+func (e *CrossError) Hints() []string {
+	return []string{
+		fmt.Sprintf("build it on %s itself and share it with den cache push: den build --system %s then substitutes it from the cache", e.System, e.System),
+	}
+}
+
 // Realize makes d.Out valid, realizing what it needs first, and returns whether anything was
 // built or downloaded.
 func (b *Builder) Realize(ctx context.Context, d *derivation.Derivation) error {
 	b.mu.Lock()
-	if b.inflight == nil {
-		b.inflight = map[storepath.Path]*call{}
-		jobs := b.Jobs
-		if jobs <= 0 {
-			jobs = 4
-		}
-		b.sem = make(chan struct{}, jobs)
-		// What builds of a killed den left; see makeBuildDir.
-		scratch.Sweep(b.buildsDir(), "")
-	}
+	b.start()
 	if c, ok := b.inflight[d.Out]; ok {
 		b.mu.Unlock()
 		select {
@@ -151,6 +165,21 @@ func (b *Builder) Realize(ctx context.Context, d *derivation.Derivation) error {
 	c.err = b.realize(ctx, d)
 	close(c.done)
 	return c.err
+}
+
+// start sets the builder up on first use; callers hold b.mu.
+func (b *Builder) start() {
+	if b.inflight != nil {
+		return
+	}
+	b.inflight = map[storepath.Path]*call{}
+	jobs := b.Jobs
+	if jobs <= 0 {
+		jobs = 4
+	}
+	b.sem = make(chan struct{}, jobs)
+	// What builds of a killed den left; see makeBuildDir.
+	scratch.Sweep(b.buildsDir(), "")
 }
 
 func (b *Builder) realize(ctx context.Context, d *derivation.Derivation) error {
@@ -174,28 +203,26 @@ func (b *Builder) realize(ctx context.Context, d *derivation.Derivation) error {
 	if b.NoBuild {
 		return &NoBuildError{Name: d.Name, Path: d.Out, Asked: b.Substitute != nil}
 	}
-	// Inputs first, side by side.
-	errs := make([]error, len(d.Needs))
-	var wg sync.WaitGroup
-	for i, n := range d.Needs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs[i] = b.Realize(ctx, n)
-		}()
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
+	if err := b.checkNative(d); err != nil {
 		return err
 	}
-	select {
-	case b.sem <- struct{}{}:
-	case <-ctx.Done():
-		return ctx.Err()
+	if err := b.realizeNeeds(ctx, d); err != nil {
+		return err
 	}
-	defer func() { <-b.sem }()
+	release, err := b.acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer release()
 	if d.IsFixed() {
 		_, err := b.Store.Ensure(d.Out, func(tmp string) (string, store.Publish, error) {
+			if d.Builder == derivation.BuilderGoVendor {
+				h, err := hash.Parse(d.OutputHash, "")
+				if err != nil {
+					return "", store.Publish{}, err
+				}
+				return tmp, store.Publish{CA: "fixed:r:" + h.String(), WantNarHash: &h}, b.vendor(ctx, d, tmp)
+			}
 			if d.Builder == derivation.BuilderFetch {
 				h, err := hash.Parse(d.OutputHash, "")
 				if err != nil {
@@ -231,6 +258,43 @@ func (b *Builder) realize(ctx context.Context, d *derivation.Derivation) error {
 	// store as it was.
 	_, err = b.Store.AddText(d.Name+".drv", drv, d.References())
 	return err
+}
+
+// checkNative refuses a native derivation for another system, before its inputs are fetched.
+func (b *Builder) checkNative(d *derivation.Derivation) error {
+	on := b.System
+	if on == (platform.System{}) {
+		on = platform.Current()
+	}
+	if !d.Native || d.IsFixed() || d.System == on.String() {
+		return nil
+	}
+	return &CrossError{Name: strings.TrimSuffix(d.Name, "-"+d.Version), System: d.System, On: on.String()}
+}
+
+// realizeNeeds realizes the inputs of d, side by side.
+func (b *Builder) realizeNeeds(ctx context.Context, d *derivation.Derivation) error {
+	errs := make([]error, len(d.Needs))
+	var wg sync.WaitGroup
+	for i, n := range d.Needs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = b.Realize(ctx, n)
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// acquire takes one of the builder's job slots.
+func (b *Builder) acquire(ctx context.Context) (release func(), err error) {
+	select {
+	case b.sem <- struct{}{}:
+		return func() { <-b.sem }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 }
 
 func (b *Builder) logf(format string, args ...any) { b.Progress.Logf(format, args...) }
@@ -313,27 +377,42 @@ func (b *Builder) build(ctx context.Context, d *derivation.Derivation, tmp strin
 	if err != nil {
 		return tmp, store.Publish{}, err
 	}
-	outHost := tmp
+	run := scriptRun{out: string(d.Out), outHost: tmp}
 	if mode == sandbox.ModeOff {
-		outHost = string(d.Out)
+		run.outHost = string(d.Out)
 	}
+	candidates, err := b.runScript(ctx, d, mode, run)
+	return run.outHost, store.Publish{Candidates: candidates}, err
+}
+
+// scriptRun says where one run of a derivation's script leaves its output.
+type scriptRun struct {
+	out     string // $out as the script sees it
+	outHost string // where the output is written on the host (out itself without a sandbox)
+	logTag  string // added to the log file's name, so a check keeps the build's log
+	network bool   // a fixed-output build that fetches
+}
+
+// runScript runs the script of d and returns the store paths its output may reference.
+func (b *Builder) runScript(ctx context.Context, d *derivation.Derivation, mode sandbox.Mode, run scriptRun) ([]storepath.Path, error) {
+	outHost := run.outHost
 	// $out exists as an empty directory when the script starts: in the sandbox it is a mount point.
 	if err := os.Mkdir(outHost, 0o755); err != nil {
-		return outHost, store.Publish{}, err
+		return nil, err
 	}
 	top, err := b.makeBuildDir(d)
 	if err != nil {
-		return outHost, store.Publish{}, err
+		return nil, err
 	}
 	defer top.Remove()
 	buildDir := filepath.Join(top.Path, "build")
 	work, err := b.unpack(d, buildDir)
 	if err != nil {
-		return outHost, store.Publish{}, err
+		return nil, err
 	}
 	closure, err := b.Store.Closure(d.References()...)
 	if err != nil {
-		return outHost, store.Publish{}, err
+		return nil, err
 	}
 	var inputs []string
 	var candidates []storepath.Path
@@ -350,12 +429,12 @@ func (b *Builder) build(ctx context.Context, d *derivation.Derivation, tmp strin
 	inside := func(p string) string { return seen + strings.TrimPrefix(p, buildDir) }
 	toolsBin := filepath.Join(buildDir, ".den", "bin")
 	if err := os.MkdirAll(toolsBin, 0o755); err != nil {
-		return outHost, store.Publish{}, err
+		return nil, err
 	}
 	var shell string
 	for _, t := range d.HostTools {
 		if err := os.Symlink(t.Path, filepath.Join(toolsBin, t.Name)); err != nil && !errors.Is(err, fs.ErrExist) {
-			return outHost, store.Publish{}, err
+			return nil, err
 		}
 		if t.Name == "bash" && !d.Stdenv {
 			shell = t.Path
@@ -365,11 +444,11 @@ func (b *Builder) build(ctx context.Context, d *derivation.Derivation, tmp strin
 	var links map[string]string
 	if d.Stdenv {
 		if shell, err = stdenvShell(d, closure); err != nil {
-			return outHost, store.Publish{}, err
+			return nil, err
 		}
 		triplet, err := stdenv.Triplet(d.Host)
 		if err != nil {
-			return outHost, store.Publish{}, fmt.Errorf("%s: %w", d.Name, err)
+			return nil, fmt.Errorf("%s: %w", d.Name, err)
 		}
 		setup = stdenv.SetupEnv(pathStrings(programInputs(d)), triplet)
 		delete(setup, "PATH") // computed below, with the host tools
@@ -380,11 +459,11 @@ func (b *Builder) build(ctx context.Context, d *derivation.Derivation, tmp strin
 		}
 	}
 	if shell == "" {
-		return outHost, store.Publish{}, fmt.Errorf("%s: no bash among the host tools", d.Name)
+		return nil, fmt.Errorf("%s: no bash among the host tools", d.Name)
 	}
 	script := filepath.Join(buildDir, ".den", "build.sh")
 	if err := os.WriteFile(script, []byte(d.Script+"\n"), 0o644); err != nil {
-		return outHost, store.Publish{}, err
+		return nil, err
 	}
 	var path []string
 	for _, in := range programInputs(d) {
@@ -407,7 +486,7 @@ func (b *Builder) build(ctx context.Context, d *derivation.Derivation, tmp strin
 		env[k] = v
 	}
 	for k, v := range map[string]string{
-		"out": string(d.Out), "src": string(d.Src), "name": d.Name, "version": d.Version,
+		"out": run.out, "src": string(d.Src), "name": d.Name, "version": d.Version,
 		"system": d.System, "HOME": "/homeless-shelter", "TMPDIR": seen, "TMP": seen,
 		"TEMP": seen, "TERM": "dumb", "PATH": strings.Join(path, ":"),
 		"DEN_BUILD_CORES": strconv.Itoa(cores), "DEN_BUILD_TOP": seen,
@@ -419,7 +498,7 @@ func (b *Builder) build(ctx context.Context, d *derivation.Derivation, tmp strin
 	if len(d.GoModules) > 0 {
 		goEnv, err := prepareGoProxy(d.GoModules, buildDir, seen)
 		if err != nil {
-			return outHost, store.Publish{}, fmt.Errorf("%s: preparing its Go modules: %w", d.Name, err)
+			return nil, fmt.Errorf("%s: preparing its Go modules: %w", d.Name, err)
 		}
 		for k, v := range goEnv {
 			env[k] = v
@@ -433,9 +512,9 @@ func (b *Builder) build(ctx context.Context, d *derivation.Derivation, tmp strin
 	}
 	sort.Strings(envList)
 
-	logFile, log, err := b.openLog(d.Out)
+	logFile, log, err := b.openLog(d.Out, run.logTag)
 	if err != nil {
-		return outHost, store.Publish{}, err
+		return nil, err
 	}
 	defer log.Close()
 	tail := &tailBuffer{max: 25}
@@ -463,20 +542,21 @@ func (b *Builder) build(ctx context.Context, d *derivation.Derivation, tmp strin
 		Links:     links,
 		StoreDir:  b.Store.Dir,
 		Inputs:    inputs,
-		OutPath:   string(d.Out),
+		OutPath:   run.out,
 		OutTemp:   outHost,
 		RootDir:   filepath.Join(top.Path, "root"),
 		Stdout:    w,
 		Stderr:    w,
 		Mode:      mode,
 
+		Network:      run.network,
 		MaxProcesses: b.MaxProcesses,
 		Timeout:      b.Timeout,
 	})
 	if err != nil {
-		return outHost, store.Publish{}, &Error{Name: d.Name, Err: err, Tail: tail.lines(), LogFile: logFile}
+		return nil, &Error{Name: d.Name, Err: err, Tail: tail.lines(), LogFile: logFile}
 	}
-	return outHost, store.Publish{Candidates: candidates}, nil
+	return candidates, nil
 }
 
 // buildDebUnit relocates the .debs of a Debian unit into tmp (core/debunit). It runs in den's
@@ -538,7 +618,7 @@ func (b *Builder) buildDebUnit(ctx context.Context, d *derivation.Derivation, tm
 	if len(patchelf) > 0 && !strings.HasPrefix(patchelf[0], "/") {
 		return tmp, store.Publish{}, fmt.Errorf("%s: its patchelf command %q does not start with an absolute path", d.Name, patchelf[0])
 	}
-	logFile, log, err := b.openLog(d.Out)
+	logFile, log, err := b.openLog(d.Out, "")
 	if err != nil {
 		return tmp, store.Publish{}, err
 	}
@@ -765,12 +845,12 @@ func copyTree(src, dst string) error {
 	})
 }
 
-func (b *Builder) openLog(out storepath.Path) (string, *os.File, error) {
+func (b *Builder) openLog(out storepath.Path, tag string) (string, *os.File, error) {
 	dir := b.Store.LogDir()
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", nil, err
 	}
-	name := filepath.Join(dir, out.Base()+".log")
+	name := filepath.Join(dir, out.Base()+tag+".log")
 	f, err := os.Create(name)
 	return name, f, err
 }

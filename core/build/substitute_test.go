@@ -15,6 +15,7 @@ import (
 	"github.com/den-sh/den/core/cache"
 	"github.com/den-sh/den/core/derivation"
 	"github.com/den-sh/den/core/hash"
+	"github.com/den-sh/den/core/platform"
 	"github.com/den-sh/den/core/progress"
 	"github.com/den-sh/den/core/sandbox"
 	"github.com/den-sh/den/core/store"
@@ -228,4 +229,51 @@ func TestRealizeNoBuild(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A native derivation (a recipe) for another system than the builder's is refused unless a
+// cache has its output; a fixed-output download for that system is fetched as usual.
+func TestRealizeNativeForAnotherSystem(t *testing.T) {
+	f := newSubstFixture(t)
+	f.hello.Native = true // not part of the encoding: the path the cache holds is the same
+	elsewhere := platform.System{Arch: "aarch64", OS: "linux"}
+
+	t.Run("cached", func(t *testing.T) {
+		var log bytes.Buffer
+		b := f.builder(t, &log, f.cacheURL)
+		b.System = elsewhere
+		if err := b.Realize(context.Background(), f.hello); err != nil {
+			t.Fatalf("Realize: %v\n%s", err, &log)
+		}
+		if _, err := os.Stat(f.marker); err == nil {
+			t.Errorf("the script ran on the wrong system")
+		}
+	})
+	t.Run("not cached", func(t *testing.T) {
+		var log bytes.Buffer
+		b := f.builder(t, &log, "file://"+filepath.Join(f.root, "empty-cache"))
+		b.System = elsewhere
+		err := b.Realize(context.Background(), f.hello)
+		var ce *CrossError
+		if !errors.As(err, &ce) {
+			t.Fatalf("Realize error = %v, want a CrossError", err)
+		}
+		want := "hello is built from source and cannot be built for x86_64-linux on aarch64-linux; cross-compilation is not supported yet"
+		if err.Error() != want {
+			t.Errorf("error = %q, want %q", err, want)
+		}
+		if _, err := os.Stat(f.marker); err == nil {
+			t.Errorf("the script ran on the wrong system")
+		}
+		if n := f.fetches.Load(); n != 0 {
+			t.Errorf("its input was fetched %d times before the refusal", n)
+		}
+		if ok, _ := b.Store.IsValid(f.hello.Out); ok {
+			t.Errorf("the output is valid after the refusal")
+		}
+		// The download alone is no build: it is fetched for any system.
+		if err := b.Realize(context.Background(), f.src); err != nil {
+			t.Errorf("fixed-output download for another system: %v", err)
+		}
+	})
 }

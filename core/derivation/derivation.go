@@ -46,11 +46,19 @@ const (
 	// BuilderUnion merges the trees of its inputs (Env "paths", the first having a file winning)
 	// into one of symbolic links, in den's own process.
 	BuilderUnion = "union"
+	// BuilderGoVendor is the vendor directory of a Go module source (Src), made by `go mod
+	// vendor` with the go command among Inputs and the network, as Nix's buildGoModule's
+	// goModules: fixed-output, its path the NAR hash in OutputHash (SRI sha256) and the name.
+	BuilderGoVendor = "govendor"
 )
 
 // DebUnitOutPrefix starts an interp entry of a BuilderDebUnit derivation that names a file in
 // the unit's own output, whose path the derivation cannot spell before it is sealed.
 const DebUnitOutPrefix = "$out/"
+
+// PlaceholderHash stands for a fixed output's hash that is not known yet (Nix's lib.fakeHash):
+// the output never matches it, and the error says the hash it got.
+const PlaceholderHash = "sha256-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
 
 // HostTool is a program from the host that a build may use. Its identity enters the hash, so a
 // different compiler gives a different path.
@@ -105,12 +113,18 @@ type Derivation struct {
 	// Needs are the derivations producing Src and Inputs, realized first. They are described by
 	// their paths in the encoding.
 	Needs []*Derivation `json:"-"`
+	// Native marks a script whose output is for the machine that runs it (a recipe calling a
+	// compiler): it is built only on System, never on another machine, while its output may
+	// still come from a cache. Den's own repackaging scripts (npm trees, wrappers) leave it
+	// false: they produce the same bytes anywhere. It is not part of the encoding, because it
+	// says where the derivation may be built, not what it is.
+	Native bool `json:"-"`
 }
 
 // IsFixed reports whether d is a fixed-output download.
 func (d *Derivation) IsFixed() bool {
 	switch d.Builder {
-	case BuilderFetch, BuilderGoModule, BuilderGoToolchain, BuilderGoMod:
+	case BuilderFetch, BuilderGoModule, BuilderGoToolchain, BuilderGoMod, BuilderGoVendor:
 		return true
 	}
 	return false
@@ -172,6 +186,17 @@ func (d *Derivation) Seal(storeDir string) error {
 		if t := d.Env["triplet"]; t != "x86_64-linux-gnu" && t != "aarch64-linux-gnu" {
 			return fmt.Errorf("%s: a Debian unit's triplet is %q; want x86_64-linux-gnu or aarch64-linux-gnu", d.Name, t)
 		}
+	}
+	if d.Builder == BuilderGoVendor {
+		h, err := hash.Parse(d.OutputHash, "")
+		if err != nil || h.Algo != hash.SHA256 {
+			return fmt.Errorf("%s: a vendor directory needs a sha256 hash, not %q", d.Name, d.OutputHash)
+		}
+		if d.Src == "" {
+			return fmt.Errorf("%s: a vendor directory needs the Go module source it is made from", d.Name)
+		}
+		d.Out, err = storepath.FixedRecursive(storeDir, h, d.Name)
+		return err
 	}
 	if d.IsFixed() {
 		h, err := hash.Parse(d.OutputHash, "")

@@ -2,6 +2,7 @@ package manifest
 
 import (
 	"fmt"
+	"maps"
 	"net/url"
 	"path/filepath"
 	"slices"
@@ -80,7 +81,7 @@ func (c *checker) fill(doc *document) error {
 			}
 			m.Recipes[rec.Name] = rec
 		}
-		if err := c.deps(ent); err != nil {
+		if err := c.deps(ent, nil, nil); err != nil {
 			return err
 		}
 	}
@@ -347,6 +348,23 @@ func (c *checker) recipe(ent *entry, d recipeDoc, s *spec) (*Recipe, error) {
 			}
 		}
 	}
+	if d.VendorHash != nil {
+		r.Vendor = true
+		if *d.VendorHash != "" {
+			h, err := hash.Parse(*d.VendorHash, "")
+			if err == nil && h.Algo != hash.SHA256 {
+				err = fmt.Errorf("vendor-hash %q is not a sha256 hash", *d.VendorHash)
+			}
+			if err != nil {
+				return nil, c.f.errorAt(ent.byName["vendor-hash"].at(), `write the hash den printed ("got: sha256-…"), or vendor-hash = "" to have den compute it`, "%v", err)
+			}
+			r.VendorHash = h
+		}
+		if r.Src.IsZero() {
+			return nil, c.f.errorAt(ent.byName["vendor-hash"].at(), `give the recipe its Go module as src, like src = "./"`,
+				"recipe %s has a vendor-hash but no source to vendor", r.Name)
+		}
+	}
 	return r, nil
 }
 
@@ -472,14 +490,44 @@ func (c *checker) resolve(p string) string {
 	return filepath.Join(c.m.Root, p)
 }
 
-// deps checks that every dep names a recipe, and that no recipe depends on itself, directly or
-// not: such a recipe could never be built.
-func (c *checker) deps(recipes *entry) error {
+// CheckDeps checks that every dep of every recipe names a recipe of den.toml or a package
+// isPackage knows (den's index): den.toml alone cannot tell a package from a typo, so Parse
+// leaves that to whoever has the index. packages are the index's names, for the suggestion.
+func (m *Manifest) CheckDeps(isPackage func(name string) bool, packages []string) error {
+	f := newFile(m.Path, m.data)
+	lay, err := f.scan()
+	if err != nil {
+		return err
+	}
+	ent := lay.get([]string{"recipes"})
+	if ent == nil {
+		return nil
+	}
+	return (&checker{f: f, lay: lay, m: m}).deps(ent, isPackage, packages)
+}
+
+// PackageDeps are the deps of recipes that name no recipe: packages of den's index, or typos
+// that CheckDeps reports.
+func (m *Manifest) PackageDeps() []string {
+	var out []string
+	for _, name := range slices.Sorted(maps.Keys(m.Recipes)) {
+		for _, d := range m.Recipes[name].Deps {
+			if m.Recipes[d] == nil && !slices.Contains(out, d) {
+				out = append(out, d)
+			}
+		}
+	}
+	return out
+}
+
+// deps checks that no recipe depends on itself, directly or not (such a recipe could never be
+// built), and, given isPackage, that every dep names a recipe or a package.
+func (c *checker) deps(recipes *entry, isPackage func(string) bool, packages []string) error {
 	m := c.m
 	for _, ent := range recipes.children {
 		r := m.Recipes[ent.name]
 		for i, d := range r.Deps {
-			if m.Recipes[d] != nil {
+			if m.Recipes[d] != nil || isPackage == nil || isPackage(d) {
 				continue
 			}
 			var others []string
@@ -488,12 +536,12 @@ func (c *checker) deps(recipes *entry) error {
 					others = append(others, o.name)
 				}
 			}
-			hint := "deps name other recipes in this file; there are none yet, so add [recipes." + displayKey(d) + "]"
+			hint := "deps name other recipes in this file or packages of den's index (den search); there are no other recipes, so add [recipes." + displayKey(d) + "]"
 			if len(others) > 0 {
-				hint = "deps name other recipes in this file: " + list(others, "and")
+				hint = "deps name other recipes in this file (" + list(others, "and") + ") or packages of den's index (den search)"
 			}
 			return c.f.errorAt(elemAt(ent.byName["deps"], i).at(), hint, "%s",
-				withSuggestion(fmt.Sprintf("unknown dep %q", d), suggest(d, others)))
+				withSuggestion(fmt.Sprintf("unknown dep %q: no recipe or package has that name", d), suggest(d, append(others, packages...))))
 		}
 	}
 
@@ -510,6 +558,9 @@ func (c *checker) deps(recipes *entry) error {
 		stack = append(stack, name)
 		ent := recipes.byName[name]
 		for i, d := range m.Recipes[name].Deps {
+			if m.Recipes[d] == nil {
+				continue // a package of den's index, which depends on no recipe
+			}
 			switch state[d] {
 			case visiting:
 				cycle := append(slices.Clone(stack[slices.Index(stack, d):]), d)

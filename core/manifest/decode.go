@@ -46,6 +46,10 @@ func (f *file) decode(lay *layout) (*document, error) {
 			if src := c.byName["src"]; src != nil {
 				d.Src = src.loose()
 			}
+			if v := c.byName["vendor-hash"]; v != nil {
+				h := str(v)
+				d.VendorHash = &h
+			}
 			doc.Recipes[c.name] = d
 		}
 	}

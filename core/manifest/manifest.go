@@ -92,7 +92,12 @@ type Recipe struct {
 	Deps        []string
 	HostTools   []string
 	Env         map[string]string
-	Pos         Position // of the name
+	// VendorHash is the NAR hash (SRI sha256) of the vendor directory `go mod vendor` makes for
+	// the recipe's Go module source, which the build then uses offline; Vendor says the key is
+	// there, VendorHash empty meaning "not known yet" (den says the hash to write).
+	VendorHash hash.Hash
+	Vendor     bool
+	Pos        Position // of the name
 }
 
 // Source is where a recipe's source comes from: downloaded URLs checked against Hash, or a
@@ -210,4 +215,5 @@ type recipeDoc struct {
 	Deps        []string          `toml:"deps"`
 	HostTools   []string          `toml:"host-tools"`
 	Env         map[string]string `toml:"env"`
+	VendorHash  *string           `toml:"vendor-hash"`
 }

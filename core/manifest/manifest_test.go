@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -214,15 +215,15 @@ hint: top-level keys are systems, packages, env, scripts, shell, options, caches
 		{"recipe key typo", recipe + "verison = \"1\"\n", `den.toml:4:1: unknown key "verison"; did you mean "version"?
    4 | verison = "1"
      | ^
-hint: keys in recipes.hello are description, version, src, build, deps, host-tools and env`},
+hint: keys in recipes.hello are description, version, src, build, deps, host-tools, env and vendor-hash`},
 		{"host_tools", recipe + "  host_tools = [\"cc\"]\n", `den.toml:4:3: unknown key "host_tools"; did you mean "host-tools"?
    4 |   host_tools = ["cc"]
      |   ^
-hint: keys in recipes.hello are description, version, src, build, deps, host-tools and env`},
+hint: keys in recipes.hello are description, version, src, build, deps, host-tools, env and vendor-hash`},
 		{"dotted typo", "recipes.hello.verison = \"1\"\n", `den.toml:1:15: unknown key "verison"; did you mean "version"?
    1 | recipes.hello.verison = "1"
      |               ^
-hint: keys in recipes.hello are description, version, src, build, deps, host-tools and env`},
+hint: keys in recipes.hello are description, version, src, build, deps, host-tools, env and vendor-hash`},
 		{"package table typo", "[packages]\ngopls = { versoin = \"latest\" }\n", `den.toml:2:11: unknown key "versoin"; did you mean "version"?
    2 | gopls = { versoin = "latest" }
      |           ^
@@ -314,10 +315,14 @@ hint: add hash = "sha256-…": den checks every download against it before it en
    4 | src = { url = "http://127.0.0.1/x.tgz", path = "./x" }
      |                                         ^
 hint: src is { url = "…", hash = "…" }, { urls = ["…", "…"], hash = "…" }, or a path like "./src"`},
-		{"unknown dep", recipe + "deps = [\"wrld\"]\n[recipes.world]\nversion = \"1\"\nbuild = \"make\"\n", `den.toml:4:9: unknown dep "wrld"; did you mean "world"?
-   4 | deps = ["wrld"]
-     |         ^
-hint: deps name other recipes in this file: world`},
+		{"vendor without source", recipe + "vendor-hash = \"\"\n", `den.toml:4:15: recipe hello has a vendor-hash but no source to vendor
+   4 | vendor-hash = ""
+     |               ^
+hint: give the recipe its Go module as src, like src = "./"`},
+		{"vendor hash sha512", recipe + "src = \"./\"\nvendor-hash = \"sha512-" + strings.Repeat("A", 86) + "==\"\n", `den.toml:5:15: vendor-hash "sha512-` + strings.Repeat("A", 86) + `==" is not a sha256 hash
+   5 | vendor-hash = "sha512-` + strings.Repeat("A", 86) + `=="
+     |               ^
+hint: write the hash den printed ("got: sha256-…"), or vendor-hash = "" to have den compute it`},
 		{"dep cycle", `[recipes.a]
 version = "1"
 build = "make"
@@ -435,5 +440,41 @@ func TestFindNotFound(t *testing.T) {
 	}
 	if !errors.Is(err, fs.ErrNotExist) {
 		t.Error("NotFoundError is not fs.ErrNotExist")
+	}
+}
+
+// A dep that names no recipe is a package of den's index, which Parse cannot know; CheckDeps
+// asks, and points at a typo with the recipes and packages it might have meant.
+func TestCheckDeps(t *testing.T) {
+	data := "[recipes.hello]\nversion = \"1\"\nbuild = \"make\"\ndeps = [\"go\", \"wrld\"]\n[recipes.world]\nversion = \"1\"\nbuild = \"make\"\n"
+	m, err := Parse("den.toml", []byte(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := m.PackageDeps(); !slices.Equal(got, []string{"go", "wrld"}) {
+		t.Errorf("PackageDeps = %q", got)
+	}
+	known := func(name string) bool { return name == "go" || name == "zlib" }
+	err = m.CheckDeps(known, []string{"go", "zlib"})
+	want := `den.toml:4:15: unknown dep "wrld": no recipe or package has that name; did you mean "world"?
+   4 | deps = ["go", "wrld"]
+     |               ^
+hint: deps name other recipes in this file (world) or packages of den's index (den search)`
+	if err == nil || err.Error() != want {
+		t.Errorf("got\n%v\nwant\n%s", err, want)
+	}
+	m2, err := Parse("den.toml", []byte(strings.Replace(data, `"wrld"`, `"zlb"`, 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m2.CheckDeps(known, []string{"go", "zlib"}); err == nil || !strings.Contains(err.Error(), `did you mean "zlib"?`) {
+		t.Errorf("a misspelt package: %v", err)
+	}
+	m3, err := Parse("den.toml", []byte(strings.Replace(data, `"wrld"`, `"zlib"`, 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m3.CheckDeps(known, nil); err != nil {
+		t.Errorf("recipes and packages as deps: %v", err)
 	}
 }

@@ -82,6 +82,7 @@ func schema() *spec {
 				{"deps", strs(`deps = ["other-recipe"]`)},
 				{"host-tools", strs(`host-tools = ["cc", "make"]`)},
 				{"env", strMap(`env = { CFLAGS = "-O2" }`)},
+				{"vendor-hash", str()},
 			},
 		}}},
 	}}

@@ -29,6 +29,9 @@ type Planner struct {
 	// make, bash, coreutils...), which a recipe without host tools builds with; nil when none is
 	// locked.
 	Stdenv *derivation.Derivation
+	// Package plans a dep that names no recipe: a package of den's index (deps = ["go"]), its
+	// output an input of the recipe like a recipe dep's. nil allows recipe deps only.
+	Package func(name string) (*derivation.Derivation, error)
 
 	planned map[string]*derivation.Derivation
 }
@@ -47,8 +50,13 @@ func (p *Planner) Plan(name string) (*derivation.Derivation, error) {
 	}
 	var needs []*derivation.Derivation
 	for _, dep := range r.Deps {
-		dd, err := p.Plan(dep)
-		if err != nil {
+		var dd *derivation.Derivation
+		var err error
+		if p.Manifest.Recipes[dep] == nil && p.Package != nil {
+			if dd, err = p.Package(dep); err != nil {
+				return nil, fmt.Errorf("recipe %s: dep %s: %w", name, dep, err)
+			}
+		} else if dd, err = p.Plan(dep); err != nil {
 			return nil, err
 		}
 		needs = append(needs, dd)
@@ -72,6 +80,9 @@ func (p *Planner) PlanRecipe(r *manifest.Recipe, deps []*derivation.Derivation) 
 		Builder: derivation.BuilderScript,
 		Script:  r.Build,
 		Env:     r.Env,
+		// A recipe's script compiles for the machine it runs on: den build refuses it for
+		// another system unless a cache has that system's output.
+		Native: true,
 	}
 	switch {
 	case len(r.Src.URLs) > 0:
@@ -103,25 +114,36 @@ func (p *Planner) PlanRecipe(r *manifest.Recipe, deps []*derivation.Derivation) 
 		d.Inputs = append(d.Inputs, dd.Out)
 		d.Needs = append(d.Needs, dd)
 	}
+	var base []derivation.HostTool
 	if len(r.HostTools) == 0 {
 		if p.Stdenv == nil {
 			return nil, &NoStdenvError{Recipe: name}
 		}
 		UseStdenv(d, p.Stdenv)
-		if err := d.Seal(p.Store.Dir); err != nil {
+	} else {
+		var err error
+		if base, err = p.Tools.Resolve(hosttools.Base, false); err != nil {
+			return nil, err
+		}
+		declared, err := p.Tools.Resolve(hosttools.WithCompanions(r.HostTools), true)
+		if err != nil {
 			return nil, fmt.Errorf("recipe %s: %w", name, err)
 		}
-		return d, nil
+		d.HostTools = mergeTools(base, declared)
 	}
-	base, err := p.Tools.Resolve(hosttools.Base, false)
-	if err != nil {
-		return nil, err
+	if r.Vendor {
+		// go mod vendor is a fixed-output fetch: its output is checked against vendor-hash,
+		// so the host's shell may run it whatever the build itself uses.
+		if base == nil {
+			var err error
+			if base, err = p.Tools.Resolve(hosttools.Base, false); err != nil {
+				return nil, err
+			}
+		}
+		if err := p.vendor(r, d, base); err != nil {
+			return nil, err
+		}
 	}
-	declared, err := p.Tools.Resolve(hosttools.WithCompanions(r.HostTools), true)
-	if err != nil {
-		return nil, fmt.Errorf("recipe %s: %w", name, err)
-	}
-	d.HostTools = mergeTools(base, declared)
 	if err := d.Seal(p.Store.Dir); err != nil {
 		return nil, fmt.Errorf("recipe %s: %w", name, err)
 	}
@@ -148,6 +170,48 @@ type NoStdenvError struct{ Recipe string }
 
 func (e *NoStdenvError) Error() string {
 	return fmt.Sprintf("recipe %s declares no host tools and no stdenv is locked to build it with", e.Recipe)
+}
+
+// vendorPrelude runs before the script of a recipe with a vendor-hash: the module builds from
+// the vendor directory, with no module proxy, and the go command keeps its caches in the build.
+const vendorPrelude = `export GOFLAGS=-mod=vendor GOPROXY=off GOTOOLCHAIN=local GOENV=off GOCACHE="$TMPDIR/.den-go/cache" GOPATH="$TMPDIR/.den-go/path"
+rm -rf vendor && cp -R "$DEN_GO_VENDOR" vendor && chmod -R u+w vendor
+`
+
+// vendor adds to d, the recipe's derivation whose source and deps are planned, the vendor
+// directory of its Go module source (as Nix's buildGoModule): a fixed-output derivation that
+// runs go mod vendor with the network and the recipe's deps (the go toolchain among them),
+// whose output the build copies to vendor/ before its script runs offline.
+func (p *Planner) vendor(r *manifest.Recipe, d *derivation.Derivation, base []derivation.HostTool) error {
+	want := derivation.PlaceholderHash
+	if !r.VendorHash.IsZero() {
+		want = r.VendorHash.SRI()
+	}
+	v := &derivation.Derivation{
+		Name:       r.Name + "-" + r.Version + "-vendor",
+		Version:    r.Version,
+		System:     p.System.String(),
+		Host:       p.System.String(),
+		Builder:    derivation.BuilderGoVendor,
+		Src:        d.Src,
+		Inputs:     append([]storepath.Path(nil), d.Inputs...),
+		Needs:      append([]*derivation.Derivation(nil), d.Needs...),
+		HostTools:  base,
+		OutputHash: want,
+	}
+	if err := v.Seal(p.Store.Dir); err != nil {
+		return fmt.Errorf("recipe %s: %w", r.Name, err)
+	}
+	d.Inputs = append(d.Inputs, v.Out)
+	d.Needs = append(d.Needs, v)
+	env := map[string]string{}
+	for k, val := range d.Env {
+		env[k] = val
+	}
+	env["DEN_GO_VENDOR"] = string(v.Out)
+	d.Env = env
+	d.Script = vendorPrelude + d.Script
+	return nil
 }
 
 // checkInside refuses a local source that, its links followed, is not in the project: a link

@@ -63,6 +63,15 @@ func (r *Resolver) LockManifest(ctx context.Context, m *manifest.Manifest, old *
 	if err != nil {
 		return nil, nil, err
 	}
+	if len(m.PackageDeps()) > 0 {
+		err := m.CheckDeps(func(name string) bool {
+			_, err := r.Index.Lookup(name)
+			return err == nil
+		}, r.Index.Names())
+		if err != nil {
+			return nil, nil, err
+		}
+	}
 	again := map[string]bool{}
 	for _, u := range update {
 		again[u] = true
@@ -89,10 +98,26 @@ func (r *Resolver) LockManifest(ctx context.Context, m *manifest.Manifest, old *
 		}
 		prev := old.Get(pkg.Name)
 		if prev != nil && prev.Constraint == pkg.Version && coversAll(prev, want) && !again[pkg.Name] && !again["*"] &&
-			stale(r.Index, prev, env.ProjectNode) == "" {
+			staleFor(r.Index, m, prev, env.ProjectNode) == "" {
 			next.Put(prev)
 			if pkg.Name == projectNode {
 				env.ProjectNode = prev
+			}
+			continue
+		}
+		if m.Recipes[pkg.Name] != nil {
+			// den.toml's own recipe: the project's definition is what its [packages] names.
+			p, err := r.lockRecipe(ctx, &env, m, pkg.Name, pkg.Version, want)
+			if err != nil {
+				return nil, nil, posError(m, pkg, err)
+			}
+			next.Put(p)
+			if prev == nil || prev.Version != p.Version {
+				ch := Change{Name: pkg.Name, New: p.Version, Constraint: pkg.Version}
+				if prev != nil {
+					ch.Old = prev.Version
+				}
+				changes = append(changes, ch)
 			}
 			continue
 		}
@@ -182,6 +207,21 @@ func stale(ix *index.Index, p *lock.Package, node *lock.Package) string {
 		return fmt.Sprintf("%s runs with node %s, not with den.toml's node %s", p.Name, dep.Version, node.Version)
 	}
 	return ""
+}
+
+// staleFor is stale for a package of m: a recipe of den.toml is also stale when den.toml's
+// recipe changed, and an entry for a name den.toml now defines a recipe of is stale.
+func staleFor(ix *index.Index, m *manifest.Manifest, p *lock.Package, node *lock.Package) string {
+	rec := m.Recipes[p.Name]
+	switch {
+	case rec != nil && !isProjectRecipe(p):
+		return fmt.Sprintf("%s is locked from den's index, and den.toml defines it as a recipe", p.Name)
+	case rec == nil && isProjectRecipe(p):
+		return fmt.Sprintf("%s is locked as a recipe of den.toml, which has none of that name", p.Name)
+	case rec != nil:
+		return projectStale(ix, m, p)
+	}
+	return stale(ix, p, node)
 }
 
 // hasSource reports whether p has a source of the npm package name, on any system.
@@ -352,7 +392,7 @@ func UpToDate(m *manifest.Manifest, f *lock.File, exists bool) error {
 		case !coversAll(p, want):
 			reasons = append(reasons, fmt.Sprintf("%s is not locked for the systems den.toml lists", pkg.Name))
 		default:
-			if why := stale(ix, p, node); why != "" {
+			if why := staleFor(ix, m, p, node); why != "" {
 				reasons = append(reasons, why)
 			}
 		}

@@ -19,6 +19,7 @@ import (
 	"github.com/den-sh/den/core/derivation"
 	"github.com/den-sh/den/core/index"
 	"github.com/den-sh/den/core/lock"
+	"github.com/den-sh/den/core/manifest"
 	"github.com/den-sh/den/core/memo"
 	"github.com/den-sh/den/core/platform"
 	"github.com/den-sh/den/core/version"
@@ -46,6 +47,9 @@ type Resolver struct {
 	Note func(string)
 	// Now is the clock; nil is time.Now.
 	Now func() time.Time
+	// Recipes are the allowed project's recipes (UseProject): den.lock's project recipe entries
+	// are verified against them. nil outside a project, where such entries are refused.
+	Recipes map[string]*manifest.Recipe
 
 	backends map[string]backend.Backend
 	reused   int

@@ -53,6 +53,9 @@ func mismatch(p *lock.Package, format string, args ...any) error {
 
 // Verify checks a locked package, and the packages it depends on, against den's index.
 func (r *Resolver) Verify(p *lock.Package) error {
+	if isProjectRecipe(p) {
+		return r.verifyProjectRecipe(p)
+	}
 	e, err := r.Index.Lookup(p.Name)
 	if err != nil {
 		return mismatch(p, "%v", err)
@@ -114,6 +117,14 @@ func (r *Resolver) Defaults(p *lock.Package) map[string]string {
 
 func verifyRecipe(p *lock.Package, e *index.Entry) error {
 	rec := e.Recipe
+	for k := range p.Attrs {
+		if k != recipes.AttrBuild && k != recipes.AttrHostTools {
+			return mismatch(p, "it has the attribute %q, which den's index recipes never have", k)
+		}
+	}
+	if len(p.Deps) > 0 {
+		return mismatch(p, "it has deps, which den's index recipes never have")
+	}
 	if p.Version != rec.Version {
 		return mismatch(p, "version %s is locked, and den's index builds %s", p.Version, rec.Version)
 	}

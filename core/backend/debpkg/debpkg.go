@@ -404,6 +404,9 @@ func (g *Graph) unitDrv(name string, debs []string, deps []*Unit, interp string,
 	d := &derivation.Derivation{
 		Name: name, System: g.Sys.String(), Host: g.Sys.String(), Builder: derivation.BuilderDebUnit,
 		Env: map[string]string{"interp": interp, "patchelf": strings.Join(patchelf, " "), "triplet": g.Arch.Triplet},
+		// The bootstrap's patchelf is the system's own binary: another system's units come
+		// from a cache or not at all.
+		Native: true,
 	}
 	if len(debs) == 1 || name == "deb-bootstrap" {
 		d.Version = g.debs[debs[0]].Version

@@ -4,9 +4,11 @@ package recipes
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/url"
 	"path"
+	"path/filepath"
 	"strings"
 
 	"github.com/den-sh/den/core/backend"
@@ -18,6 +20,16 @@ import (
 	"github.com/den-sh/den/core/platform"
 	"github.com/den-sh/den/core/recipe"
 	"github.com/den-sh/den/core/version"
+)
+
+// Attributes and source kinds in den.lock.
+const (
+	AttrBuild     = "build"       // the script
+	AttrHostTools = "host-tools"  // space-separated
+	AttrEnv       = "env"         // JSON object, for den.toml's recipes
+	AttrProject   = "project"     // "true" for a recipe of den.toml rather than of den's index
+	AttrVendor    = "vendor-hash" // the NAR hash of a Go module source's vendor directory ("" not known yet)
+	KindPath      = "path"        // a source in the project, its path relative to the project root
 )
 
 // Backend implements backend.Backend.
@@ -43,11 +55,11 @@ func (Backend) Lock(ctx context.Context, env *backend.Env, e *index.Entry, c ver
 	}
 	p := &lock.Package{
 		Name: e.Name, Constraint: c.String(), Version: r.Version, Backend: Name,
-		Attrs:   map[string]string{"build": r.Build, "host-tools": strings.Join(r.HostTools, " ")},
+		Attrs:   map[string]string{AttrBuild: r.Build, AttrHostTools: strings.Join(r.HostTools, " ")},
 		Systems: map[string]*lock.System{},
 	}
 	for _, u := range urls {
-		p.Sources = append(p.Sources, lock.Source{Kind: "url", Name: fileName(u), URL: u, Hash: r.Src.Hash})
+		p.Sources = append(p.Sources, lock.Source{Kind: "url", Name: FileName(u), URL: u, Hash: r.Src.Hash})
 	}
 	for _, sys := range systems {
 		p.Systems[sys.String()] = &lock.System{}
@@ -74,23 +86,48 @@ func (Backend) Lock(ctx context.Context, env *backend.Env, e *index.Entry, c ver
 // Stdenv is the index package recipes without host tools build with.
 const Stdenv = "stdenv"
 
-func fileName(raw string) string {
+// FileName is the file name of a source URL, as den.lock records it.
+func FileName(raw string) string {
 	if u, err := url.Parse(raw); err == nil && u.Path != "" {
 		return path.Base(u.Path)
 	}
 	return path.Base(raw)
 }
 
-// Plan rebuilds the recipe from the lock and plans it like a den.toml recipe.
+// Plan rebuilds the recipe from the lock and plans it like a den.toml recipe, its deps (recipes
+// of den.toml, packages of den's index) first.
 func (Backend) Plan(ctx context.Context, env *backend.Env, p *lock.Package, sys platform.System) (*derivation.Derivation, error) {
 	if !p.HasSystem(sys.String()) {
 		return nil, &backend.NotLockedForError{Package: p.Name, System: sys.String()}
 	}
-	if sys != env.Current {
-		return nil, fmt.Errorf("%s is built from source with host tools and cannot be built for %s on %s", p.Name, sys, env.Current)
+	// Another system is planned like this one: its output may come from a cache, and the
+	// builder refuses to build it here (the derivation is native, see core/recipe).
+	r := &manifest.Recipe{Name: p.Name, Version: p.Version, Build: p.Attrs[AttrBuild], HostTools: strings.Fields(p.Attrs[AttrHostTools])}
+	if e := p.Attrs[AttrEnv]; e != "" {
+		if err := json.Unmarshal([]byte(e), &r.Env); err != nil {
+			return nil, fmt.Errorf("den.lock: %s: its env: %w", p.Name, err)
+		}
 	}
-	r := &manifest.Recipe{Name: p.Name, Version: p.Version, Build: p.Attrs["build"], HostTools: strings.Fields(p.Attrs["host-tools"])}
+	if v, ok := p.Attrs[AttrVendor]; ok {
+		r.Vendor = true
+		if v != "" {
+			h, err := hash.Parse(v, "")
+			if err != nil {
+				return nil, fmt.Errorf("den.lock: %s: its vendor-hash: %w", p.Name, err)
+			}
+			r.VendorHash = h
+		}
+	}
+	planner := &recipe.Planner{Store: env.Store, Tools: env.Tools, System: sys}
 	for _, s := range p.Sources {
+		if s.Kind == KindPath {
+			if env.ProjectRoot == "" {
+				return nil, fmt.Errorf("den.lock: %s: a local source needs its project", p.Name)
+			}
+			r.Src.Path = filepath.Join(env.ProjectRoot, filepath.FromSlash(s.Path))
+			planner.Manifest = &manifest.Manifest{Root: env.ProjectRoot}
+			continue
+		}
 		h, err := hash.Parse(s.Hash, "")
 		if err != nil {
 			return nil, fmt.Errorf("den.lock: %s: %w", p.Name, err)
@@ -98,14 +135,13 @@ func (Backend) Plan(ctx context.Context, env *backend.Env, p *lock.Package, sys 
 		r.Src.URLs = append(r.Src.URLs, s.URL)
 		r.Src.Hash = h
 	}
-	planner := &recipe.Planner{Store: env.Store, Tools: env.Tools, System: sys}
 	var deps []*derivation.Derivation
-	for _, dp := range p.Deps {
-		d, err := env.Plan(ctx, dp, sys)
+	for _, dep := range p.Deps {
+		d, err := env.Plan(ctx, dep, sys)
 		if err != nil {
 			return nil, err
 		}
-		if dp.Name == Stdenv && len(r.HostTools) == 0 {
+		if dep.Name == Stdenv && len(r.HostTools) == 0 {
 			planner.Stdenv = d
 			continue
 		}
