@@ -342,6 +342,19 @@ if [[ $static == 0 ]]; then
     late+=("-Wl,-rpath,$d")
   done
 fi
+# ld finds the libraries that linked shared libraries need through their RUNPATH, which
+# --sysroot would send into the empty sysroot: it is told the store's dirs instead. These add
+# no references to the output.
+if [[ $static == 0 ]]; then
+  seen=:
+  for d in "$libc_lib" "$gcc_lib" "${rpath[@]}" "${ldirs[@]}" "${lp[@]}" "${extra_libdirs[@]}"; do
+    d=${d%/}
+    [[ $d == "$store"/* ]] || continue
+    [[ $seen == *":$d:"* ]] && continue
+    seen+="$d:"
+    late+=("-Wl,-rpath-link,$d")
+  done
+fi
 exec "$real" "${pre[@]}" "${early[@]}" "${args[@]}" "${headers[@]}" "${late[@]}"
 `
 

@@ -248,13 +248,32 @@ func TestLinkFlags(t *testing.T) {
 		{"the baked-in store without NIX_STORE", "cc", nil, []string{"x.c", "-L" + zlib, "-lz"},
 			[]string{loader, libc, "-Wl,-rpath," + zlib}},
 	} {
-		got := linkerFlags(f.run(t, c.prog, c.env, c.args...))
+		all := f.run(t, c.prog, c.env, c.args...)
+		var got []string
+		for _, a := range linkerFlags(all) {
+			if !strings.HasPrefix(a, "-Wl,-rpath-link,") {
+				got = append(got, a)
+			}
+		}
 		if !reflect.DeepEqual(got, c.want) {
 			t.Errorf("%s: cc %q: linker flags\n %q\nwant\n %q", c.name, c.args, got, c.want)
 		}
 	}
+	// ld looks for what linked libraries need (libsqlite3.so needs libm.so.6) in the store's
+	// dirs, not through their RUNPATH into the empty sysroot; that adds no rpath.
+	got := f.run(t, "cc", append(env, "LIBRARY_PATH="+zlib), "x.c", "-lz")
+	for _, want := range []string{"-Wl,-rpath-link," + f.t.Libc + "/lib/x86_64-linux-gnu", "-Wl,-rpath-link," + zlib} {
+		if !slices.Contains(got, want) {
+			t.Errorf("no %s in %q", want, got)
+		}
+	}
+	for _, a := range linkerFlags(f.run(t, "cc", env, "-static", "x.c")) {
+		if strings.HasPrefix(a, "-Wl,-rpath-link") {
+			t.Errorf("-static got %s", a)
+		}
+	}
 	// The wrapper's loader comes before the command's arguments, the rpaths after them.
-	got := f.run(t, "cc", env, "x.c", "-Wl,-rpath,/mine")
+	got = f.run(t, "cc", env, "x.c", "-Wl,-rpath,/mine")
 	if i, j, k := slices.Index(got, loader), slices.Index(got, "-Wl,-rpath,/mine"), slices.Index(got, libc); !(i < j && j < k) {
 		t.Errorf("order: %q", got)
 	}
