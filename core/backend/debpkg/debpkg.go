@@ -626,6 +626,7 @@ func (g *Graph) alternatives() []string {
 		{"bin/awk", "gawk", "gawk"}, {"bin/nawk", "gawk", "gawk"},
 		{"bin/awk", "mawk", "mawk"}, {"bin/nawk", "mawk", "mawk"},
 		{"bin/pager", "less", "less"},
+		{"bin/sh", "bash", "bash"},
 	} {
 		if !slices.Contains(g.roots, a.deb) {
 			continue
