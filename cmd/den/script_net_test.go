@@ -22,6 +22,9 @@ func allScriptCmds() map[string]func(ts *testscript.TestScript, neg bool, args [
 	for k, v := range netScriptCmds {
 		all[k] = v
 	}
+	for k, v := range debScriptCmds {
+		all[k] = v
+	}
 	return all
 }
 
