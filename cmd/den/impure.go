@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"slices"
 	"strings"
 
 	"github.com/den-sh/den/core/derivation"
@@ -12,34 +11,27 @@ import (
 	"github.com/den-sh/den/core/storepath"
 )
 
-// builtWithHostTools reports which host tools a store path was built with, from the derivation
+// builtWithHostTools reports whether a store path was built with host tools, from the derivation
 // den stored beside it: a path built with host tools (a recipe's host-tools escape hatch) depends
 // on the host's compiler and libraries beyond what its hash says, so it is no output to share.
-func builtWithHostTools(s *store.Store, p storepath.Path) ([]string, error) {
+func builtWithHostTools(s *store.Store, p storepath.Path) (bool, error) {
 	info, err := s.Info(p)
 	if err != nil || info == nil || info.Deriver == "" {
-		return nil, err
+		return false, err
 	}
 	data, err := os.ReadFile(string(info.Deriver))
 	if err != nil {
-		return nil, nil // a substituted path comes without its derivation: the cache vouched for it
+		return false, nil // a substituted path comes without its derivation: the cache vouched for it
 	}
 	var d derivation.Derivation
 	if err := json.Unmarshal(data, &d); err != nil {
-		return nil, nil // not a derivation den wrote
+		return false, nil // not a derivation den wrote
 	}
-	if d.IsFixed() {
-		return nil, nil
-	}
-	var names []string
-	for _, t := range d.HostTools {
-		names = append(names, t.Name)
-	}
-	return names, nil
+	return !d.IsFixed() && len(d.HostTools) > 0, nil
 }
 
 // ImpureError says den cache push was asked to share outputs built with host tools.
-type ImpureError struct{ Paths, Tools []string }
+type ImpureError struct{ Paths []string }
 
 func (e *ImpureError) Error() string {
 	return fmt.Sprintf("%s built with host tools: %s", plural(len(e.Paths), "path was", "paths were"), strings.Join(e.Paths, ", "))
@@ -65,23 +57,17 @@ func checkPure(s *store.Store, roots []storepath.Path) error {
 	}
 	e := &ImpureError{}
 	for _, c := range closure {
-		tools, err := builtWithHostTools(s, c.Path)
+		impure, err := builtWithHostTools(s, c.Path)
 		if err != nil {
 			return err
 		}
-		if len(tools) == 0 {
+		if !impure {
 			continue
 		}
 		e.Paths = append(e.Paths, string(c.Path))
-		for _, t := range tools {
-			if !slices.Contains(e.Tools, t) {
-				e.Tools = append(e.Tools, t)
-			}
-		}
 	}
 	if len(e.Paths) == 0 {
 		return nil
 	}
-	slices.Sort(e.Tools)
 	return e
 }

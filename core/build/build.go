@@ -523,18 +523,11 @@ func (b *Builder) runScript(ctx context.Context, d *derivation.Derivation, mode 
 	}
 	sort.Strings(envList)
 
-	logFile, log, err := b.openLog(d.Out, run.logTag)
+	logFile, w, tail, done, err := b.buildLog(d, run.logTag)
 	if err != nil {
 		return nil, err
 	}
-	defer log.Close()
-	tail := &tailBuffer{max: 25}
-	var w io.Writer = io.MultiWriter(log, tail)
-	if b.PrintLogs && b.Progress != nil {
-		w = io.MultiWriter(log, tail, &logLines{r: b.Progress})
-	}
-	task := b.Progress.Start("building", d.Name, 0)
-	defer task.Done()
+	defer done()
 	var hostPaths []string // nil: the host's /usr, /bin, /lib for host tools
 	if d.Stdenv && len(d.HostTools) == 0 {
 		hostPaths = []string{}
@@ -597,13 +590,9 @@ func (b *Builder) buildDebUnit(ctx context.Context, d *derivation.Derivation, tm
 	if err != nil {
 		return tmp, store.Publish{}, err
 	}
-	closure, err := b.Store.Closure(d.References()...)
+	candidates, err := b.candidates(d)
 	if err != nil {
 		return tmp, store.Publish{}, err
-	}
-	candidates := make([]storepath.Path, len(closure))
-	for i, c := range closure {
-		candidates[i] = c.Path
 	}
 	// What runs or is pointed at must be in the store, among what the derivation hashes.
 	inClosure := func(p string) bool {
@@ -629,18 +618,11 @@ func (b *Builder) buildDebUnit(ctx context.Context, d *derivation.Derivation, tm
 	if len(patchelf) > 0 && !strings.HasPrefix(patchelf[0], "/") {
 		return tmp, store.Publish{}, fmt.Errorf("%s: its patchelf command %q does not start with an absolute path", d.Name, patchelf[0])
 	}
-	logFile, log, err := b.openLog(d.Out, "")
+	logFile, w, tail, done, err := b.buildLog(d, "")
 	if err != nil {
 		return tmp, store.Publish{}, err
 	}
-	defer log.Close()
-	tail := &tailBuffer{max: 25}
-	var w io.Writer = io.MultiWriter(log, tail)
-	if b.PrintLogs && b.Progress != nil {
-		w = io.MultiWriter(log, tail, &logLines{r: b.Progress})
-	}
-	task := b.Progress.Start("building", d.Name, 0)
-	defer task.Done()
+	defer done()
 	err = debunit.Build(ctx, debunit.Spec{
 		Debs: debs, Out: tmp, FinalOut: string(d.Out), Deps: deps, Interp: interp, Patchelf: patchelf,
 		Triplet: d.Env["triplet"], Log: w, Jobs: b.Cores,
@@ -854,6 +836,23 @@ func copyTree(src, dst string) error {
 			return os.WriteFile(target, data, fi.Mode().Perm()|0o200)
 		}
 	})
+}
+
+// buildLog opens d's build log and returns the writer a build writes to: the log, the tail its
+// error shows, and the progress reporter when logs stream. done closes the log and ends the
+// progress task.
+func (b *Builder) buildLog(d *derivation.Derivation, tag string) (logFile string, w io.Writer, tail *tailBuffer, done func(), err error) {
+	logFile, log, err := b.openLog(d.Out, tag)
+	if err != nil {
+		return "", nil, nil, nil, err
+	}
+	tail = &tailBuffer{max: 25}
+	w = io.MultiWriter(log, tail)
+	if b.PrintLogs && b.Progress != nil {
+		w = io.MultiWriter(log, tail, &logLines{r: b.Progress})
+	}
+	task := b.Progress.Start("building", d.Name, 0)
+	return logFile, w, tail, func() { task.Done(); log.Close() }, nil
 }
 
 func (b *Builder) openLog(out storepath.Path, tag string) (string, *os.File, error) {

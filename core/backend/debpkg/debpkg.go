@@ -50,18 +50,25 @@ type Arch struct {
 	Loader  string // ld-linux-x86-64.so.2
 }
 
-var arches = map[string]Arch{
-	"x86_64-linux":  {"amd64", "x86_64-linux-gnu", "ld-linux-x86-64.so.2"},
-	"aarch64-linux": {"arm64", "aarch64-linux-gnu", "ld-linux-aarch64.so.1"},
-}
+// debArch is Debian's name of each system's architecture; the multiarch triplet and loader are
+// the stdenv's (core/stdenv), which builds for the same systems.
+var debArch = map[string]string{"x86_64-linux": "amd64", "aarch64-linux": "arm64"}
 
 // ArchOf returns Debian's architecture for sys.
 func ArchOf(sys platform.System) (Arch, error) {
-	a, ok := arches[sys.String()]
+	deb, ok := debArch[sys.String()]
 	if !ok {
 		return Arch{}, &NoArchError{System: sys.String()}
 	}
-	return a, nil
+	triplet, err := stdenv.Triplet(sys.String())
+	if err != nil {
+		return Arch{}, err
+	}
+	loader, err := stdenv.Loader(triplet)
+	if err != nil {
+		return Arch{}, err
+	}
+	return Arch{Deb: deb, Triplet: triplet, Loader: loader}, nil
 }
 
 // NoArchError says Debian's archive has nothing for a system.
