@@ -445,6 +445,20 @@ func (a *App) pureTools() (string, error) {
 	return filepath.Join(out, "bin"), nil
 }
 
+// withPureTools ends env's PATH with the store's shell and tools. Without them (no Debian
+// archive reachable, say) the command still runs, with the project's packages alone, and den
+// says why.
+func (a *App) withPureTools(env []string) []string {
+	tools, err := a.pureTools()
+	if err != nil {
+		if !a.Globals.Quiet {
+			fmt.Fprintf(a.Stderr, "den: warning: %v; PATH has only the project's packages\n", err)
+		}
+		return env
+	}
+	return appendPath(env, tools)
+}
+
 // appendPath puts dir at the end of env's PATH.
 func appendPath(env []string, dir string) []string {
 	for i, kv := range env {

@@ -76,11 +76,7 @@ func (c *ShellCmd) Run(a *App) error {
 	}
 	env := shellEnv(e.vars, e.root, e.session, c.Pure)
 	if c.Pure {
-		tools, err := a.pureTools()
-		if err != nil {
-			return err
-		}
-		env = appendPath(env, tools)
+		env = a.withPureTools(env)
 	}
 	cmd, err := sh.Command(shellPath, env, session)
 	if err != nil {

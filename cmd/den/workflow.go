@@ -83,11 +83,7 @@ func (c *RunCmd) Run(a *App) error {
 	}
 	childEnv := childEnv(vars, c.Pure)
 	if c.Pure {
-		tools, err := a.pureTools()
-		if err != nil {
-			return err
-		}
-		childEnv = appendPath(childEnv, tools)
+		childEnv = a.withPureTools(childEnv)
 	}
 	path, err := lookPathIn(argv[0], childEnv)
 	if err != nil {
