@@ -10,6 +10,7 @@ import (
 
 	"github.com/den-sh/den/core/build"
 	"github.com/den-sh/den/core/derivation"
+	"github.com/den-sh/den/core/hosttools"
 	"github.com/den-sh/den/core/index"
 	"github.com/den-sh/den/core/lock"
 	"github.com/den-sh/den/core/manifest"
@@ -106,7 +107,7 @@ func (c *BuildCmd) Run(a *App) error {
 		if errs[i] != nil {
 			break
 		}
-		if d.Impure() && !a.Globals.Quiet {
+		if hosttools.Impure(d) && !a.Globals.Quiet {
 			fmt.Fprintf(a.Stderr, "den: %s is impure: it was built with the host's tools (host-tools), which its hash does not pin; den cache push refuses it without --allow-impure\n", d.Name)
 		}
 		fmt.Fprintln(a.Stdout, d.Out)

@@ -7,11 +7,13 @@ import (
 	"strings"
 
 	"github.com/den-sh/den/core/derivation"
+	"github.com/den-sh/den/core/hosttools"
 	"github.com/den-sh/den/core/store"
 	"github.com/den-sh/den/core/storepath"
 )
 
-// builtWithHostTools reports whether a store path was built with host tools, from the derivation
+// builtWithHostTools reports whether a store path was built with declared host tools (beyond the
+// base shell and coreutils), from the derivation
 // den stored beside it: a path built with host tools (a recipe's host-tools escape hatch) depends
 // on the host's compiler and libraries beyond what its hash says, so it is no output to share.
 func builtWithHostTools(s *store.Store, p storepath.Path) (bool, error) {
@@ -27,7 +29,7 @@ func builtWithHostTools(s *store.Store, p storepath.Path) (bool, error) {
 	if err := json.Unmarshal(data, &d); err != nil {
 		return false, nil // not a derivation den wrote
 	}
-	return !d.IsFixed() && len(d.HostTools) > 0, nil
+	return !d.IsFixed() && len(hosttools.Declared(d.HostTools)) > 0, nil
 }
 
 // ImpureError says den cache push was asked to share outputs built with host tools.

@@ -130,23 +130,6 @@ func (d *Derivation) IsFixed() bool {
 	return false
 }
 
-// Impure reports whether d's output depends on the host beyond its hash's reach: it, or a
-// derivation it needs, runs host tools. Such outputs are fine to use here and wrong to share.
-func (d *Derivation) Impure() bool {
-	if d.IsFixed() {
-		return false // its output is checked against its hash, whatever made it
-	}
-	if len(d.HostTools) > 0 {
-		return true
-	}
-	for _, n := range d.Needs {
-		if n.Impure() {
-			return true
-		}
-	}
-	return false
-}
-
 // Encode returns the canonical encoding, with the output path when computed.
 func (d *Derivation) Encode() []byte {
 	c := *d

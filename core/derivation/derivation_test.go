@@ -139,18 +139,3 @@ func TestDebUnitSeal(t *testing.T) {
 		}
 	}
 }
-
-func TestImpure(t *testing.T) {
-	pure := &Derivation{Name: "zlib-1.3", Builder: BuilderScript}
-	if pure.Impure() {
-		t.Error("a derivation without host tools is impure")
-	}
-	impure := base()
-	if !impure.Impure() {
-		t.Error("a derivation with host tools is pure")
-	}
-	user := &Derivation{Name: "app-1.0", Builder: BuilderScript, Needs: []*Derivation{pure, {Name: "mid", Needs: []*Derivation{impure}}}}
-	if !user.Impure() {
-		t.Error("a derivation needing an impure one (two levels down) is pure")
-	}
-}

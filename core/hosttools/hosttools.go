@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -211,4 +212,34 @@ func (r *Resolver) save(m map[string]cacheEntry) {
 	if os.WriteFile(tmp, data, 0o644) == nil {
 		os.Rename(tmp, r.CacheFile)
 	}
+}
+
+// Impure reports whether d's output depends on the host beyond what its hash pins: d, or a
+// derivation it needs, runs a host tool a recipe declared (host-tools), as a compiler. The base
+// tools every host-tools build gets (Base: a shell and coreutils to drive the build) do not make
+// it impure, nor does anything in a fixed-output derivation, which its hash checks.
+func Impure(d *derivation.Derivation) bool {
+	if d.IsFixed() {
+		return false
+	}
+	if len(Declared(d.HostTools)) > 0 {
+		return true
+	}
+	for _, n := range d.Needs {
+		if Impure(n) {
+			return true
+		}
+	}
+	return false
+}
+
+// Declared are the tools among ts that are not base tools.
+func Declared(ts []derivation.HostTool) []string {
+	var out []string
+	for _, t := range ts {
+		if !slices.Contains(Base, t.Name) {
+			out = append(out, t.Name)
+		}
+	}
+	return out
 }

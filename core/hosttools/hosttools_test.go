@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/den-sh/den/core/derivation"
 )
 
 func TestResolve(t *testing.T) {
@@ -31,5 +33,28 @@ func TestResolve(t *testing.T) {
 	base, err := r.Resolve(Base, false)
 	if err != nil || len(base) < 10 {
 		t.Fatalf("base: %d tools, %v", len(base), err)
+	}
+}
+
+func TestImpure(t *testing.T) {
+	sh := derivation.HostTool{Name: "sh", Path: "/bin/sh"}
+	cc := derivation.HostTool{Name: "cc", Path: "/usr/bin/cc"}
+	pure := &derivation.Derivation{Name: "zlib-1.3", Builder: derivation.BuilderScript}
+	if Impure(pure) {
+		t.Error("a derivation without host tools is impure")
+	}
+	if Impure(&derivation.Derivation{Name: "gopls", Builder: derivation.BuilderScript, HostTools: []derivation.HostTool{sh}}) {
+		t.Error("the base tools alone make a derivation impure")
+	}
+	impure := &derivation.Derivation{Name: "hello", Builder: derivation.BuilderScript, HostTools: []derivation.HostTool{sh, cc}}
+	if !Impure(impure) {
+		t.Error("a derivation with a declared host tool is pure")
+	}
+	if Impure(&derivation.Derivation{Name: "v", Builder: derivation.BuilderGoVendor, HostTools: []derivation.HostTool{cc}}) {
+		t.Error("a fixed-output derivation is impure")
+	}
+	user := &derivation.Derivation{Name: "app-1.0", Builder: derivation.BuilderScript, Needs: []*derivation.Derivation{pure, {Name: "mid", Needs: []*derivation.Derivation{impure}}}}
+	if !Impure(user) {
+		t.Error("a derivation needing an impure one (two levels down) is pure")
 	}
 }
