@@ -122,9 +122,6 @@ func verifyRecipe(p *lock.Package, e *index.Entry) error {
 			return mismatch(p, "it has the attribute %q, which den's index recipes never have", k)
 		}
 	}
-	if len(p.Deps) > 0 {
-		return mismatch(p, "it has deps, which den's index recipes never have")
-	}
 	if p.Version != rec.Version {
 		return mismatch(p, "version %s is locked, and den's index builds %s", p.Version, rec.Version)
 	}
