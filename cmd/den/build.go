@@ -106,6 +106,9 @@ func (c *BuildCmd) Run(a *App) error {
 		if errs[i] != nil {
 			break
 		}
+		if d.Impure() && !a.Globals.Quiet {
+			fmt.Fprintf(a.Stderr, "den: %s is impure: it was built with the host's tools (host-tools), which its hash does not pin; den cache push refuses it without --allow-impure\n", d.Name)
+		}
 		fmt.Fprintln(a.Stdout, d.Out)
 	}
 	if failed != nil {

@@ -143,6 +143,7 @@ type CachePushCmd struct {
 	Cache       string   `arg:"" help:"The cache: file:///DIR or http(s)://HOST/PREFIX."`
 	Targets     []string `arg:"" optional:"" name:"package-or-path" help:"Packages or recipes of the project (realized first) or store paths; default: the whole environment."`
 	PrintLogs   bool     `short:"L" name:"print-build-logs" help:"Stream build logs to stderr."`
+	AllowImpure bool     `name:"allow-impure" help:"Push outputs built with host tools too."`
 }
 
 func (c *CachePushCmd) Run(a *App) error {
@@ -163,6 +164,11 @@ func (c *CachePushCmd) Run(a *App) error {
 	s, err := a.Store()
 	if err != nil {
 		return err
+	}
+	if !c.AllowImpure {
+		if err := checkPure(s, paths); err != nil {
+			return err
+		}
 	}
 	if key == nil && !a.Globals.Quiet {
 		fmt.Fprintln(a.Stderr, "den: warning: pushing unsigned narinfos; den and Nix substitute only what a trusted key signed")

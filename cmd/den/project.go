@@ -429,6 +429,37 @@ func writeSyncStatus(root string, err error) {
 	envs.WriteStateFile(root, statusName, []byte(line), 0o644)
 }
 
+// pureToolsPackage is the package of den's index that --pure environments get their shell and
+// command-line tools from, after the project's own: the host's /usr/bin is not on their PATH,
+// and a script's sh, sed or grep must still be found.
+const pureToolsPackage = "base-tools"
+
+// pureTools realizes pureToolsPackage for this system and returns its bin directory.
+func (a *App) pureTools() (string, error) {
+	ctx, stop := signalContext()
+	defer stop()
+	out, err := a.buildPackage(ctx, pureToolsPackage, platform.Current(), false)
+	if err != nil {
+		return "", fmt.Errorf("--pure: the store's shell and tools (%s): %w", pureToolsPackage, err)
+	}
+	return filepath.Join(out, "bin"), nil
+}
+
+// appendPath puts dir at the end of env's PATH.
+func appendPath(env []string, dir string) []string {
+	for i, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "PATH="); ok {
+			if v == "" {
+				env[i] = "PATH=" + dir
+			} else {
+				env[i] = "PATH=" + v + ":" + dir
+			}
+			return env
+		}
+	}
+	return append(env, "PATH="+dir)
+}
+
 // pureKeep are the variables --pure keeps from the outer environment.
 func pureKeep(name string) bool { return activate.PureKeep(name) }
 

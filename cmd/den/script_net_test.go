@@ -13,7 +13,8 @@ import (
 	"github.com/rogpeppe/go-internal/testscript"
 )
 
-// allScriptCmds is scriptCmds, the fake network servers below and the closure checks.
+// allScriptCmds is scriptCmds, the fake network servers below, the closure checks and the fake
+// Debian archive's commands.
 func allScriptCmds() map[string]func(ts *testscript.TestScript, neg bool, args []string) {
 	all := map[string]func(ts *testscript.TestScript, neg bool, args []string){}
 	for k, v := range scriptCmds {
@@ -23,6 +24,9 @@ func allScriptCmds() map[string]func(ts *testscript.TestScript, neg bool, args [
 		all[k] = v
 	}
 	for k, v := range closureScriptCmds {
+		all[k] = v
+	}
+	for k, v := range debScriptCmds {
 		all[k] = v
 	}
 	return all

@@ -109,6 +109,7 @@ func setupScript(env *testscript.Env) error {
 	// testscript runs each script as a subtest of a *testing.T, which the fakes need.
 	if tb, ok := env.T().(testing.TB); ok {
 		env.Values["goproxy"] = &fakeGoProxy{tb: tb}
+		env.Values["debian"] = &fakeDebian{tb: tb}
 	}
 	env.Values["npm"] = &fakeNPM{}
 	return os.MkdirAll(w+"/home", 0o755)

@@ -74,7 +74,15 @@ func (c *ShellCmd) Run(a *App) error {
 		Den:     self,
 		Run:     c.Command,
 	}
-	cmd, err := sh.Command(shellPath, shellEnv(e.vars, e.root, e.session, c.Pure), session)
+	env := shellEnv(e.vars, e.root, e.session, c.Pure)
+	if c.Pure {
+		tools, err := a.pureTools()
+		if err != nil {
+			return err
+		}
+		env = appendPath(env, tools)
+	}
+	cmd, err := sh.Command(shellPath, env, session)
 	if err != nil {
 		return err
 	}

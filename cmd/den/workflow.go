@@ -29,7 +29,7 @@ import (
 
 // envFlags are the flags of the commands that enter the environment.
 type envFlags struct {
-	Pure   bool `help:"Keep only HOME, USER, LOGNAME, TERM, LANG, LC_*, SHELL and TZ from the outer environment."`
+	Pure   bool `help:"Keep only HOME, USER, LOGNAME, TERM, LANG, LC_*, SHELL and TZ from the outer environment; the store's shell and tools (base-tools) come last on PATH."`
 	Frozen bool `help:"Use den.lock as it is; fail if it is missing or out of date."`
 }
 
@@ -82,6 +82,13 @@ func (c *RunCmd) Run(a *App) error {
 		argv = scriptArgv(script, argv)
 	}
 	childEnv := childEnv(vars, c.Pure)
+	if c.Pure {
+		tools, err := a.pureTools()
+		if err != nil {
+			return err
+		}
+		childEnv = appendPath(childEnv, tools)
+	}
 	path, err := lookPathIn(argv[0], childEnv)
 	if err != nil {
 		return err
@@ -96,7 +103,7 @@ func (c *RunCmd) Run(a *App) error {
 
 // fastRun is den run for an unchanged project, before the command line parser is even built:
 // running a command is den's most frequent job and its overhead is measured against running the
-// command directly. It handles only the plain forms (den run [--pure] [--frozen] -- CMD…, den run
+// command directly. It handles only the plain forms (den run [--frozen] -- CMD…, den run
 // SCRIPT…) and returns, having done nothing, whenever anything else is asked or anything is off.
 func fastRun(args []string) { activate.FastRun(args) }
 

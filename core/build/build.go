@@ -126,15 +126,22 @@ func (e *NoBuildError) Hints() []string {
 	return []string{"run without --no-build to build it here (den cache push can then share it)"}
 }
 
-// CrossError refuses to build a native derivation (a recipe) for another system than the one
-// den runs on: its compiler would produce this machine's code under the other system's path.
+// CrossError refuses to build a native derivation (a recipe, a Debian unit) for another system
+// than the one den runs on: a recipe's compiler would produce this machine's code under the other
+// system's path, and a Debian unit's patchelf is a program of the other system.
 type CrossError struct {
 	Name   string // the package, without its version
 	System string // what it was asked for
 	On     string // the machine den runs on
+	// Debian says the derivation is a unit of Debian's binaries, relocated by the patchelf
+	// of Debian's archive for its own system, which cannot run here.
+	Debian bool
 }
 
 func (e *CrossError) Error() string {
+	if e.Debian {
+		return fmt.Sprintf("%s is made of Debian's packages for %s, relocated with that system's own patchelf, and cannot be made on %s", e.Name, e.System, e.On)
+	}
 	return fmt.Sprintf("%s is built from source and cannot be built for %s on %s; cross-compilation is not supported yet", e.Name, e.System, e.On)
 }
 
@@ -268,6 +275,10 @@ func (b *Builder) checkNative(d *derivation.Derivation) error {
 	}
 	if !d.Native || d.IsFixed() || d.System == on.String() {
 		return nil
+	}
+	if d.Builder == derivation.BuilderDebUnit {
+		// A unit's name carries the upstream version, not the Debian one it has (greet-1.0).
+		return &CrossError{Name: d.Name, System: d.System, On: on.String(), Debian: true}
 	}
 	return &CrossError{Name: strings.TrimSuffix(d.Name, "-"+d.Version), System: d.System, On: on.String()}
 }

@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/den-sh/den/core/derivation"
 	"github.com/den-sh/den/core/hash"
+	"github.com/den-sh/den/core/platform"
 	"github.com/den-sh/den/core/sandbox"
 	"github.com/den-sh/den/core/store"
 	"github.com/den-sh/den/core/storepath"
@@ -175,5 +177,38 @@ func TestDebUnitRefusesUndeclared(t *testing.T) {
 				t.Error("the unit entered the store")
 			}
 		})
+	}
+}
+
+// TestDebUnitForAnotherSystem: a unit is relocated by its own system's patchelf, so one for
+// another system is refused, saying so, before its .debs are fetched.
+func TestDebUnitForAnotherSystem(t *testing.T) {
+	root := t.TempDir()
+	st, err := store.Open(filepath.Join(root, "store"), filepath.Join(root, "state"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.RemoveTree(st.Dir) })
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		t.Errorf("fetched %s", r.URL.Path)
+		http.NotFound(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	deb := &derivation.Derivation{Name: "greet_1.0-1_arm64.deb", System: "aarch64-linux", Host: "aarch64-linux", Builder: derivation.BuilderFetch,
+		URLs: []string{srv.URL + "/greet.deb"}, OutputHash: hash.Sum(hash.SHA256, []byte("greet")).SRI()}
+	if err := deb.Seal(st.Dir); err != nil {
+		t.Fatal(err)
+	}
+	d := &derivation.Derivation{Name: "greet-1.0", Version: "1.0-1", System: "aarch64-linux", Host: "aarch64-linux", Builder: derivation.BuilderDebUnit,
+		Native: true, Env: map[string]string{"triplet": "aarch64-linux-gnu", "debs": string(deb.Out)}, Inputs: []storepath.Path{deb.Out}, Needs: []*derivation.Derivation{deb}}
+	if err := d.Seal(st.Dir); err != nil {
+		t.Fatal(err)
+	}
+	b := &Builder{Store: st, Sandbox: sandbox.ModeOff, Client: srv.Client(), System: platform.System{Arch: "x86_64", OS: "linux"}}
+	err = b.Realize(context.Background(), d)
+	var ce *CrossError
+	want := "greet-1.0 is made of Debian's packages for aarch64-linux, relocated with that system's own patchelf, and cannot be made on x86_64-linux"
+	if !errors.As(err, &ce) || err.Error() != want {
+		t.Fatalf("Realize = %v, want %q", err, want)
 	}
 }

@@ -223,6 +223,10 @@ func (f *fetcher) suite(ctx context.Context, src Source, suite string, keys open
 		return nil, err
 	}
 	rel, err := verifyRelease(u, data, keys, f.now)
+	var se *SignatureError
+	if errors.As(err, &se) {
+		se.Keyring, se.Origin = strings.TrimSpace(src.Keyring), src.Origin
+	}
 	if err != nil {
 		return nil, err
 	}

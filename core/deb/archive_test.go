@@ -190,6 +190,10 @@ func TestWrongKeyRefused(t *testing.T) {
 	if !errors.As(err, &se) {
 		t.Fatalf("got %v", err)
 	}
+	// The error names the keyring that failed and the source that names it.
+	if !strings.Contains(err.Error(), "does not verify with "+s.KeyringFile+":") || !strings.Contains(strings.Join(se.Hints(), "\n"), "its source ("+a.Sources[0].Origin+")") {
+		t.Errorf("error %q, hints %q", err, se.Hints())
+	}
 	if f := cachedFiles(t, a.CacheDir); len(f) != 0 {
 		t.Fatalf("a refused fetch left %v", f)
 	}

@@ -33,19 +33,35 @@ type fileSum struct {
 type SignatureError struct {
 	URL string
 	Err error
+	// Keyring says what verified it: the source's Signed-By as written, or "" for the
+	// default keyrings; Origin is the source ("den config (entry 1)", "file:line").
+	Keyring, Origin string
 }
 
 func (e *SignatureError) Error() string {
-	return fmt.Sprintf("%s: the signature does not verify: %v", e.URL, e.Err)
+	with := ""
+	switch {
+	case strings.HasPrefix(e.Keyring, "-----BEGIN"):
+		with = " with the key block of its source"
+	case e.Keyring != "":
+		with = " with " + e.Keyring
+	case e.Origin != "":
+		with = " with the default keyrings"
+	}
+	return fmt.Sprintf("%s: the signature does not verify%s: %v", e.URL, with, e.Err)
 }
 
 func (e *SignatureError) Unwrap() error { return e.Err }
 
 // Hints says what to check.
 func (e *SignatureError) Hints() []string {
+	where := "its apt source"
+	if e.Origin != "" {
+		where = "its source (" + e.Origin + ")"
+	}
 	return []string{
 		"the archive, or something between it and you, sent an index that Debian's keys did not sign",
-		"if the archive changed its key, update the keyring its apt source names (Signed-By), as apt would need too",
+		"if the archive changed its key, update the keyring " + where + " names (signed-by), as apt would need too",
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -76,7 +77,23 @@ Signed-By: /etc/apt/keyrings/debian-archive-keyring-copy.pgp
 		"sources.list.d/extra.list":            "deb http://127.0.0.1:1/debian bookworm main\n", // a duplicate
 		"sources.list.d/google-cloud-sdk.list": "deb https://127.0.0.13/apt cloud-sdk-bookworm main\n",
 	})
-	srcs, err := Sources(dir, []string{"http://127.0.0.14/debian/ bookworm bookworm-updates", "[check-valid-until=no] http://127.0.0.15/snap/debian-security bookworm-security"})
+	// den's config replaces apt's sources.
+	conf, err := Sources(dir, []string{"http://127.0.0.14/debian/ bookworm bookworm-updates", "[check-valid-until=no] http://127.0.0.15/snap/debian-security bookworm-security"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var gotConf []string
+	for _, s := range conf {
+		gotConf = append(gotConf, render(s))
+	}
+	wantConf := []string{
+		"deb http://127.0.0.14/debian/ bookworm,bookworm-updates / main / debian",
+		"deb http://127.0.0.15/snap/debian-security bookworm-security / main / debian-security / no-valid-until",
+	}
+	if !slices.Equal(gotConf, wantConf) {
+		t.Fatalf("configured sources\n got:\n%s\nwant:\n%s", strings.Join(gotConf, "\n"), strings.Join(wantConf, "\n"))
+	}
+	srcs, err := Sources(dir, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,8 +102,6 @@ Signed-By: /etc/apt/keyrings/debian-archive-keyring-copy.pgp
 		got = append(got, render(s))
 	}
 	want := []string{
-		"deb http://127.0.0.14/debian/ bookworm,bookworm-updates / main / debian",
-		"deb http://127.0.0.15/snap/debian-security bookworm-security / main / debian-security / no-valid-until",
 		"deb http://127.0.0.1:1/debian bookworm / main,contrib / debian",
 		"deb http://127.0.0.2/mirror bookworm-security / main / debian-security / /usr/share/keyrings/debian-archive-keyring.gpg / arch=amd64,arm64",
 		"deb-src http://127.0.0.3/debian bookworm / main / debian",
@@ -98,8 +113,8 @@ Signed-By: /etc/apt/keyrings/debian-archive-keyring-copy.pgp
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("sources\n got:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
-	if srcs[2].Origin != filepath.Join(dir, "sources.list")+":2" || srcs[6].Origin != filepath.Join(dir, "sources.list.d", "debian.sources")+":1" {
-		t.Fatalf("origins %q %q", srcs[2].Origin, srcs[6].Origin)
+	if srcs[0].Origin != filepath.Join(dir, "sources.list")+":2" || srcs[4].Origin != filepath.Join(dir, "sources.list.d", "debian.sources")+":1" {
+		t.Fatalf("origins %q %q", srcs[0].Origin, srcs[4].Origin)
 	}
 }
 

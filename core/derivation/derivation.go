@@ -133,6 +133,9 @@ func (d *Derivation) IsFixed() bool {
 // Impure reports whether d's output depends on the host beyond its hash's reach: it, or a
 // derivation it needs, runs host tools. Such outputs are fine to use here and wrong to share.
 func (d *Derivation) Impure() bool {
+	if d.IsFixed() {
+		return false // its output is checked against its hash, whatever made it
+	}
 	if len(d.HostTools) > 0 {
 		return true
 	}

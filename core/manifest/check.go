@@ -511,6 +511,9 @@ func (m *Manifest) CheckDeps(isPackage func(name string) bool, packages []string
 func (m *Manifest) PackageDeps() []string {
 	var out []string
 	for _, name := range slices.Sorted(maps.Keys(m.Recipes)) {
+		if len(m.Recipes[name].HostTools) == 0 && m.Recipes["stdenv"] == nil && !slices.Contains(out, "stdenv") {
+			out = append(out, "stdenv") // what a recipe without host tools builds with
+		}
 		for _, d := range m.Recipes[name].Deps {
 			if m.Recipes[d] == nil && !slices.Contains(out, d) {
 				out = append(out, d)

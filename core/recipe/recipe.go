@@ -116,6 +116,13 @@ func (p *Planner) PlanRecipe(r *manifest.Recipe, deps []*derivation.Derivation) 
 	}
 	var base []derivation.HostTool
 	if len(r.HostTools) == 0 {
+		if p.Stdenv == nil && p.Package != nil {
+			sd, err := p.Package(Stdenv)
+			if err != nil {
+				return nil, fmt.Errorf("recipe %s: the stdenv it builds with: %w", name, err)
+			}
+			p.Stdenv = sd
+		}
 		if p.Stdenv == nil {
 			return nil, &NoStdenvError{Recipe: name}
 		}
@@ -164,6 +171,9 @@ func UseStdenv(d, stdenv *derivation.Derivation) {
 	d.Stdenv = true
 	d.Script += "\n" + stdenvpkg.Fixup
 }
+
+// Stdenv is the package of den's index that recipes without host tools build with.
+const Stdenv = "stdenv"
 
 // NoStdenvError says a recipe without host tools has no stdenv to build with.
 type NoStdenvError struct{ Recipe string }

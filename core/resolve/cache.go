@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/den-sh/den/core/backend/debpkg"
 	"github.com/den-sh/den/core/index"
 	"github.com/den-sh/den/core/lock"
 	"github.com/den-sh/den/core/platform"
@@ -113,6 +114,19 @@ func (r *Resolver) registrySettings(backend string) (string, bool) {
 			return "", false
 		}
 		return client.Config().RegistrySettings(), true
+	case index.Deb:
+		if r.Env.Debian == nil {
+			return "", false
+		}
+		arc, err := r.Env.Debian()
+		if err != nil {
+			return "", false
+		}
+		var b strings.Builder
+		for _, s := range arc.Sources {
+			fmt.Fprintf(&b, "%s %v %v %s %s\n", s.URI, s.Suites, s.Components, s.Keyring, s.Mirror)
+		}
+		return b.String(), true
 	}
 	return "", false
 }
@@ -125,7 +139,11 @@ func (r *Resolver) lookup(key string, e *index.Entry, c version.Constraint, syst
 		return nil, time.Time{}, false
 	}
 	p := k.Package
-	if p.Name != e.Name || p.Backend != e.Backend || !c.Check(p.Version) {
+	matches := c.Check
+	if e.Backend == index.Deb {
+		matches = func(v string) bool { return debpkg.Matches(c, v) }
+	}
+	if p.Name != e.Name || p.Backend != e.Backend || !matches(p.Version) {
 		return nil, time.Time{}, false
 	}
 	p, ok = restrict(p, systems, r.Env.Current)

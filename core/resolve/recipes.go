@@ -67,6 +67,14 @@ func (r *Resolver) lockRecipe(ctx context.Context, env *backend.Env, m *manifest
 		}
 		p.Deps = append(p.Deps, dp)
 	}
+	if len(rec.HostTools) == 0 {
+		// Without host tools the recipe builds with the stdenv, locked with it.
+		dp, err := r.lockPackageDep(ctx, env, m, recipes.Stdenv, systems)
+		if err != nil {
+			return nil, fmt.Errorf("recipe %s: the stdenv it builds with: %w", name, err)
+		}
+		p.Deps = append(p.Deps, dp)
+	}
 	return p, nil
 }
 
@@ -176,7 +184,11 @@ func recipeDiffers(p *lock.Package, rec *manifest.Recipe, root string) string {
 	for _, d := range p.Deps {
 		deps = append(deps, d.Name)
 	}
-	if !slices.Equal(slices.Sorted(slices.Values(deps)), slices.Sorted(slices.Values(rec.Deps))) {
+	wantDeps := slices.Clone(rec.Deps)
+	if len(rec.HostTools) == 0 {
+		wantDeps = append(wantDeps, recipes.Stdenv)
+	}
+	if !slices.Equal(slices.Sorted(slices.Values(deps)), slices.Sorted(slices.Values(wantDeps))) {
 		return fmt.Sprintf("its deps (%s) differ from den.toml's recipe (%s)", strings.Join(deps, ", "), strings.Join(rec.Deps, ", "))
 	}
 	return ""

@@ -24,9 +24,11 @@ version = "1.0"
 deps = ["lib"]
 env = { MODE = "fast" }
 build = "make"
+host-tools = ["make"]
 [recipes.lib]
 version = "2.0"
 build = "make lib"
+host-tools = ["make"]
 `))
 	if err != nil {
 		t.Fatal(err)

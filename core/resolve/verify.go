@@ -420,7 +420,17 @@ func safePath(s string) bool {
 
 // debPool matches where a Debian archive keeps .debs: mirror://debian/pool/…, or the security
 // archive's.
-var debPool = regexp.MustCompile(`^mirror://debian(-security)?/pool/[a-z0-9+./_~-]+\.deb$`)
+// Debian versions may hold capitals (2.0.0~M26-1, 0.9+LibO7.4.7-1).
+var debPool = regexp.MustCompile(`^mirror://debian(-security)?/pool/[A-Za-z0-9+./_~-]+\.deb$`)
+
+// debFile is the name Debian's archive gives the .deb of a package's version for arch:
+// name_version_arch.deb, the version without its epoch.
+func debFile(name, version, arch string) string {
+	if _, rest, ok := strings.Cut(version, ":"); ok {
+		version = rest
+	}
+	return name + "_" + version + "_" + arch + ".deb"
+}
 
 // verifyDeb checks that a Debian package locks the packages den's index names, with the
 // bootstrap den relocates them with, and that every .deb comes from a Debian archive's pool by
@@ -437,13 +447,19 @@ func verifyDeb(p *lock.Package, e *index.Entry) error {
 	if !maps.Equal(p.Attrs, want) {
 		return mismatch(p, "its attributes differ from den's index (roots %q, bootstrap %q)", p.Attrs["roots"], p.Attrs["bootstrap"])
 	}
-	check := func(srcs []lock.Source) error {
+	// Each .deb must be the package and version it is locked as, for its system's architecture
+	// (or for all), as Debian's pool names its files: another of the pool's files, though
+	// Debian's too, would put another program under the package's name.
+	check := func(srcs []lock.Source, archs []string) error {
 		for _, s := range srcs {
 			if s.Kind != "deb" {
 				return mismatch(p, "it has a %s source", s.Kind)
 			}
 			if !debPool.MatchString(s.URL) || strings.Contains(s.URL, "..") || strings.Contains(s.URL, "//pool") {
 				return mismatch(p, "%s is locked at %q, which is not a .deb in a Debian archive's pool", s.Name, s.URL)
+			}
+			if !slices.ContainsFunc(archs, func(a string) bool { return path.Base(s.URL) == debFile(s.Name, s.Version, a) }) {
+				return mismatch(p, "%s %s is locked at %q, which is not its .deb (%s)", s.Name, s.Version, s.URL, debFile(s.Name, s.Version, archs[len(archs)-1]))
 			}
 			h, err := hash.Parse(s.Hash, "")
 			if err != nil || h.Algo != hash.SHA256 {
@@ -452,7 +468,24 @@ func verifyDeb(p *lock.Package, e *index.Entry) error {
 		}
 		return nil
 	}
-	if err := check(p.Sources); err != nil {
+	// Sources every system shares are for all architectures, unless only one system is locked.
+	shared := []string{"all"}
+	systemArchs := map[string][]string{}
+	for name := range p.Systems {
+		sys, err := platform.Parse(name)
+		if err != nil {
+			return mismatch(p, "%v", err)
+		}
+		a, err := debpkg.ArchOf(sys)
+		if err != nil {
+			return mismatch(p, "%v", err)
+		}
+		systemArchs[name] = []string{"all", a.Deb}
+		if len(p.Systems) == 1 {
+			shared = systemArchs[name]
+		}
+	}
+	if err := check(p.Sources, shared); err != nil {
 		return err
 	}
 	for name, s := range p.Systems {
@@ -461,7 +494,7 @@ func verifyDeb(p *lock.Package, e *index.Entry) error {
 				return mismatch(p, "it has a %s attribute for %s", k, name)
 			}
 		}
-		if err := check(s.Sources); err != nil {
+		if err := check(s.Sources, systemArchs[name]); err != nil {
 			return err
 		}
 	}

@@ -26,9 +26,6 @@
 //     under the store (a -L, a LIBRARY_PATH entry, an Extra unit's lib dir) that holds a shared
 //     library the link names with -l, or that holds a shared library given by path: so outputs
 //     find their libraries with no LD_LIBRARY_PATH, and reference only the inputs they use.
-//     The same directories, the C library's and gcc's runtime dir go to -Wl,-rpath-link: ld
-//     reads a shared library's own RUNPATH under the sysroot, so without it a library's
-//     needed libraries (libm.so.6 for libsqlite3.so) are not found and the link fails.
 //     -shared gets the rpaths without an interpreter, -static and -static-pie neither; a command
 //     that does not link (-c, -S, -E, -M, -MM, -fsyntax-only, -r, or no input file) gets no
 //     linker flags at all, because GCC takes -Wl options as linker inputs and would try to link.
@@ -344,14 +341,19 @@ if [[ $static == 0 ]]; then
     seen+="$d:"
     late+=("-Wl,-rpath,$d")
   done
-  # ld looks for the libraries a shared library needs (libm.so.6 for libsqlite3.so) in the
-  # library's own RUNPATH only under the sysroot, where nothing is: it searches -rpath-link.
-  links=$libc_lib:$gcc_lib
-  for d in "${ldirs[@]}" "${lp[@]}" "${extra_libdirs[@]}" "${sodirs[@]}" "${rpath[@]}"; do
+fi
+# ld finds the libraries that linked shared libraries need through their RUNPATH, which
+# --sysroot would send into the empty sysroot: it is told the store's dirs instead. These add
+# no references to the output.
+if [[ $static == 0 ]]; then
+  seen=:
+  for d in "$libc_lib" "$gcc_lib" "${rpath[@]}" "${ldirs[@]}" "${lp[@]}" "${extra_libdirs[@]}"; do
     d=${d%/}
-    [[ $d == "$store"/* && ":$links:" != *":$d:"* ]] && links+=":$d"
+    [[ $d == "$store"/* ]] || continue
+    [[ $seen == *":$d:"* ]] && continue
+    seen+="$d:"
+    late+=("-Wl,-rpath-link,$d")
   done
-  late+=("-Wl,-rpath-link,$links")
 fi
 exec "$real" "${pre[@]}" "${early[@]}" "${args[@]}" "${headers[@]}" "${late[@]}"
 `

@@ -170,11 +170,11 @@ func UnchangedHere() (root string, st *Stamp, vars []Var, ok bool) {
 // only when it cannot tell (a flag it does not know, a changed project, a command not found) and
 // the full program must handle the command line, with its messages.
 func FastRun(args []string) {
-	pure := false
 	for len(args) > 0 && strings.HasPrefix(args[0], "-") && args[0] != "--" {
 		switch args[0] {
 		case "--pure":
-			pure = true
+			// --pure adds the store's shell and tools (cmd/den), which takes the index.
+			return
 		case "--frozen": // an unchanged project's lock is the one its generation was made from
 		default:
 			return
@@ -196,7 +196,7 @@ func FastRun(args []string) {
 	if script, ok := st.Scripts[argv[0]]; ok && !explicit {
 		argv = ScriptArgv(script, argv)
 	}
-	env := ChildEnv(vars, pure)
+	env := ChildEnv(vars, false)
 	path, ok := LookPathIn(argv[0], env)
 	if !ok {
 		return

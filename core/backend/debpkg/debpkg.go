@@ -183,6 +183,9 @@ func (b Backend) Lock(ctx context.Context, env *backend.Env, e *index.Entry, c v
 		}
 		return 0
 	})
+	if err := b.noBuild(ctx, arc, env, e, c, systems); err != nil {
+		return nil, err
+	}
 	for _, sys := range order {
 		a, err := ArchOf(sys)
 		if err != nil {
@@ -221,6 +224,33 @@ func (b Backend) Lock(ctx context.Context, env *backend.Env, e *index.Entry, c v
 	}
 	p.Factor()
 	return p, nil
+}
+
+// noBuild is a *backend.NoBuildError naming the systems Debian has no architecture for (a
+// project's default systems include macOS), so that den says how to lock only the others.
+func (Backend) noBuild(ctx context.Context, arc *deb.Archive, env *backend.Env, e *index.Entry, c version.Constraint, systems []platform.System) error {
+	nb := &backend.NoBuildError{Package: e.Name, Version: c.String(), Constraint: c.String(),
+		Detail: "Debian's archive has packages for x86_64-linux and aarch64-linux only"}
+	for _, sys := range systems {
+		nb.Asked = append(nb.Asked, sys.String())
+		if _, err := ArchOf(sys); err != nil {
+			nb.Missing = append(nb.Missing, sys.String())
+		}
+	}
+	if len(nb.Missing) == 0 {
+		return nil
+	}
+	// The version is the one this system would lock, where it is one of Debian's.
+	if a, err := ArchOf(env.Current); err == nil {
+		ix, err := arc.Index(ctx, a.Deb)
+		if err != nil {
+			return err
+		}
+		if p := ix.Get(e.Debs[0]); p != nil {
+			nb.Version = p.Version
+		}
+	}
+	return nb
 }
 
 // Plan turns the locked closure on sys into units, and the package's output: its root units,
@@ -626,6 +656,7 @@ func (g *Graph) alternatives() []string {
 		{"bin/awk", "gawk", "gawk"}, {"bin/nawk", "gawk", "gawk"},
 		{"bin/awk", "mawk", "mawk"}, {"bin/nawk", "mawk", "mawk"},
 		{"bin/pager", "less", "less"},
+		{"bin/sh", "bash", "bash"},
 	} {
 		if !slices.Contains(g.roots, a.deb) {
 			continue
