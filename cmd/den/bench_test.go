@@ -32,6 +32,7 @@ func TestBench(t *testing.T) {
 	t.Run("export-no-change", func(t *testing.T) { benchExport(t, den) })
 	t.Run("cache-substitute", func(t *testing.T) { benchCacheSubstitute(t, den) })
 	t.Run("everyday-warm", func(t *testing.T) { benchEveryday(t, den) })
+	t.Run("stdenv-cold", func(t *testing.T) { benchStdenvCold(t, den) })
 }
 
 // benchExport: the prompt hook's per-prompt step with nothing changed inside an active project:

@@ -13,13 +13,17 @@ import (
 	"github.com/rogpeppe/go-internal/testscript"
 )
 
-// allScriptCmds is scriptCmds and the fake network servers below.
+// allScriptCmds is scriptCmds, the fake network servers below, the closure checks and the fake
+// Debian archive's commands.
 func allScriptCmds() map[string]func(ts *testscript.TestScript, neg bool, args []string) {
 	all := map[string]func(ts *testscript.TestScript, neg bool, args []string){}
 	for k, v := range scriptCmds {
 		all[k] = v
 	}
 	for k, v := range netScriptCmds {
+		all[k] = v
+	}
+	for k, v := range closureScriptCmds {
 		all[k] = v
 	}
 	for k, v := range debScriptCmds {
