@@ -11,9 +11,13 @@ PREFIX  ?= $(HOME)/.local
 # prompt hook's no-change step itself, and den-core, the full program it hands everything else to
 # (see cmd/den/front). Static (no cgo): no dynamic loader at start-up, which the prompt hook pays
 # at every prompt.
+# Both get one build stamp (envs/activate.Build): a project's fast path trusts only what the
+# same build planned.
+BUILD_STAMP := $(shell date +%s%N)
+LDFLAGS := -X github.com/den-sh/den/envs/activate.buildStamp=$(BUILD_STAMP)
 build:
-	CGO_ENABLED=0 $(GO) build -trimpath -o $(BINDIR)/den-core ./cmd/den
-	CGO_ENABLED=0 $(GO) build -trimpath -o $(BINDIR)/den ./cmd/den/front
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BINDIR)/den-core ./cmd/den
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BINDIR)/den ./cmd/den/front
 
 install:
 	$(MAKE) build BINDIR=$(PREFIX)/bin

@@ -17,7 +17,7 @@ type Stamp = activate.Stamp
 // WriteStamp records that the project at root, as its files are now and as allowed by the trust
 // record tc, has the environment of profile with m's [env], scripts and shell init.
 func WriteStamp(root string, tc TrustCheck, profile storepath.Path, m *manifest.Manifest) error {
-	st := Stamp{Files: map[string]project.FileID{}, Profile: string(profile), Env: envVars(m.Env), Scripts: m.Scripts, Init: m.Shell.Init}
+	st := Stamp{Files: map[string]project.FileID{}, Profile: string(profile), Env: envVars(m.Env), Scripts: m.Scripts, Init: m.Shell.Init, Den: activate.Build}
 	for _, name := range activate.StampFiles {
 		st.Files[name] = project.FileIDOf(filepath.Join(root, name))
 	}

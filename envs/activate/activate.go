@@ -87,6 +87,8 @@ type Stamp struct {
 	Env     []EnvVar                  `json:"env,omitempty"`
 	Scripts map[string]string         `json:"scripts,omitempty"`
 	Init    string                    `json:"init,omitempty"`
+	// Den is the Build of the den that made it: another den plans afresh.
+	Den string `json:"den,omitempty"`
 }
 
 // StampFiles are the files whose change invalidates a stamp.
@@ -112,6 +114,9 @@ func ReadStamp(root string) (*Stamp, bool) {
 	}
 	var st Stamp
 	if json.Unmarshal(data, &st) != nil {
+		return nil, false
+	}
+	if st.Den != Build {
 		return nil, false
 	}
 	for _, name := range StampFiles {

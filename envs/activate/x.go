@@ -31,6 +31,7 @@ type XStamp struct {
 	// Registries fingerprints what says where den resolves from besides config.toml: the
 	// variables of npm, Go and den, and npm's and Go's user config files (registrySettings).
 	Registries string `json:"registries"`
+	Den        string `json:"den,omitempty"` // the Build that resolved it
 }
 
 // registrySettings fingerprints, from the environment and a few stats, what a resolution of den
@@ -99,7 +100,7 @@ func Dirs(getenv func(string) string) (stateDir, configFile string, ok bool) {
 // ttl and the config file as it is now.
 func WriteXStamp(stateDir, configFile string, refs []string, profile string, made time.Time, ttl time.Duration) error {
 	data, err := json.Marshal(XStamp{Profile: profile, Made: made.UnixNano(), TTL: int64(ttl), Config: project.FileIDOf(configFile),
-		Registries: registrySettings(os.Getenv, os.Environ())})
+		Registries: registrySettings(os.Getenv, os.Environ()), Den: Build})
 	if err != nil {
 		return err
 	}
@@ -149,7 +150,7 @@ func FastX(args []string) {
 	if age := time.Since(time.Unix(0, st.Made)); age < 0 || age >= time.Duration(st.TTL) || project.FileIDOf(configFile) != st.Config {
 		return
 	}
-	if registrySettings(os.Getenv, os.Environ()) != st.Registries {
+	if registrySettings(os.Getenv, os.Environ()) != st.Registries || st.Den != Build {
 		return
 	}
 	pkgs, err := ReadProfile(st.Profile)
