@@ -446,6 +446,9 @@ func (c *checker) source(ent *entry, v any, s *spec) (Source, error) {
 	}
 	hs, _ := t["hash"].(string)
 	h, err := hash.Parse(hs, "")
+	if err == nil && !h.Algo.Strong() {
+		err = fmt.Errorf("hash %q is %s, too weak to prove a download is the file meant", hs, h.Algo)
+	}
 	if err != nil {
 		return src, c.f.errorAt(hashEnt.at(), "write it as sha256-<base64> (SRI) or sha256:<hex or nix32>", "%v", err)
 	}
