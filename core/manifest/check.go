@@ -307,8 +307,9 @@ func (c *checker) recipe(ent *entry, d recipeDoc, s *spec) (*Recipe, error) {
 		Env:         d.Env,
 		Pos:         c.f.position(ent.key),
 	}
-	// A recipe's name and version become its store path's name.
-	if storepath.CheckName(r.Name) != nil {
+	// A recipe's name and version become its store path's name. Store names may start with a dot
+	// (".gitignore"); a package name that does is refused all the same, as a hidden file would be.
+	if strings.HasPrefix(r.Name, ".") || storepath.CheckName(r.Name) != nil {
 		return nil, c.f.errorAt(ent.key, `a recipe's name goes into store path names: use letters, digits and + - . _ ? =, not starting with "."`,
 			"invalid recipe name %q", r.Name)
 	}
