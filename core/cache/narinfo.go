@@ -107,17 +107,19 @@ type NarInfo struct {
 
 // ParseNarInfo parses leniently as Nix does: unknown keys ignored; hashes in nix32, hex, base64 or
 // SRI, with or without "sha256:". storeDir resolves base names and is checked against StorePath.
-// As in Nix, StorePath, URL, NarHash and a non-zero NarSize are required.
+// As in Nix, StorePath, URL, NarHash and a non-zero NarSize are required, a repeated scalar key
+// (URL, NarSize, …) takes its last value, and a second non-empty References or a second CA is
+// refused (Nix's NarInfo constructor: "extra References", "extra CA"). The signature covers the
+// values parsed, so which of two lines counts is decided before it is checked.
 func ParseNarInfo(data []byte, storeDir string) (*NarInfo, error) {
 	n := &NarInfo{}
-	seen := map[string]bool{}
+	seenCA := false
 	err := fields(data, "narinfo", func(_ int, key, value string) error {
-		switch key {
-		case "StorePath", "URL", "Compression", "FileHash", "FileSize", "NarHash", "NarSize", "References", "Deriver", "CA":
-			if seen[key] {
-				return fmt.Errorf("%s appears twice", key)
-			}
-			seen[key] = true
+		switch {
+		case key == "References" && len(n.References) > 0, key == "CA" && seenCA:
+			return fmt.Errorf("%s appears twice", key)
+		case key == "CA":
+			seenCA = true
 		}
 		var err error
 		switch key {

@@ -159,7 +159,9 @@ func TestParseErrors(t *testing.T) {
 		{"StorePath: " + string(self) + "\nURL: u\nNarHash: " + nh + "\n", "no NarSize"},
 		{strings.Replace(good, "/s/", "/other/", 1), "not in the store /s"},
 		{good + "garbage line\n", `line 5: "garbage line" is not`},
-		{good + "NarSize: 6\n", "NarSize appears twice"},
+		{good + "References: " + self.Base() + "\nReferences: " + self.Base() + "\n", "References appears twice"},
+		{good + "CA: text:" + nh + "\nCA: text:" + nh + "\n", "CA appears twice"},
+		{good + "NarSize: 0\n", "no NarSize"},
 		{good + "FileSize: -1\n", "not a non-negative integer"},
 		{good + "FileHash: sha256:zzz\n", "FileHash"},
 		{good + "References: ../etc\n", "not a store path base name"},
@@ -168,6 +170,49 @@ func TestParseErrors(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("parse %q: got %v, want error containing %q", tc.text, err, tc.want)
 		}
+	}
+}
+
+// Nix's narinfo parser (src/libstore/nar-info.cc, the NarInfo constructor, the same in Nix 2.8)
+// assigns each scalar key as it reads it, so a repeated URL, NarSize, NarHash, FileHash or
+// StorePath takes the last value; only a second non-empty References and a second CA are
+// "extra". An empty References line before a full one is not a repeat either.
+func TestParseRepeatedKeys(t *testing.T) {
+	self, dep, _ := testPaths(t)
+	first, last := hash.Sum(hash.SHA256, []byte("1")), hash.Sum(hash.SHA256, []byte("2"))
+	text := "StorePath: " + string(dep) + "\nStorePath: " + string(self) + "\nURL: nar/a.nar\nURL: nar/b.nar\n" +
+		"Compression: xz\nCompression: zstd\nFileHash: " + first.String() + "\nFileHash: " + last.String() +
+		"\nFileSize: 1\nFileSize: 2\nNarHash: " + first.String() + "\nNarHash: " + last.String() +
+		"\nNarSize: 0\nNarSize: 7\nReferences: \nReferences: " + dep.Base() + "\n"
+	n, err := ParseNarInfo([]byte(text), "/s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n.StorePath != self || n.URL != "nar/b.nar" || n.Compression != "zstd" || !n.FileHash.Equal(last) ||
+		n.FileSize != 2 || !n.NarHash.Equal(last) || n.NarSize != 7 || len(n.References) != 1 || n.References[0] != dep {
+		t.Fatalf("parsed %+v", n)
+	}
+}
+
+// Nix's store path tests (src/libstore-tests/path.cc, TEST_DO_PARSE dotfile, triple_dot) allow
+// names that start with a dot, so a narinfo may reference ".gitignore"; a FileHash in sha1 (Nix
+// reads any algorithm there) parses too.
+func TestParseDotNamesAndSHA1FileHash(t *testing.T) {
+	self, _, _ := testPaths(t)
+	dot := storepath.Path("/s/" + strings.Repeat("1", 32) + "-.gitignore")
+	dots := storepath.Path("/s/" + strings.Repeat("2", 32) + "-...")
+	nh := hash.Sum(hash.SHA256, []byte("n")).String()
+	text := "StorePath: " + string(dot) + "\nURL: u\nFileHash: sha1:a9993e364706816aba3e25717850c26c9cd0d89d\nNarHash: " + nh +
+		"\nNarSize: 5\nReferences: " + dots.Base() + " " + self.Base() + "\n"
+	n, err := ParseNarInfo([]byte(text), "/s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n.StorePath != dot || len(n.References) != 2 || n.References[0] != dots || n.FileHash.Algo != hash.SHA1 {
+		t.Fatalf("parsed %+v", n)
+	}
+	if !strings.Contains(string(n.Bytes()), "FileHash: sha1:kpcd173cq987hw957sx6m0868wv3x6d9\n") {
+		t.Errorf("the sha1 FileHash is not written as Nix writes it:\n%s", n.Bytes())
 	}
 }
 

@@ -189,6 +189,11 @@ func (d *Derivation) Seal(storeDir string) error {
 		if err != nil {
 			return fmt.Errorf("%s: %w", d.Name, err)
 		}
+		if !h.Algo.Strong() {
+			// Nix reads md5 and sha1 fixed-output hashes, but a collision in either is within reach,
+			// so matching one does not prove a download is the file that was meant.
+			return fmt.Errorf("%s: a download's hash must be sha256 or sha512, not %s", d.Name, h.Algo)
+		}
 		if len(d.URLs) == 0 {
 			return fmt.Errorf("%s: a download needs at least one URL", d.Name)
 		}

@@ -1,6 +1,7 @@
 package derivation
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/den-sh/den/core/storepath"
@@ -63,6 +64,17 @@ func TestFixedOutputIgnoresURLs(t *testing.T) {
 	b.Seal(store)
 	if a.Out != b.Out {
 		t.Fatalf("URL changed a fixed-output path")
+	}
+}
+
+// Nix reads md5 and sha1 fixed-output hashes (hash.Parse does too, for narinfos), but a download is
+// only checked against sha256 or sha512.
+func TestFixedOutputNeedsAStrongHash(t *testing.T) {
+	for _, h := range []string{"sha1:a9993e364706816aba3e25717850c26c9cd0d89d", "md5:900150983cd24fb0d6963f7d28e17f72"} {
+		d := &Derivation{Name: "x.tar.gz", Builder: BuilderFetch, URLs: []string{"http://127.0.0.1:1/x.tar.gz"}, OutputHash: h}
+		if err := d.Seal(store); err == nil || !strings.Contains(err.Error(), "must be sha256 or sha512") {
+			t.Errorf("Seal with %s: %v, want a refusal", h, err)
+		}
 	}
 }
 

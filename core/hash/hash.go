@@ -1,8 +1,14 @@
-// Package hash owns content hashes as Nix spells them: sha256 and sha512 digests, Nix's base-32
-// alphabet, and the parsing of every spelling users and caches write (SRI, nix32, hex, base64).
+// Package hash owns content hashes as Nix spells them: md5, sha1, sha256 and sha512 digests, Nix's
+// base-32 alphabet, and the parsing of every spelling users and caches write (SRI, nix32, hex,
+// base64), as leniently as Nix 2.8 parses them.
+//
+// md5 and sha1 are here because Nix's narinfos and fixed-output hashes use them; a caller that
+// checks a download against a hash it was given asks Algo.Strong first.
 package hash
 
 import (
+	"crypto/md5"
+	"crypto/sha1"
 	"crypto/sha256"
 	"crypto/sha512"
 	"encoding/base64"
@@ -12,17 +18,26 @@ import (
 	"strings"
 )
 
-// Algo is a hash algorithm den accepts.
+// Algo is a hash algorithm, named as Nix names it.
 type Algo string
 
 const (
+	MD5    Algo = "md5"
+	SHA1   Algo = "sha1"
 	SHA256 Algo = "sha256"
 	SHA512 Algo = "sha512"
 )
 
-// Size is the digest length in bytes.
+// algos are the algorithms Parse knows, in the order Nix lists them.
+var algos = []Algo{MD5, SHA1, SHA256, SHA512}
+
+// Size is the digest length in bytes, 0 for an algorithm den does not know.
 func (a Algo) Size() int {
 	switch a {
+	case MD5:
+		return md5.Size
+	case SHA1:
+		return sha1.Size
 	case SHA256:
 		return sha256.Size
 	case SHA512:
@@ -31,9 +46,19 @@ func (a Algo) Size() int {
 	return 0
 }
 
-// New returns a fresh hasher for the algorithm.
+// Strong reports whether a digest of a is collision-resistant, so that matching it proves a
+// download is the expected one: sha256 and sha512, not md5 or sha1.
+func (a Algo) Strong() bool { return a == SHA256 || a == SHA512 }
+
+// New returns a fresh hasher for the algorithm; sha256 for an unknown one, which Parse never
+// returns.
 func (a Algo) New() gohash.Hash {
-	if a == SHA512 {
+	switch a {
+	case MD5:
+		return md5.New()
+	case SHA1:
+		return sha1.New()
+	case SHA512:
 		return sha512.New()
 	}
 	return sha256.New()
@@ -67,19 +92,35 @@ func (h Hash) Hex() string { return hex.EncodeToString(h.Digest) }
 // Nix32 is the digest in Nix's base-32.
 func (h Hash) Nix32() string { return EncodeNix32(h.Digest) }
 
-// SRI is the Subresource Integrity spelling, "sha256-<base64>".
-func (h Hash) SRI() string { return string(h.Algo) + "-" + base64.StdEncoding.EncodeToString(h.Digest) }
+// SRI is the Subresource Integrity spelling, "sha256-<base64>"; "" for a zero Hash.
+func (h Hash) SRI() string {
+	if h.IsZero() {
+		return ""
+	}
+	return string(h.Algo) + "-" + base64.StdEncoding.EncodeToString(h.Digest)
+}
 
-// String is Nix's canonical spelling, "sha256:<nix32>".
-func (h Hash) String() string { return string(h.Algo) + ":" + h.Nix32() }
+// String is Nix's canonical spelling, "sha256:<nix32>"; "" for a zero Hash, which has none.
+func (h Hash) String() string {
+	if h.IsZero() {
+		return ""
+	}
+	return string(h.Algo) + ":" + h.Nix32()
+}
 
 // nix32Chars omits e, o, u and t, as Nix does.
 const nix32Chars = "0123456789abcdfghijklmnpqrsvwxyz"
 
-// Nix32Len is the length of the nix32 spelling of n bytes.
-func Nix32Len(n int) int { return (n*8-1)/5 + 1 }
+// Nix32Len is the length of the nix32 spelling of n bytes: 0 for none, which Nix's BaseNix32::encode
+// spells "".
+func Nix32Len(n int) int {
+	if n <= 0 {
+		return 0
+	}
+	return (n*8-1)/5 + 1
+}
 
-// EncodeNix32 encodes b in Nix's base-32, which reads the bytes from the end.
+// EncodeNix32 encodes b in Nix's base-32, which reads the bytes from the end. No bytes encode to "".
 func EncodeNix32(b []byte) string {
 	n := Nix32Len(len(b))
 	out := make([]byte, 0, n)
@@ -120,16 +161,18 @@ func DecodeNix32(s string, size int) ([]byte, error) {
 	return out, nil
 }
 
-// Parse reads a hash in any spelling Nix accepts: "sha256-<base64>" (SRI), "sha256:<nix32|hex|base64>",
-// or, when def is not empty, a bare digest of algorithm def.
+// Parse reads a hash in any spelling Nix 2.8 accepts: "<algo>-<base64>" (SRI), "<algo>:<nix32|hex|
+// base64>", or, when def is not empty, a bare digest of algorithm def, for the algorithms md5,
+// sha1, sha256 and sha512. Base64 is read as Nix reads it: padding is optional and what follows the
+// first "=" is ignored (Nix's base64 tests, Base64TrailParseTest, keep that for old files).
 func Parse(s string, def Algo) (Hash, error) {
 	s = strings.TrimSpace(s)
 	if s == "" {
 		return Hash{}, fmt.Errorf("empty hash")
 	}
-	for _, a := range []Algo{SHA256, SHA512} {
+	for _, a := range algos {
 		if rest, ok := strings.CutPrefix(s, string(a)+"-"); ok {
-			d, err := base64.StdEncoding.DecodeString(rest)
+			d, err := decodeBase64(rest)
 			if err != nil || len(d) != a.Size() {
 				return Hash{}, fmt.Errorf("invalid SRI hash %q: want %d bytes of base64", s, a.Size())
 			}
@@ -148,8 +191,13 @@ func Parse(s string, def Algo) (Hash, error) {
 	return parseDigest(def, s, s)
 }
 
+// parseDigest reads an unprefixed digest of algorithm a, telling the spelling by its length as
+// Nix does: hex, then nix32, then padded base64.
 func parseDigest(a Algo, d, whole string) (Hash, error) {
 	size := a.Size()
+	if size == 0 {
+		return Hash{}, fmt.Errorf("unsupported hash algorithm %q in %q (use sha256 or sha512)", a, whole)
+	}
 	switch len(d) {
 	case 2 * size:
 		b, err := hex.DecodeString(d)
@@ -163,13 +211,22 @@ func parseDigest(a Algo, d, whole string) (Hash, error) {
 		}
 		return Hash{}, fmt.Errorf("invalid hash %q: %v", whole, err)
 	case base64.StdEncoding.EncodedLen(size):
-		b, err := base64.StdEncoding.DecodeString(d)
+		b, err := decodeBase64(d)
 		if err == nil && len(b) == size {
 			return Hash{Algo: a, Digest: b}, nil
 		}
 	}
 	return Hash{}, fmt.Errorf("invalid %s hash %q: want %d hex digits, %d nix32 characters or %d base64 characters",
 		a, whole, 2*size, Nix32Len(size), base64.StdEncoding.EncodedLen(size))
+}
+
+// decodeBase64 decodes as Nix's base64Decode does: it stops at the first "=", so padding may be
+// missing, short or long, and skips newlines (as Go's decoder does).
+func decodeBase64(s string) ([]byte, error) {
+	if i := strings.IndexByte(s, '='); i >= 0 {
+		s = s[:i]
+	}
+	return base64.RawStdEncoding.DecodeString(s)
 }
 
 // Compress folds a digest to size bytes by XOR, as Nix's compressHash does for store path hashes.

@@ -307,8 +307,9 @@ func (c *checker) recipe(ent *entry, d recipeDoc, s *spec) (*Recipe, error) {
 		Env:         d.Env,
 		Pos:         c.f.position(ent.key),
 	}
-	// A recipe's name and version become its store path's name.
-	if storepath.CheckName(r.Name) != nil {
+	// A recipe's name and version become its store path's name. Store names may start with a dot
+	// (".gitignore"); a package name that does is refused all the same, as a hidden file would be.
+	if strings.HasPrefix(r.Name, ".") || storepath.CheckName(r.Name) != nil {
 		return nil, c.f.errorAt(ent.key, `a recipe's name goes into store path names: use letters, digits and + - . _ ? =, not starting with "."`,
 			"invalid recipe name %q", r.Name)
 	}
@@ -446,6 +447,9 @@ func (c *checker) source(ent *entry, v any, s *spec) (Source, error) {
 	}
 	hs, _ := t["hash"].(string)
 	h, err := hash.Parse(hs, "")
+	if err == nil && !h.Algo.Strong() {
+		err = fmt.Errorf("hash %q is %s, too weak to prove a download is the file meant", hs, h.Algo)
+	}
 	if err != nil {
 		return src, c.f.errorAt(hashEnt.at(), "write it as sha256-<base64> (SRI) or sha256:<hex or nix32>", "%v", err)
 	}

@@ -307,6 +307,10 @@ hint: sandbox is "auto", "required" or "off"`},
    4 | src = { url = "http://127.0.0.1/x.tgz", hash = "sha256-abc" }
      |                                                ^
 hint: write it as sha256-<base64> (SRI) or sha256:<hex or nix32>`},
+		{"sha1 hash", recipe + "src = { url = \"http://127.0.0.1/x.tgz\", hash = \"sha1:a9993e364706816aba3e25717850c26c9cd0d89d\" }\n", `den.toml:4:48: hash "sha1:a9993e364706816aba3e25717850c26c9cd0d89d" is sha1, too weak to prove a download is the file meant
+   4 | src = { url = "http://127.0.0.1/x.tgz", hash = "sha1:a9993e364706816aba3e25717850c26c9cd0d89d" }
+     |                                                ^
+hint: write it as sha256-<base64> (SRI) or sha256:<hex or nix32>`},
 		{"no hash", recipe + "[recipes.hello.src]\nurls = [\"http://127.0.0.1/x.tgz\"]\n", `den.toml:5:1: recipes.hello.src has urls but no hash
    5 | urls = ["http://127.0.0.1/x.tgz"]
      | ^

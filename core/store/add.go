@@ -68,6 +68,11 @@ type Publish struct {
 	CA         string
 	// WantNarHash, when set, must equal the tree's hash (content-addressed paths).
 	WantNarHash *hash.Hash
+	// UsersOwn marks a tree the user added by content (den store add): its symlinks are kept
+	// whatever they point at (/absolute/target, .., a link as the whole path), as nix-store --add
+	// keeps them, since they are the user's own data and not a build's or a download's. Build
+	// outputs and unpacked downloads leave it false and stay refused links that escape.
+	UsersOwn bool
 	// Substituted, when set, is the registration of a tree the caller restored from a NAR stream
 	// whose NarHash and NarSize it checked while restoring (a substitution from a binary cache):
 	// the tree is registered with it as is, references, deriver, CA and signatures included,
@@ -85,7 +90,7 @@ func (s *Store) Publish(tmp string, p storepath.Path, opt Publish) (*PathInfo, e
 	if opt.Substituted != nil {
 		return s.publishSubstituted(tmp, p, *opt.Substituted)
 	}
-	if err := checkTree(tmp, s.Dir); err != nil {
+	if err := checkTree(tmp, s.Dir, opt.UsersOwn); err != nil {
 		return nil, fmt.Errorf("output of %s: %w", p.Name(), err)
 	}
 	byPart := map[string]storepath.Path{p.HashPart(): p}
@@ -176,15 +181,16 @@ func (s *Store) install(tmp string, info PathInfo) (*PathInfo, error) {
 }
 
 // checkTree rejects what a store path may not hold: special files (NAR cannot represent them)
-// and symlinks that lead out of both the tree and the store, followed through any other links in
-// the tree (a link's text alone can look harmless: d/d/../../.. when d -> .).
-func checkTree(root, storeDir string) error {
+// and, unless anyLinks, symlinks that lead out of both the tree and the store, followed through
+// any other links in the tree (a link's text alone can look harmless: d/d/../../.. when d -> .).
+func checkTree(root, storeDir string, anyLinks bool) error {
 	return filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
 		rel, _ := filepath.Rel(root, p)
 		switch mode := d.Type(); {
+		case mode&fs.ModeSymlink != 0 && anyLinks:
 		case mode&fs.ModeSymlink != 0:
 			target, err := os.Readlink(p)
 			if err != nil {
@@ -336,7 +342,8 @@ func syncDir(dir string) {
 }
 
 // AddPath imports a file or tree by content, exactly as nix-store --add does: the path is derived
-// from the NAR hash and the name, without references.
+// from the NAR hash and the name, without references, and every tree Nix takes is taken as it is,
+// symlinks to anywhere included (Publish.UsersOwn).
 func (s *Store) AddPath(src, name string) (storepath.Path, error) {
 	if name == "" {
 		name = storepath.SanitizeName(filepath.Base(src))
@@ -352,7 +359,7 @@ func (s *Store) AddPath(src, name string) (storepath.Path, error) {
 	if err != nil {
 		return "", err
 	}
-	return p, s.addVerified(p, Publish{CA: "fixed:r:" + h.String(), WantNarHash: &h}, func(tmp string) error {
+	return p, s.addVerified(p, Publish{CA: "fixed:r:" + h.String(), WantNarHash: &h, UsersOwn: true}, func(tmp string) error {
 		pr, pw := io.Pipe()
 		go func() { pw.CloseWithError(nar.Dump(pw, src)) }()
 		err := nar.Restore(pr, tmp)

@@ -589,6 +589,56 @@ func TestEnsureCleansDebris(t *testing.T) {
 	assertCanonical(t, string(p), 0o555)
 }
 
+// The trees of Nix's tests/functional/add.sh (test_add_symlink: my-bin -> /bin, added as a
+// symlink) and of issue 15 are the user's own data: den store add keeps every link as written,
+// where a build output with the same links is refused (TestPublishRejects). The paths equal
+// nix-store --add's; testdata/script/store_add_nix.txtar compares them with Nix itself.
+func TestAddPathKeepsLinksAnywhere(t *testing.T) {
+	s := newStore(t)
+	src := t.TempDir()
+	tree := filepath.Join(src, "tree")
+	writeFile(t, filepath.Join(tree, ".gitignore"), "*.o\n", 0o644)
+	os.MkdirAll(filepath.Join(tree, "sub"), 0o755)
+	inTree := map[string]string{"abs": "/absolute/target", "bin": "/bin", "up": "..", "sub/up": "..", "sub/upup": "../.."}
+	top := map[string]string{"my-bin": "/bin", "dangling": "/absolute/target", "dotdot": ".."}
+	for dir, links := range map[string]map[string]string{tree: inTree, src: top} {
+		for link, target := range links {
+			if err := os.Symlink(target, filepath.Join(dir, link)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	added := map[string]storepath.Path{}
+	for name, from := range map[string]string{"tree": tree, ".gitignore": filepath.Join(tree, ".gitignore"),
+		"my-bin": filepath.Join(src, "my-bin"), "dangling": filepath.Join(src, "dangling"), "dotdot": filepath.Join(src, "dotdot")} {
+		h, _, err := nar.Hash(from)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := storepath.Source(s.Dir, h, name, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p := addPath(t, s, from, name); p != want {
+			t.Errorf("AddPath(%s) = %s, want %s", name, p, want)
+		}
+		added[name] = want
+	}
+	for name, target := range top {
+		if got, err := os.Readlink(string(added[name])); err != nil || got != target {
+			t.Errorf("%s links to %q (%v), want %q", added[name], got, err, target)
+		}
+	}
+	for link, target := range inTree {
+		if got, err := os.Readlink(filepath.Join(string(added["tree"]), link)); err != nil || got != target {
+			t.Errorf("tree/%s links to %q (%v), want %q", link, got, err, target)
+		}
+	}
+	if bad, err := s.Verify(true, nil); err != nil || len(bad) != 0 {
+		t.Errorf("Verify = %v, %v", bad, err)
+	}
+}
+
 func TestPublishRejects(t *testing.T) {
 	s := newStore(t)
 	for _, tc := range []struct {

@@ -35,10 +35,14 @@ func (p Path) Dir() string { return filepath.Dir(string(p)) }
 
 func (p Path) String() string { return string(p) }
 
-// Parse checks that s is a store path directly inside storeDir.
+// Parse checks that s is a store path directly inside storeDir, spelled canonically (Nix's
+// parseStorePathCanonical): "//", "/./" or "x/../" in it is refused, not kept in a Path.
 func Parse(storeDir, s string) (Path, error) {
 	if filepath.Dir(s) != storeDir {
 		return "", fmt.Errorf("%s is not in the store %s", s, storeDir)
+	}
+	if filepath.Clean(s) != s {
+		return "", fmt.Errorf("%s is not a store path as written: spell it %s", s, filepath.Clean(s))
 	}
 	base := filepath.Base(s)
 	if len(base) < HashLen+2 || base[HashLen] != '-' {
@@ -53,7 +57,11 @@ func Parse(storeDir, s string) (Path, error) {
 	return Path(s), nil
 }
 
-// CheckName enforces Nix's rules for the name part.
+// CheckName enforces Nix's rules for the name part (libstore's checkName and nameRegexStr): up to
+// 211 of the characters a-z A-Z 0-9 + - . _ ? =, where a leading dot is allowed (".gitignore",
+// "...") except as the whole first dash-separated component: ".", "..", ".-1" and "..-a" could
+// be mistaken for the store dir or its parent. Nix 2.8 still took ".-a"; later Nix refuses it,
+// and so does den.
 func CheckName(name string) error {
 	if name == "" {
 		return fmt.Errorf("store path name is empty")
@@ -61,28 +69,36 @@ func CheckName(name string) error {
 	if len(name) > MaxNameLen {
 		return fmt.Errorf("store path name %q is longer than %d characters", name, MaxNameLen)
 	}
-	if name[0] == '.' {
-		return fmt.Errorf("store path name %q must not start with a dot", name)
-	}
 	for _, c := range []byte(name) {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("+-._?=", c) >= 0) {
+		if !nameChar(c) {
 			return fmt.Errorf("store path name %q has the character %q; allowed are letters, digits and +-._?=", name, c)
 		}
+	}
+	if first, _, _ := strings.Cut(name, "-"); first == "." || first == ".." {
+		return fmt.Errorf("store path name %q must not start with %q followed by a dash or nothing", name, first)
 	}
 	return nil
 }
 
-// SanitizeName turns an arbitrary file name into a valid store name, as nix-store --add would
-// require, replacing disallowed characters with '-'.
+func nameChar(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("+-._?=", c) >= 0
+}
+
+// SanitizeName turns an arbitrary file name into a valid store name, replacing disallowed
+// characters with '-'. A name nix-store --add takes (".gitignore") is kept as it is; leading dots
+// are dropped only where Nix would refuse them ("..", ".-x").
 func SanitizeName(name string) string {
-	b := []byte(strings.TrimLeft(name, "."))
+	b := []byte(name)
 	for i, c := range b {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("+-._?=", c) >= 0) {
+		if !nameChar(c) {
 			b[i] = '-'
 		}
 	}
 	if len(b) > MaxNameLen {
 		b = b[:MaxNameLen]
+	}
+	if first, _, _ := strings.Cut(string(b), "-"); first == "." || first == ".." {
+		b = b[len(first):]
 	}
 	if len(b) == 0 {
 		return "source"
