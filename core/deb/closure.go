@@ -271,6 +271,7 @@ func (r *resolver) unsatisfiable(rel dependency.Relation, alts []dependency.Poss
 			have = append(have, s+")")
 		}
 	}
+	sort.Strings(have) // providers come from a map: the message must not change between runs
 	return &UnsatisfiableError{Chain: chain, Relation: rel.String(), Arch: r.ix.Arch, Have: have}
 }
 
