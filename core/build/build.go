@@ -603,6 +603,9 @@ func (b *Builder) buildDebUnit(ctx context.Context, d *derivation.Derivation, tm
 		}
 		return false
 	}
+	if r := d.Env["relocation"]; r != debunit.Revision {
+		return tmp, store.Publish{}, fmt.Errorf("%s: planned by another den, whose Debian relocation rules are revision %q (this den's are %q); plan it again", d.Name, r, debunit.Revision)
+	}
 	interp := d.Env["interp"]
 	if rest, ok := strings.CutPrefix(interp, derivation.DebUnitOutPrefix); ok {
 		interp = string(d.Out) + "/" + rest

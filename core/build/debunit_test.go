@@ -14,6 +14,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/den-sh/den/core/debunit"
 	"github.com/den-sh/den/core/derivation"
 	"github.com/den-sh/den/core/hash"
 	"github.com/den-sh/den/core/platform"
@@ -96,7 +97,7 @@ func TestDebUnit(t *testing.T) {
 	}
 	unit := func(name string, debs []*derivation.Derivation, deps ...*derivation.Derivation) *derivation.Derivation {
 		d := &derivation.Derivation{Name: name, System: "x86_64-linux", Host: "x86_64-linux", Builder: derivation.BuilderDebUnit,
-			Env: map[string]string{"triplet": "x86_64-linux-gnu", "interp": "", "patchelf": ""}}
+			Env: map[string]string{"triplet": "x86_64-linux-gnu", "interp": "", "patchelf": "", "relocation": debunit.Revision}}
 		var debPaths, depPaths []string
 		for _, n := range debs {
 			debPaths = append(debPaths, string(n.Out))
@@ -161,7 +162,7 @@ func TestDebUnitRefusesUndeclared(t *testing.T) {
 			if env["debs"] == "" {
 				env["debs"] = string(added)
 			}
-			env["triplet"] = "x86_64-linux-gnu"
+			env["triplet"], env["relocation"] = "x86_64-linux-gnu", debunit.Revision
 			d := &derivation.Derivation{Name: "u-" + name, System: "x86_64-linux", Host: "x86_64-linux",
 				Builder: derivation.BuilderDebUnit, Env: env, Inputs: []storepath.Path{added}}
 			if err := d.Seal(st.Dir); err != nil {

@@ -19,7 +19,9 @@
 //  3. GNU ld scripts (libc.so and friends): absolute file names become the unit's own or a
 //     dependency's store paths, by the same rule; names found nowhere stay.
 //  4. Shebangs #!/usr/bin/X, #!/bin/X (and sbin) become bin/X of this unit or of the first
-//     dependency that has it; others stay.
+//     dependency that has it; others stay. pkg-config files (*.pc in a pkgconfig directory)
+//     get their absolute directories (prefix=/usr, -I/usr/include/x) the same way, so that
+//     pkg-config names store paths, never the host's /usr.
 //  5. ELF: every dynamically linked executable and shared object (not the loader, not lib/debug,
 //     not kernel modules, not static executables) gets the given interpreter, if it has one,
 //     and a RUNPATH of its own $ORIGIN entries, the unit's library directories and those
@@ -40,6 +42,11 @@ import (
 	"strconv"
 	"strings"
 )
+
+// Revision names the rewriting rules above. A unit's derivation records it, so that a den whose
+// rules differ (a new kind of file relocated) plans other store paths instead of reusing units
+// made by the old rules; bump it with every change to what a unit holds.
+const Revision = "2" // 2: pkg-config files
 
 // Spec says what to build.
 type Spec struct {
@@ -284,6 +291,10 @@ func (r *relocator) files() ([]string, error) {
 			if err := r.ldScript(name, n); err != nil {
 				return nil, err
 			}
+		case strings.HasSuffix(name, ".pc") && path.Base(path.Dir(name)) == "pkgconfig" && n.size <= maxLdScript:
+			if err := r.pkgConfig(name, n); err != nil {
+				return nil, err
+			}
 		}
 	}
 	return elves, nil
@@ -415,4 +426,60 @@ func (r *relocator) ldScript(name string, n *node) error {
 		return nil
 	}
 	return r.rewrite(name, n, out)
+}
+
+// pkgConfig points a pkg-config file's absolute directories into the store: a variable whose
+// value is one (prefix=/usr, libdir=/usr/lib/x86_64-linux-gnu) and the -I/-L flags of its
+// fields, each to this unit or the first dependency that has the directory. The unit's root
+// stands for /usr itself. Paths found nowhere stay as they are.
+func (r *relocator) pkgConfig(name string, n *node) error {
+	data, err := r.t.root.ReadFile(name)
+	if err != nil {
+		return err
+	}
+	where := func(p string) (string, bool) {
+		to := merged(strings.TrimPrefix(path.Clean(p), "/"))
+		if to == "." {
+			return r.s.FinalOut, true
+		}
+		abs, _ := r.locate(to)
+		return abs, abs != ""
+	}
+	lines := strings.SplitAfter(string(data), "\n")
+	changed := false
+	for i, line := range lines {
+		body := strings.TrimRight(line, "\r\n")
+		eq, colon := strings.IndexByte(body, '='), strings.IndexByte(body, ':')
+		switch {
+		case eq > 0 && (colon < 0 || eq < colon) && !strings.ContainsAny(body[:eq], " \t"):
+			// A variable: its whole value, when it is an absolute directory.
+			if v := strings.TrimSpace(body[eq+1:]); strings.HasPrefix(v, "/") && !strings.ContainsAny(v, " \t$") {
+				if abs, ok := where(v); ok {
+					lines[i] = body[:eq+1] + abs + line[len(body):]
+					changed = true
+				}
+			}
+		case colon > 0:
+			// A field: its -I/dir and -L/dir flags.
+			fields := strings.Fields(body[colon+1:])
+			edited := false
+			for j, f := range fields {
+				for _, flag := range []string{"-I", "-L"} {
+					if d, ok := strings.CutPrefix(f, flag); ok && strings.HasPrefix(d, "/") {
+						if abs, ok := where(d); ok {
+							fields[j], edited = flag+abs, true
+						}
+					}
+				}
+			}
+			if edited {
+				lines[i] = body[:colon+1] + " " + strings.Join(fields, " ") + line[len(body):]
+				changed = true
+			}
+		}
+	}
+	if !changed {
+		return nil
+	}
+	return r.rewrite(name, n, []byte(strings.Join(lines, "")))
 }

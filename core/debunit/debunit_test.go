@@ -408,3 +408,33 @@ func TestBadSpec(t *testing.T) {
 		}
 	}
 }
+
+// TestPkgConfig: a .pc file names store paths, never the host's /usr: Debian's prefix=/usr is
+// the unit, absolute dirs and -I/-L flags go to the unit or the dependency that has them, and
+// what is nowhere (and ${prefix}-relative values) stays.
+func TestPkgConfig(t *testing.T) {
+	work := t.TempDir()
+	dep := filepath.Join(work, "dep")
+	os.MkdirAll(filepath.Join(dep, "include/dep"), 0o755)
+	const final = "/den/store/11111111111111111111111111111111-zlib"
+	pc := "prefix=/usr\nexec_prefix=${prefix}\nlibdir=/usr/lib/x86_64-linux-gnu\nincludedir=${prefix}/include\nother=/opt/nowhere\n\n" +
+		"Name: zlib\nDescription: a = b: c\nLibs: -L${libdir} -lz\nCflags: -I${includedir} -I/usr/include/dep -I/usr/include/missing\n"
+	deb := writeDeb(t, work, "zlib1g-dev", "xz",
+		file("./usr/lib/x86_64-linux-gnu/libz.a", "!<arch>\n"),
+		file("./usr/include/zlib.h", "/* zlib */"),
+		file("./usr/lib/x86_64-linux-gnu/pkgconfig/zlib.pc", pc),
+		file("./usr/share/doc/not-pkgconfig.pc", "prefix=/usr\n"),
+	)
+	out := filepath.Join(work, "out")
+	if err := build(t, Spec{Debs: []string{deb}, Out: out, FinalOut: final, Deps: []string{dep}}); err != nil {
+		t.Fatal(err)
+	}
+	want := "prefix=" + final + "\nexec_prefix=${prefix}\nlibdir=" + final + "/lib/x86_64-linux-gnu\nincludedir=${prefix}/include\nother=/opt/nowhere\n\n" +
+		"Name: zlib\nDescription: a = b: c\nLibs: -L${libdir} -lz\nCflags: -I${includedir} -I" + dep + "/include/dep -I/usr/include/missing\n"
+	if got := read(t, filepath.Join(out, "lib/x86_64-linux-gnu/pkgconfig/zlib.pc")); got != want {
+		t.Errorf("zlib.pc:\n%s\nwant:\n%s", got, want)
+	}
+	if got := read(t, filepath.Join(out, "share/doc/not-pkgconfig.pc")); got != "prefix=/usr\n" {
+		t.Errorf("a .pc outside a pkgconfig dir was rewritten: %q", got)
+	}
+}

@@ -26,6 +26,7 @@ import (
 
 	"github.com/den-sh/den/core/backend"
 	"github.com/den-sh/den/core/deb"
+	"github.com/den-sh/den/core/debunit"
 	"github.com/den-sh/den/core/derivation"
 	"github.com/den-sh/den/core/index"
 	"github.com/den-sh/den/core/lock"
@@ -440,7 +441,7 @@ func (g *Graph) unitDrv(name string, debs []string, deps []*Unit, interp string,
 	fetchOf func(string) (*derivation.Derivation, error), storeDir string) (*derivation.Derivation, error) {
 	d := &derivation.Derivation{
 		Name: name, System: g.Sys.String(), Host: g.Sys.String(), Builder: derivation.BuilderDebUnit,
-		Env: map[string]string{"interp": interp, "patchelf": strings.Join(patchelf, " "), "triplet": g.Arch.Triplet},
+		Env: map[string]string{"interp": interp, "patchelf": strings.Join(patchelf, " "), "triplet": g.Arch.Triplet, "relocation": debunit.Revision},
 		// The bootstrap's patchelf is the system's own binary: another system's units come
 		// from a cache or not at all.
 		Native: true,
