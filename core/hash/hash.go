@@ -1,8 +1,11 @@
 // Package hash owns content hashes as Nix spells them: sha256 and sha512 digests, Nix's base-32
 // alphabet, and the parsing of every spelling users and caches write (SRI, nix32, hex, base64).
+// SHA1 exists only to check the legacy integrity of old npm lockfile entries; Parse never
+// returns it.
 package hash
 
 import (
+	"crypto/sha1"
 	"crypto/sha256"
 	"crypto/sha512"
 	"encoding/base64"
@@ -18,6 +21,7 @@ type Algo string
 const (
 	SHA256 Algo = "sha256"
 	SHA512 Algo = "sha512"
+	SHA1   Algo = "sha1"
 )
 
 // Size is the digest length in bytes.
@@ -27,14 +31,19 @@ func (a Algo) Size() int {
 		return sha256.Size
 	case SHA512:
 		return sha512.Size
+	case SHA1:
+		return sha1.Size
 	}
 	return 0
 }
 
 // New returns a fresh hasher for the algorithm.
 func (a Algo) New() gohash.Hash {
-	if a == SHA512 {
+	switch a {
+	case SHA512:
 		return sha512.New()
+	case SHA1:
+		return sha1.New()
 	}
 	return sha256.New()
 }
