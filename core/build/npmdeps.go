@@ -55,7 +55,7 @@ func (b *Builder) npmDeps(ctx context.Context, d *derivation.Derivation, tmp str
 	}
 	lockData, err := os.ReadFile(filepath.Join(src, NPMLockfile))
 	if errors.Is(err, fs.ErrNotExist) {
-		return &npm.LockfileError{File: NPMLockfile, Msg: fmt.Sprintf("recipe %s has an npm-deps-hash, but its source has no %s at its top", recipe, NPMLockfile),
+		return &npm.LockfileError{File: NPMLockfile, Msg: fmt.Sprintf("not found at the top of recipe %s's source, which its npm-deps-hash needs", recipe),
 			Hint: "run npm install in the recipe's source to write one, and commit it"}
 	}
 	if err != nil {
