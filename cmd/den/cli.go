@@ -174,6 +174,17 @@ func (a *App) Builder(printLogs bool) (*build.Builder, error) {
 			}
 			return c.Config().AuthFor(u)
 		},
+		NPM: func() (*npm.Config, error) {
+			r, err := a.Resolver()
+			if err != nil {
+				return nil, err
+			}
+			c, err := r.Env.NPM()
+			if err != nil {
+				return nil, err
+			}
+			return c.Config(), nil
+		},
 		// The user's limits, never den.toml's: a project must not lift them.
 		Timeout:      a.cfg.User.Timeout(),
 		MaxProcesses: a.cfg.User.BuildMaxProcesses,

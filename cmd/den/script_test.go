@@ -258,6 +258,18 @@ var scriptCmds = map[string]func(ts *testscript.TestScript, neg bool, args []str
 	"npm-token": func(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Value("npm").(*fakeNPM).r.RequireToken(args[0])
 	},
+	// npm-integrity NAME VERSION VAR: VAR gets the SRI sha512 of a published version's tarball,
+	// for a script to write a package-lock.json.
+	"npm-integrity": func(ts *testscript.TestScript, neg bool, args []string) {
+		if len(args) != 3 {
+			ts.Fatalf("usage: npm-integrity NAME VERSION VAR")
+		}
+		i := ts.Value("npm").(*fakeNPM).r.Integrity(args[0], args[1])
+		if i == "" {
+			ts.Fatalf("npm-integrity: %s@%s is not published", args[0], args[1])
+		}
+		ts.Setenv(args[2], i)
+	},
 	// goproxy [-systems SYS,...] GOVERSION...: start a fake Go module proxy with a checksum
 	// database serving golang.org/toolchain for those Go releases (den's default systems, or
 	// only those named; "current" is this one), and point GOPROXY and GOSUMDB at it.

@@ -27,6 +27,7 @@ import (
 	"github.com/den-sh/den/core/fetch"
 	"github.com/den-sh/den/core/gomod"
 	"github.com/den-sh/den/core/hash"
+	"github.com/den-sh/den/core/npm"
 	"github.com/den-sh/den/core/platform"
 	"github.com/den-sh/den/core/progress"
 	"github.com/den-sh/den/core/sandbox"
@@ -51,6 +52,9 @@ type Builder struct {
 	// GoModules opens the Go module proxy client, on first need: realizing a lock that holds no
 	// Go module must not require Go's configuration.
 	GoModules func() (*gomod.Client, error)
+	// NPM reads npm's configuration, on first need, for the registry a recipe's npm-deps-hash
+	// tree is fetched from.
+	NPM       func() (*npm.Config, error)
 	TempRoots *store.TempRoots
 	// Jobs bounds how many downloads and builds run at once.
 	Jobs int
@@ -223,12 +227,16 @@ func (b *Builder) realize(ctx context.Context, d *derivation.Derivation) error {
 	defer release()
 	if d.IsFixed() {
 		_, err := b.Store.Ensure(d.Out, func(tmp string) (string, store.Publish, error) {
-			if d.Builder == derivation.BuilderGoVendor {
+			if d.Builder == derivation.BuilderGoVendor || d.Builder == derivation.BuilderNPMDeps {
 				h, err := hash.Parse(d.OutputHash, "")
 				if err != nil {
 					return "", store.Publish{}, err
 				}
-				return tmp, store.Publish{CA: "fixed:r:" + h.String(), WantNarHash: &h}, b.vendor(ctx, d, tmp)
+				produce := b.vendor
+				if d.Builder == derivation.BuilderNPMDeps {
+					produce = b.npmDeps
+				}
+				return tmp, store.Publish{CA: "fixed:r:" + h.String(), WantNarHash: &h}, produce(ctx, d, tmp)
 			}
 			if d.Builder == derivation.BuilderFetch {
 				h, err := hash.Parse(d.OutputHash, "")

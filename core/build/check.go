@@ -164,6 +164,8 @@ func (b *Builder) rebuild(ctx context.Context, d *derivation.Derivation, tmp str
 			err = b.fetch(ctx, d, tmp)
 		case derivation.BuilderGoVendor:
 			err = b.vendor(ctx, d, tmp)
+		case derivation.BuilderNPMDeps:
+			err = b.npmDeps(ctx, d, tmp)
 		default:
 			err = b.fetchGo(ctx, d, tmp)
 		}

@@ -13,24 +13,34 @@ import (
 	"github.com/den-sh/den/core/sandbox"
 )
 
-// VendorHashError says the vendor directory of a Go module recipe does not have the hash
-// den.toml gives (or den.toml gives none yet): it prints the one to write, as Nix does.
-type VendorHashError struct {
+// InputHashError says a fixed-output input a recipe makes from its source (the vendor
+// directory of vendor-hash, the node_modules of npm-deps-hash) does not have the hash den.toml
+// gives, or den.toml gives none yet: it prints the one to write, as Nix does.
+type InputHashError struct {
 	Recipe string
+	Key    string // the recipe's key: "vendor-hash" or "npm-deps-hash"
+	What   string // what was hashed: "its vendor directory"
 	Want   string // as den.toml says it; derivation.PlaceholderHash when it says none
 	Got    hash.Hash
+	// Because says what the hash follows from, for the hint: "the module's go.sum".
+	Because string
 }
 
-func (e *VendorHashError) Error() string {
+func (e *InputHashError) Error() string {
 	if e.Want == derivation.PlaceholderHash {
-		return fmt.Sprintf("recipe %s has no vendor-hash yet; its vendor directory has\n  got: %s", e.Recipe, e.Got.SRI())
+		return fmt.Sprintf("recipe %s has no %s yet; %s has\n  got: %s", e.Recipe, e.Key, e.What, e.Got.SRI())
 	}
-	return fmt.Sprintf("vendor-hash mismatch in recipe %s:\n  specified: %s\n  got:       %s", e.Recipe, e.Want, e.Got.SRI())
+	return fmt.Sprintf("%s mismatch in recipe %s:\n  specified: %s\n  got:       %s", e.Key, e.Recipe, e.Want, e.Got.SRI())
 }
 
 // Hints say what to write.
-func (e *VendorHashError) Hints() []string {
-	return []string{fmt.Sprintf("write vendor-hash = %q in [recipes.%s], once the module's go.sum is the one you expect", e.Got.SRI(), e.Recipe)}
+func (e *InputHashError) Hints() []string {
+	return []string{fmt.Sprintf("write %s = %q in [recipes.%s], once %s is the one you expect", e.Key, e.Got.SRI(), e.Recipe, e.Because)}
+}
+
+// recipeOf is the recipe a fixed-output input named <recipe>-<version><suffix> belongs to.
+func recipeOf(d *derivation.Derivation, suffix string) string {
+	return strings.TrimSuffix(strings.TrimSuffix(d.Name, suffix), "-"+d.Version)
 }
 
 // goEnvVars are the go command's settings a vendoring build takes from the user's Go
@@ -93,7 +103,8 @@ func (b *Builder) vendor(ctx context.Context, d *derivation.Derivation, tmp stri
 		return err
 	}
 	if want, err := hash.Parse(d.OutputHash, ""); err != nil || !want.Equal(got) {
-		return &VendorHashError{Recipe: strings.TrimSuffix(strings.TrimSuffix(d.Name, VendorSuffix), "-"+d.Version), Want: d.OutputHash, Got: got}
+		return &InputHashError{Recipe: recipeOf(d, VendorSuffix), Key: "vendor-hash", What: "its vendor directory",
+			Want: d.OutputHash, Got: got, Because: "the module's go.sum"}
 	}
 	return nil
 }

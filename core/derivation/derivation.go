@@ -50,6 +50,10 @@ const (
 	// vendor` with the go command among Inputs and the network, as Nix's buildGoModule's
 	// goModules: fixed-output, its path the NAR hash in OutputHash (SRI sha256) and the name.
 	BuilderGoVendor = "govendor"
+	// BuilderNPMDeps is the node_modules tree of the package-lock.json at the top of a source
+	// (Src), laid out by den's own process from the registry tarballs the lock pins, as Nix's
+	// fetchNpmDeps: fixed-output like BuilderGoVendor, and system-independent.
+	BuilderNPMDeps = "npmdeps"
 )
 
 // DebUnitOutPrefix starts an interp entry of a BuilderDebUnit derivation that names a file in
@@ -124,7 +128,7 @@ type Derivation struct {
 // IsFixed reports whether d is a fixed-output download.
 func (d *Derivation) IsFixed() bool {
 	switch d.Builder {
-	case BuilderFetch, BuilderGoModule, BuilderGoToolchain, BuilderGoMod, BuilderGoVendor:
+	case BuilderFetch, BuilderGoModule, BuilderGoToolchain, BuilderGoMod, BuilderGoVendor, BuilderNPMDeps:
 		return true
 	}
 	return false
@@ -173,13 +177,17 @@ func (d *Derivation) Seal(storeDir string) error {
 			return fmt.Errorf("%s: a Debian unit's triplet is %q; want x86_64-linux-gnu or aarch64-linux-gnu", d.Name, t)
 		}
 	}
-	if d.Builder == BuilderGoVendor {
+	if d.Builder == BuilderGoVendor || d.Builder == BuilderNPMDeps {
+		what, from := "a vendor directory", "the Go module source it is made from"
+		if d.Builder == BuilderNPMDeps {
+			what, from = "an npm dependency tree", "the source whose package-lock.json it is laid out from"
+		}
 		h, err := hash.Parse(d.OutputHash, "")
 		if err != nil || h.Algo != hash.SHA256 {
-			return fmt.Errorf("%s: a vendor directory needs a sha256 hash, not %q", d.Name, d.OutputHash)
+			return fmt.Errorf("%s: %s needs a sha256 hash, not %q", d.Name, what, d.OutputHash)
 		}
 		if d.Src == "" {
-			return fmt.Errorf("%s: a vendor directory needs the Go module source it is made from", d.Name)
+			return fmt.Errorf("%s: %s needs %s", d.Name, what, from)
 		}
 		d.Out, err = storepath.FixedRecursive(storeDir, h, d.Name)
 		return err

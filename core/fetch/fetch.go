@@ -39,6 +39,9 @@ type Request struct {
 	Header http.Header
 	// MaxSize bounds the download in bytes; zero means DefaultMaxSize.
 	MaxSize int64
+	// LegacySHA1 accepts a sha1 Hash. Old npm packages are pinned by sha1 alone in lockfiles;
+	// only a caller whose result a strong hash checks in turn (npm-deps-hash) may set it.
+	LegacySHA1 bool
 }
 
 // Result is a verified download.
@@ -83,7 +86,8 @@ func Fetch(ctx context.Context, req Request) (Result, error) {
 	if len(req.URLs) == 0 {
 		return Result{}, errors.New("fetch: no URLs given")
 	}
-	if (req.Hash.Algo != hash.SHA256 && req.Hash.Algo != hash.SHA512) || len(req.Hash.Digest) != req.Hash.Algo.Size() {
+	strong := req.Hash.Algo == hash.SHA256 || req.Hash.Algo == hash.SHA512 || (req.LegacySHA1 && req.Hash.Algo == hash.SHA1)
+	if !strong || len(req.Hash.Digest) != req.Hash.Algo.Size() {
 		return Result{}, fmt.Errorf("fetch %s: expected hash must be sha256 or sha512, not %q", req.URLs[0], req.Hash.Algo)
 	}
 	if req.Dir == "" {

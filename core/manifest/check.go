@@ -349,24 +349,40 @@ func (c *checker) recipe(ent *entry, d recipeDoc, s *spec) (*Recipe, error) {
 			}
 		}
 	}
-	if d.VendorHash != nil {
-		r.Vendor = true
-		if *d.VendorHash != "" {
-			h, err := hash.Parse(*d.VendorHash, "")
-			if err == nil && h.Algo != hash.SHA256 {
-				err = fmt.Errorf("vendor-hash %q is not a sha256 hash", *d.VendorHash)
-			}
-			if err != nil {
-				return nil, c.f.errorAt(ent.byName["vendor-hash"].at(), `write the hash den printed ("got: sha256-…"), or vendor-hash = "" to have den compute it`, "%v", err)
-			}
-			r.VendorHash = h
-		}
-		if r.Src.IsZero() {
-			return nil, c.f.errorAt(ent.byName["vendor-hash"].at(), `give the recipe its Go module as src, like src = "./"`,
-				"recipe %s has a vendor-hash but no source to vendor", r.Name)
-		}
+	var err error
+	if r.Vendor, r.VendorHash, err = c.fixedHash(ent, r, "vendor-hash", d.VendorHash, "a vendor-hash but no source to vendor", "its Go module"); err != nil {
+		return nil, err
+	}
+	if r.NPMDeps, r.NPMDepsHash, err = c.fixedHash(ent, r, "npm-deps-hash", d.NPMDepsHash, "an npm-deps-hash but no package-lock.json to fetch from", "the directory of its package-lock.json"); err != nil {
+		return nil, err
 	}
 	return r, nil
+}
+
+// fixedHash checks a recipe's key that names the hash of a fixed-output input made from its
+// source (vendor-hash, npm-deps-hash): present or not, and its sha256 hash when not empty.
+// has says what the recipe has without a source ("a vendor-hash but no source to vendor"), src
+// what to give it.
+func (c *checker) fixedHash(ent *entry, r *Recipe, key string, v *string, has, src string) (bool, hash.Hash, error) {
+	if v == nil {
+		return false, hash.Hash{}, nil
+	}
+	var h hash.Hash
+	if *v != "" {
+		var err error
+		h, err = hash.Parse(*v, "")
+		if err == nil && h.Algo != hash.SHA256 {
+			err = fmt.Errorf("%s %q is not a sha256 hash", key, *v)
+		}
+		if err != nil {
+			return false, h, c.f.errorAt(ent.byName[key].at(), fmt.Sprintf(`write the hash den printed ("got: sha256-…"), or %s = "" to have den compute it`, key), "%v", err)
+		}
+	}
+	if r.Src.IsZero() {
+		return false, h, c.f.errorAt(ent.byName[key].at(), fmt.Sprintf(`give the recipe %s as src, like src = "./"`, src),
+			"recipe %s has %s", r.Name, has)
+	}
+	return true, h, nil
 }
 
 // required reports a missing or empty key of a recipe.

@@ -50,6 +50,10 @@ func (f *file) decode(lay *layout) (*document, error) {
 				h := str(v)
 				d.VendorHash = &h
 			}
+			if v := c.byName["npm-deps-hash"]; v != nil {
+				h := str(v)
+				d.NPMDepsHash = &h
+			}
 			doc.Recipes[c.name] = d
 		}
 	}

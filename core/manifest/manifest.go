@@ -97,7 +97,13 @@ type Recipe struct {
 	// there, VendorHash empty meaning "not known yet" (den says the hash to write).
 	VendorHash hash.Hash
 	Vendor     bool
-	Pos        Position // of the name
+	// NPMDepsHash is the NAR hash (SRI sha256) of the node_modules tree den lays out from the
+	// package-lock.json of the recipe's source (Nix's buildNpmPackage npmDepsHash), which the
+	// build then uses offline; NPMDeps says the key is there, the hash empty meaning "not known
+	// yet".
+	NPMDepsHash hash.Hash
+	NPMDeps     bool
+	Pos         Position // of the name
 }
 
 // Source is where a recipe's source comes from: downloaded URLs checked against Hash, or a
@@ -216,4 +222,5 @@ type recipeDoc struct {
 	HostTools   []string          `toml:"host-tools"`
 	Env         map[string]string `toml:"env"`
 	VendorHash  *string           `toml:"vendor-hash"`
+	NPMDepsHash *string           `toml:"npm-deps-hash"`
 }

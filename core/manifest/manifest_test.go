@@ -215,15 +215,15 @@ hint: top-level keys are systems, packages, env, scripts, shell, options, caches
 		{"recipe key typo", recipe + "verison = \"1\"\n", `den.toml:4:1: unknown key "verison"; did you mean "version"?
    4 | verison = "1"
      | ^
-hint: keys in recipes.hello are description, version, src, build, deps, host-tools, env and vendor-hash`},
+hint: keys in recipes.hello are description, version, src, build, deps, host-tools, env, vendor-hash and npm-deps-hash`},
 		{"host_tools", recipe + "  host_tools = [\"cc\"]\n", `den.toml:4:3: unknown key "host_tools"; did you mean "host-tools"?
    4 |   host_tools = ["cc"]
      |   ^
-hint: keys in recipes.hello are description, version, src, build, deps, host-tools, env and vendor-hash`},
+hint: keys in recipes.hello are description, version, src, build, deps, host-tools, env, vendor-hash and npm-deps-hash`},
 		{"dotted typo", "recipes.hello.verison = \"1\"\n", `den.toml:1:15: unknown key "verison"; did you mean "version"?
    1 | recipes.hello.verison = "1"
      |               ^
-hint: keys in recipes.hello are description, version, src, build, deps, host-tools, env and vendor-hash`},
+hint: keys in recipes.hello are description, version, src, build, deps, host-tools, env, vendor-hash and npm-deps-hash`},
 		{"package table typo", "[packages]\ngopls = { versoin = \"latest\" }\n", `den.toml:2:11: unknown key "versoin"; did you mean "version"?
    2 | gopls = { versoin = "latest" }
      |           ^
@@ -327,6 +327,18 @@ hint: give the recipe its Go module as src, like src = "./"`},
    5 | vendor-hash = "sha512-` + strings.Repeat("A", 86) + `=="
      |               ^
 hint: write the hash den printed ("got: sha256-…"), or vendor-hash = "" to have den compute it`},
+		{"npm deps without source", recipe + "npm-deps-hash = \"\"\n", `den.toml:4:17: recipe hello has an npm-deps-hash but no package-lock.json to fetch from
+   4 | npm-deps-hash = ""
+     |                 ^
+hint: give the recipe the directory of its package-lock.json as src, like src = "./"`},
+		{"npm deps hash not a hash", recipe + "src = \"./\"\nnpm-deps-hash = \"sha1-abc\"\n", `den.toml:5:17: unsupported hash algorithm "sha1" in "sha1-abc" (use sha256 or sha512)
+   5 | npm-deps-hash = "sha1-abc"
+     |                 ^
+hint: write the hash den printed ("got: sha256-…"), or npm-deps-hash = "" to have den compute it`},
+		{"npm deps hash typo", recipe + "npm-dep-hash = \"\"\n", `den.toml:4:1: unknown key "npm-dep-hash"; did you mean "npm-deps-hash"?
+   4 | npm-dep-hash = ""
+     | ^
+hint: keys in recipes.hello are description, version, src, build, deps, host-tools, env, vendor-hash and npm-deps-hash`},
 		{"dep cycle", `[recipes.a]
 version = "1"
 build = "make"

@@ -83,6 +83,7 @@ func schema() *spec {
 				{"host-tools", strs(`host-tools = ["cc", "make"]`)},
 				{"env", strMap(`env = { CFLAGS = "-O2" }`)},
 				{"vendor-hash", str()},
+				{"npm-deps-hash", str()},
 			},
 		}}},
 	}}

@@ -151,6 +151,11 @@ func (p *Planner) PlanRecipe(r *manifest.Recipe, deps []*derivation.Derivation) 
 			return nil, err
 		}
 	}
+	if r.NPMDeps {
+		if err := p.npmDeps(r, d); err != nil {
+			return nil, err
+		}
+	}
 	if err := d.Seal(p.Store.Dir); err != nil {
 		return nil, fmt.Errorf("recipe %s: %w", name, err)
 	}
@@ -221,6 +226,57 @@ func (p *Planner) vendor(r *manifest.Recipe, d *derivation.Derivation, base []de
 	env["DEN_GO_VENDOR"] = string(v.Out)
 	d.Env = env
 	d.Script = vendorPrelude + d.Script
+	return nil
+}
+
+// npmDepsPrelude runs before the script of a recipe with an npm-deps-hash: the source's
+// package-lock.json must be the one the tree was laid out from (a lock changed since
+// npm-deps-hash was written would otherwise build with the old tree, whose path its hash
+// alone names), then the tree is copied in writable, its commands go on PATH, and npm, if the
+// script runs it, stays offline with its cache in the build.
+const npmDepsPrelude = `if ! cmp -s package-lock.json "$DEN_NPM_DEPS/package-lock.json"; then
+  echo "den: package-lock.json differs from the one npm-deps-hash was computed for: set npm-deps-hash = \"\" in den.toml, and den prints the new hash" >&2
+  exit 1
+fi
+rm -rf node_modules && cp -R "$DEN_NPM_DEPS/node_modules" node_modules && chmod -R u+w node_modules
+export PATH="$PWD/node_modules/.bin:$PATH" npm_config_offline=true npm_config_cache="$TMPDIR/.den-npm" npm_config_update_notifier=false npm_config_fund=false npm_config_audit=false
+`
+
+// npmDeps adds to d, the recipe's derivation whose source and deps are planned, the
+// node_modules tree of its source's package-lock.json (as Nix's buildNpmPackage): a
+// fixed-output derivation den lays out itself from the locked registry tarballs, which the
+// build copies to node_modules/ before its script runs offline.
+func (p *Planner) npmDeps(r *manifest.Recipe, d *derivation.Derivation) error {
+	want := derivation.PlaceholderHash
+	if !r.NPMDepsHash.IsZero() {
+		want = r.NPMDepsHash.SRI()
+	}
+	v := &derivation.Derivation{
+		Name:       r.Name + "-" + r.Version + "-npm-deps",
+		Version:    r.Version,
+		System:     p.System.String(),
+		Host:       p.System.String(),
+		Builder:    derivation.BuilderNPMDeps,
+		Src:        d.Src,
+		OutputHash: want,
+	}
+	// Only the source is needed to read the lock: a downloaded one, if it is.
+	for _, n := range d.Needs {
+		if n.Out == d.Src {
+			v.Needs = append(v.Needs, n)
+		}
+	}
+	if err := v.Seal(p.Store.Dir); err != nil {
+		return fmt.Errorf("recipe %s: %w", r.Name, err)
+	}
+	d.Inputs = append(d.Inputs, v.Out)
+	d.Needs = append(d.Needs, v)
+	d.Env = maps.Clone(d.Env)
+	if d.Env == nil {
+		d.Env = map[string]string{}
+	}
+	d.Env["DEN_NPM_DEPS"] = string(v.Out)
+	d.Script = npmDepsPrelude + d.Script
 	return nil
 }
 

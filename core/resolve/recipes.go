@@ -119,6 +119,12 @@ func recipeLock(rec *manifest.Recipe, root string) (*lock.Package, error) {
 			p.Attrs[recipes.AttrVendor] = rec.VendorHash.SRI()
 		}
 	}
+	if rec.NPMDeps {
+		p.Attrs[recipes.AttrNPMDeps] = ""
+		if !rec.NPMDepsHash.IsZero() {
+			p.Attrs[recipes.AttrNPMDeps] = rec.NPMDepsHash.SRI()
+		}
+	}
 	if len(rec.Env) > 0 {
 		data, err := json.Marshal(rec.Env) // keys sorted
 		if err != nil {
@@ -156,7 +162,7 @@ func recipeDiffers(p *lock.Package, rec *manifest.Recipe, root string) string {
 	case p.Attrs[recipes.AttrBuild] != want.Attrs[recipes.AttrBuild]:
 		return "its build script differs from den.toml's recipe"
 	case !maps.Equal(p.Attrs, want.Attrs):
-		return "its host tools, env or vendor-hash differ from den.toml's recipe"
+		return "its host tools, env, vendor-hash or npm-deps-hash differ from den.toml's recipe"
 	}
 	got := slices.Clone(p.Sources)
 	for _, s := range p.Systems {

@@ -24,12 +24,13 @@ import (
 
 // Attributes and source kinds in den.lock.
 const (
-	AttrBuild     = "build"       // the script
-	AttrHostTools = "host-tools"  // space-separated
-	AttrEnv       = "env"         // JSON object, for den.toml's recipes
-	AttrProject   = "project"     // "true" for a recipe of den.toml rather than of den's index
-	AttrVendor    = "vendor-hash" // the NAR hash of a Go module source's vendor directory ("" not known yet)
-	KindPath      = "path"        // a source in the project, its path relative to the project root
+	AttrBuild     = "build"         // the script
+	AttrHostTools = "host-tools"    // space-separated
+	AttrEnv       = "env"           // JSON object, for den.toml's recipes
+	AttrProject   = "project"       // "true" for a recipe of den.toml rather than of den's index
+	AttrVendor    = "vendor-hash"   // the NAR hash of a Go module source's vendor directory ("" not known yet)
+	AttrNPMDeps   = "npm-deps-hash" // the NAR hash of the node_modules of a source's package-lock.json ("" not known yet)
+	KindPath      = "path"          // a source in the project, its path relative to the project root
 )
 
 // Backend implements backend.Backend.
@@ -116,6 +117,16 @@ func (Backend) Plan(ctx context.Context, env *backend.Env, p *lock.Package, sys 
 				return nil, fmt.Errorf("den.lock: %s: its vendor-hash: %w", p.Name, err)
 			}
 			r.VendorHash = h
+		}
+	}
+	if v, ok := p.Attrs[AttrNPMDeps]; ok {
+		r.NPMDeps = true
+		if v != "" {
+			h, err := hash.Parse(v, "")
+			if err != nil {
+				return nil, fmt.Errorf("den.lock: %s: its npm-deps-hash: %w", p.Name, err)
+			}
+			r.NPMDepsHash = h
 		}
 	}
 	planner := &recipe.Planner{Store: env.Store, Tools: env.Tools, System: sys}
