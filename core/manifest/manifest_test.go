@@ -331,7 +331,7 @@ hint: write the hash den printed ("got: sha256-…"), or vendor-hash = "" to hav
    4 | npm-deps-hash = ""
      |                 ^
 hint: give the recipe the directory of its package-lock.json as src, like src = "./"`},
-		{"npm deps hash not a hash", recipe + "src = \"./\"\nnpm-deps-hash = \"sha1-abc\"\n", `den.toml:5:17: unsupported hash algorithm "sha1" in "sha1-abc" (use sha256 or sha512)
+		{"npm deps hash not a hash", recipe + "src = \"./\"\nnpm-deps-hash = \"sha1-abc\"\n", `den.toml:5:17: invalid SRI hash "sha1-abc": want 20 bytes of base64
    5 | npm-deps-hash = "sha1-abc"
      |                 ^
 hint: write the hash den printed ("got: sha256-…"), or npm-deps-hash = "" to have den compute it`},
