@@ -89,7 +89,7 @@ func (r *Resolver) Versions(ctx context.Context, name string) ([]string, error) 
 	if err != nil {
 		return nil, err
 	}
-	cands, err := r.formVersions(ctx, e.Forms())
+	cands, _, err := r.formVersions(ctx, e.Forms())
 	if err != nil {
 		return nil, err
 	}
@@ -163,7 +163,7 @@ func (r *Resolver) lockForms(ctx context.Context, env *backend.Env, e *index.Ent
 	if len(forms) == 1 || c.IsLatest() {
 		return lockAs(forms[0], c)
 	}
-	cands, err := r.formVersions(ctx, forms)
+	cands, skipped, err := r.formVersions(ctx, forms)
 	if err != nil {
 		return nil, err
 	}
@@ -173,6 +173,10 @@ func (r *Resolver) lockForms(ctx context.Context, env *backend.Env, e *index.Ent
 	}
 	v, err := version.Select(c, keys)
 	if err != nil {
+		// The versions asked for may be those of a form that could not say which it has.
+		for _, s := range skipped {
+			err = fmt.Errorf("%w; the %s backend could not list its versions of %s: %v", err, s.form.Backend, e.Name, s.err)
+		}
 		return nil, fmt.Errorf("%s: %w", e.Name, err)
 	}
 	exact, err := version.ParseNamed(c.String(), v)
@@ -197,18 +201,29 @@ type formVersion struct {
 	form         *index.Entry
 }
 
+// skippedForm is a form whose versions could not be listed, and why.
+type skippedForm struct {
+	form *index.Entry
+	err  error
+}
+
 // formVersions lists the versions of every form. A form after the first that cannot list its
-// versions (no Debian archive is configured) leaves the others to choose from.
-func (r *Resolver) formVersions(ctx context.Context, forms []*index.Entry) ([]formVersion, error) {
+// versions (no Debian archive is configured) leaves the others to choose from, and is skipped.
+func (r *Resolver) formVersions(ctx context.Context, forms []*index.Entry) ([]formVersion, []skippedForm, error) {
 	var out []formVersion
+	var skipped []skippedForm
 	for i, f := range forms {
 		b, err := r.backend(f.Backend)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		vs, err := b.Versions(ctx, r.Env, f)
 		if err != nil && (i == 0 || len(out) == 0) {
-			return nil, err
+			return nil, nil, err
+		}
+		if err != nil {
+			skipped = append(skipped, skippedForm{f, err})
+			continue
 		}
 		for _, v := range vs {
 			key := v
@@ -218,7 +233,7 @@ func (r *Resolver) formVersions(ctx context.Context, forms []*index.Entry) ([]fo
 			out = append(out, formVersion{version: v, key: key, form: f})
 		}
 	}
-	return out, nil
+	return out, skipped, nil
 }
 
 // LockRef resolves a reference like "go@1.22" or "npm:prettier".
