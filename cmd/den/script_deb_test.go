@@ -102,20 +102,66 @@ func debWorld(arch string) []debtest.Deb {
 	}
 }
 
+// indexWorld are fakes of the Debian packages of den's index entries with links and command
+// directories, for debarchive -index:
+//
+//   - python3.11 (bin/python3.11, which says where it runs from), for den's index's python
+//     3.11 (a form with links: bin/python3, bin/python).
+//   - postgresql-15 and postgresql-client-15 (one source), for den's index's postgresql: their
+//     programs in lib/postgresql/15/bin (postgres reads its share directory relative to its own
+//     resolved path, as PostgreSQL does); postgresql-15 depends on postgresql-common, which the
+//     index leaves out.
+func indexWorld(arch string) []debtest.Deb {
+	script := func(body string) debtest.File { return debtest.File{Data: "#!/bin/sh\n" + body, Mode: 0o755} }
+	d := func(name, version, source string) debtest.Deb {
+		return debtest.Deb{Name: name, Version: version, Arch: arch, Source: source}
+	}
+	python := d("python3.11", "3.11.2-6+deb12u9", "python3.11")
+	python.Depends = "libc6 (>= 2.34)"
+	python.Files = map[string]debtest.File{
+		"usr/bin/python3.11": script("echo \"Python 3.11.2 at $(dirname \"$(dirname \"$(readlink -f \"$0\")\")\")\"\n"),
+		"usr/bin/pydoc3.11":  script("echo pydoc\n"),
+	}
+	pgBin := func(name string) debtest.File {
+		return script("here=$(dirname \"$(readlink -f \"$0\")\")\necho \"" + name + " (PostgreSQL) 15.20\"\n" +
+			"cat \"$here/../../../../share/postgresql/15/postgres.bki\"\n")
+	}
+	postgres := d("postgresql-15", "15.20-0+deb12u1", "postgresql-15")
+	postgres.Depends = "libc6 (>= 2.34), postgresql-client-15, postgresql-common (>= 241)"
+	postgres.Files = map[string]debtest.File{
+		"usr/lib/postgresql/15/bin/postgres":   pgBin("postgres"),
+		"usr/lib/postgresql/15/bin/initdb":     pgBin("initdb"),
+		"usr/share/postgresql/15/postgres.bki": {Data: "the catalog of PostgreSQL 15\n"},
+	}
+	pgClient := d("postgresql-client-15", "15.20-0+deb12u1", "postgresql-15")
+	pgClient.Files = map[string]debtest.File{"usr/lib/postgresql/15/bin/psql": pgBin("psql")}
+	pgCommon := d("postgresql-common", "248", "postgresql-common")
+	pgCommon.Depends = "libnothere (>= 3)" // never locked: den's index leaves it out
+	return []debtest.Deb{python, postgres, pgClient, pgCommon}
+}
+
 var debScriptCmds = map[string]func(ts *testscript.TestScript, neg bool, args []string){
 	// debarchive: start a signed fake Debian archive on loopback (suite bookworm, amd64 and
 	// arm64, the packages of debWorld), and point den at it: den's config.toml gets
 	// debian-sources naming it, signed by its key, so that no script reads the host's apt
 	// sources. $DEBARCHIVE is its URL, $DEBROOT its files on disk (dists/…, pool/…), $DEBKEY its
-	// key file and $DEBOTHERKEY another key's.
+	// key file and $DEBOTHERKEY another key's. With -index, it also has the packages of
+	// indexWorld.
 	"debarchive": func(ts *testscript.TestScript, neg bool, args []string) {
 		f := ts.Value("debian").(*fakeDebian)
 		if f.s != nil {
 			ts.Fatalf("debarchive: the archive is already running")
 		}
+		withIndex := len(args) == 1 && args[0] == "-index"
+		if len(args) > 0 && !withIndex {
+			ts.Fatalf("usage: debarchive [-index]")
+		}
 		var pkgs []debtest.Deb
 		for _, arch := range []string{"amd64", "arm64"} {
 			pkgs = append(pkgs, debWorld(arch)...)
+			if withIndex {
+				pkgs = append(pkgs, indexWorld(arch)...)
+			}
 		}
 		f.s = debtest.New(f.tb, debtest.Archive{Packages: pkgs})
 		other := filepath.Join(ts.Getenv("WORK"), "other-key.asc")

@@ -1,6 +1,7 @@
 package build
 
 import (
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -60,7 +61,50 @@ func (b *Builder) buildUnion(d *derivation.Derivation, tmp string) (string, stor
 			return tmp, store.Publish{}, err
 		}
 	}
+	for _, dir := range strings.Fields(d.Env["command-dirs"]) {
+		if err := linkCommands(tmp, dir); err != nil {
+			return tmp, store.Publish{}, fmt.Errorf("%s: %w", d.Name, err)
+		}
+	}
 	return tmp, store.Publish{Candidates: cands}, nil
+}
+
+// linkCommands links every executable file of dir (relative to the union's root) into bin/,
+// with a relative link, unless bin/ has that name already.
+func linkCommands(root, dir string) error {
+	if !filepath.IsLocal(dir) || filepath.Clean(dir) != dir || dir == "bin" {
+		return fmt.Errorf("bad command directory %q", dir)
+	}
+	entries, err := os.ReadDir(filepath.Join(root, dir))
+	if err != nil {
+		return fmt.Errorf("command directory %s: %w (does the package have it?)", dir, err)
+	}
+	bin := filepath.Join(root, "bin")
+	if err := os.Mkdir(bin, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
+		return err
+	}
+	if fi, err := os.Lstat(bin); err != nil || !fi.IsDir() {
+		return fmt.Errorf("bin is not a directory of the union, so %s cannot be linked into it", dir)
+	}
+	n := 0
+	for _, e := range entries {
+		fi, err := os.Stat(filepath.Join(root, dir, e.Name()))
+		if err != nil || !fi.Mode().IsRegular() || fi.Mode().Perm()&0o111 == 0 {
+			continue
+		}
+		n++
+		at := filepath.Join(bin, e.Name())
+		if _, err := os.Lstat(at); err == nil {
+			continue // a package has it
+		}
+		if err := os.Symlink(filepath.Join("..", dir, e.Name()), at); err != nil {
+			return err
+		}
+	}
+	if n == 0 {
+		return fmt.Errorf("command directory %s has no executables", dir)
+	}
+	return nil
 }
 
 func unionInto(dst, src string, depth int) error {

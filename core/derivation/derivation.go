@@ -44,7 +44,9 @@ const (
 	// toolchain units its Env names (core/stdenv's Toolchain.Env); it runs no script.
 	BuilderCCWrapper = "ccwrapper"
 	// BuilderUnion merges the trees of its inputs (Env "paths", the first having a file winning)
-	// into one of symbolic links, in den's own process.
+	// into one of symbolic links, in den's own process. Env "links" adds links to files beside
+	// them ("bin/awk=gawk"), Env "command-dirs" links every executable of those directories
+	// into bin/ ("lib/postgresql/15/bin"), where no input has that file.
 	BuilderUnion = "union"
 	// BuilderGoVendor is the vendor directory of a Go module source (Src), made by `go mod
 	// vendor` with the go command among Inputs and the network, as Nix's buildGoModule's

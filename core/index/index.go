@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -49,6 +50,12 @@ type Entry struct {
 	// dpkg or debconf, which nothing in the store runs).
 	Debs    []string `toml:"debs"`
 	Exclude []string `toml:"exclude"`
+	// Links are links a deb-backed package adds to its output, as Debian's maintainer scripts
+	// or a companion package would ("bin/python3=python3.11": a link to a file beside it).
+	Links []string `toml:"links"`
+	// CommandDirs are directories of a deb-backed package whose executables are its commands,
+	// linked into bin/: Debian's postgresql keeps them in lib/postgresql/15/bin.
+	CommandDirs []string `toml:"command-dirs"`
 	// CCWrapper adds den's compiler wrapper over the Debian gcc the package holds: cc, gcc, c++
 	// and g++ that link against the store's glibc and find their inputs' headers and libraries.
 	CCWrapper bool `toml:"cc-wrapper"`
@@ -77,12 +84,19 @@ type Entry struct {
 	form func(string) bool
 }
 
-// Legacy is an older form of a package: its versions (a constraint), and the backend and npm
-// package that carry them.
+// Legacy is another form of a package: its versions (a constraint), and the backend and
+// package that carry them. pnpm before 12 is the npm package pnpm; python before 3.12 is
+// Debian's own build (debs, exclude and links as an entry's), next to the source build of the
+// newer versions.
 type Legacy struct {
-	Versions string `toml:"versions"`
-	Backend  string `toml:"backend"`
-	Package  string `toml:"package"`
+	Versions    string   `toml:"versions"`
+	Backend     string   `toml:"backend"`
+	Description string   `toml:"description"`
+	Package     string   `toml:"package"`
+	Debs        []string `toml:"debs"`
+	Exclude     []string `toml:"exclude"`
+	Links       []string `toml:"links"`
+	CommandDirs []string `toml:"command-dirs"`
 
 	versions version.Constraint
 }
@@ -201,12 +215,59 @@ func (e *Entry) check() error {
 	return nil
 }
 
-// legacy is the entry of the package's legacy form.
+// legacy is the entry of the package's legacy form: what the form says of itself replaces
+// what the entry says of its present form.
 func (e *Entry) legacy() *Entry {
 	l := *e
-	l.Backend, l.Package, l.PackageOS, l.Bin, l.Legacy = e.Legacy.Backend, e.Legacy.Package, nil, nil, nil
-	l.form = e.Legacy.versions.Check
+	lg := e.Legacy
+	l.Backend, l.Package, l.PackageOS, l.Bin, l.Legacy = lg.Backend, lg.Package, nil, nil, nil
+	l.Recipe, l.CCWrapper, l.Bundle = nil, false, nil
+	l.Debs, l.Exclude, l.Links, l.CommandDirs = lg.Debs, lg.Exclude, lg.Links, lg.CommandDirs
+	if lg.Description != "" {
+		l.Description = lg.Description
+	}
+	l.form = func(v string) bool { return formHas(lg.versions, lg.Backend, v) }
 	return &l
+}
+
+// formHas reports whether the form of backend whose versions c names has version v. Debian's
+// versions are read as the deb backend reads them (DebianMatches): python 3.11.2-6+deb12u9 is a
+// 3.11.2, not a prerelease of it.
+func formHas(c version.Constraint, backend, v string) bool {
+	if backend == Deb {
+		return DebianMatches(c, v)
+	}
+	return c.Check(v)
+}
+
+// DebianMatches reports whether Debian version v satisfies c: c is read against the upstream
+// part of v (12.2.0 of 12.2.0-14+deb12u1), or names v exactly.
+func DebianMatches(c version.Constraint, v string) bool {
+	switch {
+	case c.String() == "*" || c.IsLatest() || c.String() == v || c.Check(v):
+		return true
+	}
+	up := DebianUpstream(v)
+	if c.Check(up) {
+		return true
+	}
+	// Debian's upstream versions carry repack suffixes (1.2.13.dfsg, 4.2.0+ds): the numbers
+	// before them.
+	return c.Check(leadingNumbers.FindString(up))
+}
+
+var leadingNumbers = regexp.MustCompile(`^\d+(\.\d+)*`)
+
+// DebianUpstream is a Debian version without its epoch and Debian revision (3.11.2 of
+// 3.11.2-6+deb12u9, 1.2.13.dfsg of 1:1.2.13.dfsg-1).
+func DebianUpstream(v string) string {
+	if _, rest, ok := strings.Cut(v, ":"); ok {
+		v = rest
+	}
+	if i := strings.LastIndexByte(v, '-'); i > 0 {
+		v = v[:i]
+	}
+	return v
 }
 
 // Forms lists the entries that publish the package's versions: the entry itself and, when the
@@ -216,7 +277,7 @@ func (e *Entry) Forms() []*Entry {
 		return []*Entry{e}
 	}
 	cur := *e
-	cur.form = func(v string) bool { return !e.Legacy.versions.Check(v) }
+	cur.form = func(v string) bool { return !formHas(e.Legacy.versions, e.Legacy.Backend, v) }
 	return []*Entry{&cur, e.legacy()}
 }
 

@@ -2,6 +2,7 @@ package index
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
@@ -128,8 +129,57 @@ func TestLegacyForms(t *testing.T) {
 	if f := pnpm.At("12.23.0"); f.Backend != NPMPlatform || f.Publishes("10.0.0") || !f.Publishes("12.23.0") {
 		t.Errorf("pnpm 12 is the native one: %+v", f)
 	}
+	// python before 3.12 is Debian's build: its form has its own packages and links, and
+	// Debian's versions are read by their upstream part.
+	python, _ := ix.Lookup("python")
+	deb := python.At("3.11.2-6+deb12u9")
+	if deb.Backend != Deb || deb.Recipe != nil || len(deb.Debs) != 1 || deb.Debs[0] != "python3.11" ||
+		!slices.Contains(deb.Links, "bin/python3=python3.11") || !strings.Contains(deb.Description, "Debian") {
+		t.Errorf("python 3.11 is Debian's python3.11: %+v", deb)
+	}
+	if !deb.Publishes("3.11.2") || deb.Publishes("3.13.5") || deb.Publishes("3.12.0-1") {
+		t.Errorf("Debian's python form publishes the wrong versions")
+	}
+	src := python.At("3.13.5")
+	if src.Backend != Recipe || src.Recipe == nil || len(src.Debs) != 0 || len(src.Links) != 0 || src.Publishes("3.11.2-6+deb12u9") {
+		t.Errorf("python 3.13 is the source build: %+v", src)
+	}
+	if python.Legacy == nil || len(python.Debs) != 0 {
+		t.Errorf("the entry itself is the recipe, its legacy form Debian's: %+v", python)
+	}
 	node, _ := ix.Lookup("node")
 	if f := node.Forms(); len(f) != 1 || !f[0].Publishes("0.1.0") {
 		t.Errorf("node has one form: %+v", f)
+	}
+}
+
+func TestDebianVersions(t *testing.T) {
+	for _, tc := range []struct {
+		c, v string
+		want bool
+	}{
+		{"3.11", "3.11.2-6+deb12u9", true},
+		{"<3.12", "3.11.2-6+deb12u9", true},
+		{"<3.12", "3.12.0-1", false},
+		{"1.2.13", "1:1.2.13.dfsg-1+deb12u1", true},
+		{"*", "1:1.2.13.dfsg-1+deb12u1", true},
+		{"latest", "1.6-2.1+deb12u3", true},
+		{"1.2", "1:1.2.13.dfsg-1+deb12u1", true},
+		{"1.3", "1:1.2.13.dfsg-1+deb12u1", false},
+		{"12", "12.2.0-14+deb12u1", true},
+		{"^3.11", "3.11.2-6+deb12u6", true},
+		{"1.6-2.1+deb12u3", "1.6-2.1+deb12u3", true},
+		{"1.7", "1.6-2.1+deb12u3", false},
+	} {
+		c, err := version.ParseConstraint(tc.c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := DebianMatches(c, tc.v); got != tc.want {
+			t.Errorf("DebianMatches(%q, %q) = %v", tc.c, tc.v, got)
+		}
+	}
+	if u := DebianUpstream("1:1.2.13.dfsg-1+deb12u1"); u != "1.2.13.dfsg" {
+		t.Errorf("upstream %q", u)
 	}
 }

@@ -89,17 +89,13 @@ func (r *Resolver) Versions(ctx context.Context, name string) ([]string, error) 
 	if err != nil {
 		return nil, err
 	}
+	cands, _, err := r.formVersions(ctx, e.Forms())
+	if err != nil {
+		return nil, err
+	}
 	var all []string
-	for i, f := range e.Forms() {
-		b, err := r.backend(f.Backend)
-		if err != nil {
-			return nil, err
-		}
-		vs, err := b.Versions(ctx, r.Env, f)
-		if err != nil && (i == 0 || len(all) == 0) {
-			return nil, err
-		}
-		all = append(all, vs...)
+	for _, c := range cands {
+		all = append(all, c.version)
 	}
 	version.Sort(all)
 	return all, nil
@@ -147,9 +143,9 @@ func (r *Resolver) lock(ctx context.Context, env *backend.Env, e *index.Entry, c
 }
 
 // lockForms resolves with the backends. A package published in more than one form (pnpm:
-// native binaries from 12 on, JavaScript before) is locked by the backend of the form that has
-// the version: for "latest", what its present form says; for any other constraint, the highest
-// version of any form.
+// native binaries from 12 on, JavaScript before; python: Debian's 3.11, the source build of
+// 3.13) is locked by the backend of the form that has the version: for "latest", what its
+// present form says; for any other constraint, the highest version of any form.
 func (r *Resolver) lockForms(ctx context.Context, env *backend.Env, e *index.Entry, c version.Constraint, systems []platform.System) (*lock.Package, error) {
 	lockAs := func(f *index.Entry, c version.Constraint) (*lock.Package, error) {
 		b, err := r.backend(f.Backend)
@@ -167,19 +163,77 @@ func (r *Resolver) lockForms(ctx context.Context, env *backend.Env, e *index.Ent
 	if len(forms) == 1 || c.IsLatest() {
 		return lockAs(forms[0], c)
 	}
-	vs, err := r.Versions(ctx, e.Name)
+	cands, skipped, err := r.formVersions(ctx, forms)
 	if err != nil {
 		return nil, err
 	}
-	v, err := version.Select(c, vs)
+	keys := make([]string, len(cands))
+	for i, cand := range cands {
+		keys[i] = cand.key
+	}
+	v, err := version.Select(c, keys)
 	if err != nil {
+		// The versions asked for may be those of a form that could not say which it has.
+		for _, s := range skipped {
+			err = fmt.Errorf("%w; the %s backend could not list its versions of %s: %v", err, s.form.Backend, e.Name, s.err)
+		}
 		return nil, fmt.Errorf("%s: %w", e.Name, err)
 	}
 	exact, err := version.ParseNamed(c.String(), v)
 	if err != nil {
 		return nil, err
 	}
-	return lockAs(e.At(v), exact)
+	// The form that publishes the version; of two that list it, the one it came from.
+	var form *index.Entry
+	for _, cand := range cands {
+		if cand.key == v && (form == nil || cand.form.Publishes(cand.version)) {
+			form = e.At(cand.version)
+		}
+	}
+	return lockAs(form, exact)
+}
+
+// formVersion is a version one of a package's forms lists: as its backend spells it, and as
+// versions of all forms are compared (a Debian version by its upstream part: 3.11.2 of
+// 3.11.2-6+deb12u9, which is no prerelease).
+type formVersion struct {
+	version, key string
+	form         *index.Entry
+}
+
+// skippedForm is a form whose versions could not be listed, and why.
+type skippedForm struct {
+	form *index.Entry
+	err  error
+}
+
+// formVersions lists the versions of every form. A form after the first that cannot list its
+// versions (no Debian archive is configured) leaves the others to choose from, and is skipped.
+func (r *Resolver) formVersions(ctx context.Context, forms []*index.Entry) ([]formVersion, []skippedForm, error) {
+	var out []formVersion
+	var skipped []skippedForm
+	for i, f := range forms {
+		b, err := r.backend(f.Backend)
+		if err != nil {
+			return nil, nil, err
+		}
+		vs, err := b.Versions(ctx, r.Env, f)
+		if err != nil && (i == 0 || len(out) == 0) {
+			return nil, nil, err
+		}
+		if err != nil {
+			skipped = append(skipped, skippedForm{f, err})
+			continue
+		}
+		for _, v := range vs {
+			key := v
+			if f.Backend == index.Deb {
+				key = index.DebianUpstream(v)
+			}
+			out = append(out, formVersion{version: v, key: key, form: f})
+		}
+	}
+	return out, skipped, nil
 }
 
 // LockRef resolves a reference like "go@1.22" or "npm:prettier".

@@ -437,15 +437,8 @@ func debFile(name, version, arch string) string {
 // its SHA256: the lock decides which of Debian's files are fetched, never from where, and never
 // what runs (nothing in a .deb runs while den unpacks it but the bootstrap's patchelf).
 func verifyDeb(p *lock.Package, e *index.Entry) error {
-	want := map[string]string{"roots": strings.Join(e.Debs, " "), "bootstrap": debpkg.Bootstrap}
-	if len(e.Exclude) > 0 {
-		want["exclude"] = strings.Join(e.Exclude, " ")
-	}
-	if e.CCWrapper {
-		want["cc-wrapper"] = "true"
-	}
-	if !maps.Equal(p.Attrs, want) {
-		return mismatch(p, "its attributes differ from den's index (roots %q, bootstrap %q)", p.Attrs["roots"], p.Attrs["bootstrap"])
+	if want := debpkg.Attrs(e); !maps.Equal(p.Attrs, want) {
+		return mismatch(p, "its attributes differ from den's index (%s, where den's index has %s)", spellAttrs(p.Attrs), spellAttrs(want))
 	}
 	// Each .deb must be the package and version it is locked as, for its system's architecture
 	// (or for all), as Debian's pool names its files: another of the pool's files, though
@@ -499,4 +492,13 @@ func verifyDeb(p *lock.Package, e *index.Entry) error {
 		}
 	}
 	return nil
+}
+
+// spellAttrs spells a lock's attributes for a message: k=v, sorted.
+func spellAttrs(a map[string]string) string {
+	var out []string
+	for _, k := range slices.Sorted(maps.Keys(a)) {
+		out = append(out, fmt.Sprintf("%s=%q", k, a[k]))
+	}
+	return strings.Join(out, " ")
 }

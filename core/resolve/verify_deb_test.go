@@ -66,7 +66,7 @@ func TestVerifyDeb(t *testing.T) {
 		{"a shared .deb of one architecture", func(p *lock.Package) {
 			p.Sources[0].URL = "mirror://debian/pool/main/g/greet/greet-data_2.0.0~M26-1_amd64.deb"
 		}, "which is not its .deb (greet-data_2.0.0~M26-1_all.deb)"},
-		{"roots", func(p *lock.Package) { p.Attrs["roots"] = "greet evil" }, `its attributes differ from den's index (roots "greet evil"`},
+		{"roots", func(p *lock.Package) { p.Attrs["roots"] = "greet evil" }, `its attributes differ from den's index (bootstrap="patchelf" roots="greet evil", where den's index has bootstrap="patchelf" roots="greet")`},
 		{"bootstrap", func(p *lock.Package) { p.Attrs["bootstrap"] = "evil" }, "its attributes differ from den's index"},
 		{"a system attribute", func(p *lock.Package) { p.Systems["x86_64-linux"].Attrs = map[string]string{"roots": "evil"} },
 			"it has a roots attribute for x86_64-linux"},

@@ -94,7 +94,69 @@ func checkEntry(e *index.Entry) error {
 			return fmt.Errorf("%s: %q is not a Debian package name", e.Name, n)
 		}
 	}
+	for _, l := range e.Links {
+		if err := CheckLink(l); err != nil {
+			return fmt.Errorf("%s: %w", e.Name, err)
+		}
+	}
+	for _, d := range e.CommandDirs {
+		if err := CheckCommandDir(d); err != nil {
+			return fmt.Errorf("%s: %w", e.Name, err)
+		}
+	}
 	return nil
+}
+
+// Attrs are the attributes den.lock records of a package of entry e: its root packages, the
+// bootstrap, and what the entry adds to the output. They are all the lock says of how the
+// package is made, so Verify compares them with the index's.
+func Attrs(e *index.Entry) map[string]string {
+	a := map[string]string{"roots": strings.Join(e.Debs, " "), "bootstrap": Bootstrap}
+	if len(e.Exclude) > 0 {
+		a["exclude"] = strings.Join(e.Exclude, " ")
+	}
+	if e.CCWrapper {
+		a["cc-wrapper"] = "true"
+	}
+	if len(e.Links) > 0 {
+		a["links"] = strings.Join(e.Links, " ")
+	}
+	if len(e.CommandDirs) > 0 {
+		a["command-dirs"] = strings.Join(e.CommandDirs, " ")
+	}
+	return a
+}
+
+// CheckLink checks a link of an output, "bin/python3=python3.11": a relative path inside the
+// output, to a file beside it.
+func CheckLink(l string) error {
+	name, target, ok := strings.Cut(l, "=")
+	if !ok || !safeRel(name) || target == "" || strings.Contains(target, "/") || target == "." || target == ".." {
+		return fmt.Errorf("link %q is not PATH=FILE, a path inside the package and a file beside it", l)
+	}
+	return nil
+}
+
+// CheckCommandDir checks a directory of commands: a relative path inside the output, not bin
+// itself.
+func CheckCommandDir(d string) error {
+	if !safeRel(d) || d == "bin" {
+		return fmt.Errorf("command directory %q is not a directory inside the package other than bin", d)
+	}
+	return nil
+}
+
+// safeRel is a clean relative path of plain names.
+func safeRel(p string) bool {
+	if p == "" || path.IsAbs(p) || path.Clean(p) != p || p == "." {
+		return false
+	}
+	for _, part := range strings.Split(p, "/") {
+		if part == ".." || part == "." || strings.ContainsAny(part, " =\x00") {
+			return false
+		}
+	}
+	return true
 }
 
 // Versions is the version the archive has of the entry's first package, on this system.
@@ -133,34 +195,8 @@ func (e *MissingError) Hints() []string {
 	return []string{"the name is a Debian binary package's, as apt-cache search lists them; the suites read are your apt sources'"}
 }
 
-// Matches reports whether Debian version v satisfies c: c is read against the upstream part of v
-// (12.2.0 of 12.2.0-14+deb12u1), or names v exactly.
-func Matches(c version.Constraint, v string) bool {
-	switch {
-	case c.String() == "*" || c.IsLatest() || c.String() == v || c.Check(v):
-		return true
-	}
-	up := Upstream(v)
-	if c.Check(up) {
-		return true
-	}
-	// Debian's upstream versions carry repack suffixes (1.2.13.dfsg, 4.2.0+ds): the numbers
-	// before them.
-	return c.Check(leadingNumbers.FindString(up))
-}
-
-var leadingNumbers = regexp.MustCompile(`^\d+(\.\d+)*`)
-
-// Upstream is a Debian version without its epoch and Debian revision.
-func Upstream(v string) string {
-	if _, rest, ok := strings.Cut(v, ":"); ok {
-		v = rest
-	}
-	if i := strings.LastIndexByte(v, '-'); i > 0 {
-		v = v[:i]
-	}
-	return v
-}
+// Matches reports whether Debian version v satisfies c (index.DebianMatches).
+func Matches(c version.Constraint, v string) bool { return index.DebianMatches(c, v) }
 
 // Lock resolves the entry's packages and their closure on every system.
 func (b Backend) Lock(ctx context.Context, env *backend.Env, e *index.Entry, c version.Constraint, systems []platform.System) (*lock.Package, error) {
@@ -172,13 +208,7 @@ func (b Backend) Lock(ctx context.Context, env *backend.Env, e *index.Entry, c v
 		return nil, err
 	}
 	p := &lock.Package{Name: e.Name, Constraint: c.String(), Backend: Name, Systems: map[string]*lock.System{}}
-	p.Attrs = map[string]string{"roots": strings.Join(e.Debs, " "), "bootstrap": Bootstrap}
-	if len(e.Exclude) > 0 {
-		p.Attrs["exclude"] = strings.Join(e.Exclude, " ")
-	}
-	if e.CCWrapper {
-		p.Attrs["cc-wrapper"] = "true"
-	}
+	p.Attrs = Attrs(e)
 	order := slices.Clone(systems)
 	// The current system's version is the package's; another system's differs only where its
 	// archive lags (a binNMU), and is then recorded for that system.
@@ -493,7 +523,7 @@ func (g *Graph) unitName(u *Unit) string {
 	if len(name) > 100 {
 		name = groups[0] + fmt.Sprintf("+%d", len(groups)-1)
 	}
-	return storeName(name + "-" + Upstream(v))
+	return storeName(name + "-" + index.DebianUpstream(v))
 }
 
 // transitive lists the units u depends on, directly or not, nearest first.
@@ -645,15 +675,30 @@ func (g *Graph) Output(storeDir string) (*derivation.Derivation, error) {
 		parts = append([]*derivation.Derivation{w}, parts...)
 	}
 	links := g.alternatives()
-	if len(parts) == 1 && len(links) == 0 {
+	for _, l := range strings.Fields(g.Pkg.Attrs["links"]) {
+		if err := CheckLink(l); err != nil {
+			return nil, fmt.Errorf("den.lock: %s: %w", g.Pkg.Name, err)
+		}
+		name, _, _ := strings.Cut(l, "=")
+		// The index's links come first: they are what the package asks for.
+		links = slices.DeleteFunc(links, func(a string) bool { return strings.HasPrefix(a, name+"=") })
+		links = append(links, l)
+	}
+	dirs := strings.Fields(g.Pkg.Attrs["command-dirs"])
+	for _, d := range dirs {
+		if err := CheckCommandDir(d); err != nil {
+			return nil, fmt.Errorf("den.lock: %s: %w", g.Pkg.Name, err)
+		}
+	}
+	if len(parts) == 1 && len(links) == 0 && len(dirs) == 0 {
 		return parts[0], nil
 	}
 	version := g.Pkg.Attr(g.Sys.String(), "version")
 	if version == "" {
 		version = g.Pkg.Version
 	}
-	name := storeName(strings.TrimPrefix(g.Pkg.Name, "deb:")) + "-" + storeName(Upstream(version))
-	return Union(name, Upstream(version), g.Sys, parts, links, storeDir)
+	name := storeName(strings.TrimPrefix(g.Pkg.Name, "deb:")) + "-" + storeName(index.DebianUpstream(version))
+	return Union(name, index.DebianUpstream(version), g.Sys, parts, links, dirs, storeDir)
 }
 
 // alternatives are the commands Debian's maintainer scripts would make with update-alternatives
@@ -677,8 +722,10 @@ func (g *Graph) alternatives() []string {
 }
 
 // Union is a derivation merging the trees of parts into one, the first having a file winning,
-// with links ("bin/awk=gawk": a link to a file beside it) where no part has that file.
-func Union(name, version string, sys platform.System, parts []*derivation.Derivation, links []string, storeDir string) (*derivation.Derivation, error) {
+// with links ("bin/awk=gawk": a link to a file beside it) where no part has that file, and in
+// bin/ a link to every executable of the command directories (lib/postgresql/15/bin) that bin/
+// does not have.
+func Union(name, version string, sys platform.System, parts []*derivation.Derivation, links, commandDirs []string, storeDir string) (*derivation.Derivation, error) {
 	d := &derivation.Derivation{
 		Name: name, Version: version, System: sys.String(), Host: sys.String(), Builder: derivation.BuilderUnion,
 		Env: map[string]string{},
@@ -692,6 +739,9 @@ func Union(name, version string, sys platform.System, parts []*derivation.Deriva
 	d.Env["paths"] = strings.Join(paths, " ")
 	if len(links) > 0 {
 		d.Env["links"] = strings.Join(links, " ")
+	}
+	if len(commandDirs) > 0 {
+		d.Env["command-dirs"] = strings.Join(commandDirs, " ")
 	}
 	if err := d.Seal(storeDir); err != nil {
 		return nil, err

@@ -1,31 +1,98 @@
 package debpkg
 
 import (
+	"strings"
 	"testing"
 
-	"github.com/den-sh/den/core/version"
+	"github.com/den-sh/den/core/derivation"
+	"github.com/den-sh/den/core/index"
+	"github.com/den-sh/den/core/lock"
+	"github.com/den-sh/den/core/platform"
 )
 
-func TestMatches(t *testing.T) {
-	for _, tc := range []struct {
-		c, v string
-		ok   bool
-	}{
-		{"*", "1:1.2.13.dfsg-1+deb12u1", true},
-		{"latest", "1.6-2.1+deb12u3", true},
-		{"1.2", "1:1.2.13.dfsg-1+deb12u1", true},
-		{"1.3", "1:1.2.13.dfsg-1+deb12u1", false},
-		{"12", "12.2.0-14+deb12u1", true},
-		{"^3.11", "3.11.2-6+deb12u6", true},
-		{"1.6-2.1+deb12u3", "1.6-2.1+deb12u3", true},
-		{"1.7", "1.6-2.1+deb12u3", false},
-	} {
-		c, err := version.ParseConstraint(tc.c)
-		if err != nil {
-			t.Fatal(err)
+// Every deb-backed entry of den's index, in each of its forms, is one the backend locks.
+func TestIndexEntries(t *testing.T) {
+	ix, err := index.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, name := range ix.Names() {
+		e, _ := ix.Lookup(name)
+		for _, f := range e.Forms() {
+			if f.Backend != index.Deb {
+				continue
+			}
+			n++
+			if err := checkEntry(f); err != nil {
+				t.Errorf("%s: %v", name, err)
+			}
 		}
-		if got := Matches(c, tc.v); got != tc.ok {
-			t.Errorf("Matches(%q, %q) = %v, want %v", tc.c, tc.v, got, tc.ok)
+	}
+	if n < 10 {
+		t.Errorf("only %d deb-backed forms in the index", n)
+	}
+}
+
+func TestLinksAndCommandDirs(t *testing.T) {
+	for _, l := range []string{"bin/python3=python3.11", "bin/awk=gawk", "share/x/y=z"} {
+		if err := CheckLink(l); err != nil {
+			t.Errorf("%s: %v", l, err)
 		}
+	}
+	for _, l := range []string{"bin/python3", "/bin/x=y", "../x=y", "bin/x=../../etc/passwd", "bin/x=/abs", "bin/x=", "bin/./x=y", "bin/x=..", "=y"} {
+		if err := CheckLink(l); err == nil {
+			t.Errorf("link %q accepted", l)
+		}
+	}
+	if err := CheckCommandDir("lib/postgresql/15/bin"); err != nil {
+		t.Error(err)
+	}
+	for _, d := range []string{"bin", "", ".", "/usr/bin", "lib/../../x", "lib/", "lib/a b"} {
+		if err := CheckCommandDir(d); err == nil {
+			t.Errorf("command directory %q accepted", d)
+		}
+	}
+	bad := &index.Entry{Name: "xy", Backend: index.Deb, Debs: []string{"xy"}, Links: []string{"bin/x=../y"}}
+	if err := checkEntry(bad); err == nil || !strings.Contains(err.Error(), `link "bin/x=../y" is not PATH=FILE`) {
+		t.Errorf("bad link: %v", err)
+	}
+}
+
+// A package's links and command directories make its output a union that has them; a lock
+// whose links are not links is refused before anything is planned.
+func TestOutputLinks(t *testing.T) {
+	sys, _ := platform.Parse("x86_64-linux")
+	const h = "sha256-0DtGvDDtQ1/7fuAzvJkwn8aapdCFv7vtAAv926rUffM="
+	src := func(name, needs string) lock.Source {
+		return lock.Source{Kind: "deb", Name: name, Version: "1.0-1", Group: name, Needs: needs, Hash: h,
+			URL: "mirror://debian/pool/main/x/" + name + "/" + name + "_1.0-1_amd64.deb"}
+	}
+	e := &index.Entry{Name: "pg", Backend: index.Deb, Debs: []string{"pg"},
+		Links: []string{"bin/pg3=pg"}, CommandDirs: []string{"lib/pg/bin"}}
+	p := &lock.Package{Name: "pg", Version: "1.0-1", Backend: index.Deb, Attrs: Attrs(e),
+		Systems: map[string]*lock.System{"x86_64-linux": {Sources: []lock.Source{src("pg", "libc6"), src("libc6", ""), src("patchelf", "libc6")}}}}
+	g, err := NewGraph(p, sys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := g.Output("/den/store")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Builder != derivation.BuilderUnion || d.Env["links"] != "bin/pg3=pg" || d.Env["command-dirs"] != "lib/pg/bin" {
+		t.Errorf("output: %s %v", d.Builder, d.Env)
+	}
+	// Without them, the package is its unit.
+	plain := *p
+	plain.Attrs = Attrs(&index.Entry{Debs: []string{"pg"}})
+	g, _ = NewGraph(&plain, sys)
+	if d, err := g.Output("/den/store"); err != nil || d.Builder != derivation.BuilderDebUnit {
+		t.Errorf("plain output: %v %v", d, err)
+	}
+	p.Attrs["command-dirs"] = "../../etc"
+	g, _ = NewGraph(p, sys)
+	if _, err := g.Output("/den/store"); err == nil || !strings.Contains(err.Error(), `den.lock: pg: command directory "../../etc"`) {
+		t.Errorf("a lock's bad command directory: %v", err)
 	}
 }
