@@ -503,12 +503,24 @@ func (g *Graph) unitDrv(name string, debs []string, deps []*Unit, interp string,
 	return d, nil
 }
 
+// devGroup marks the unit of glibc's packages besides libc6 (groups).
+const devGroup = "-dev"
+
 // unitName names a unit after its Debian source package and that package's version.
 func (g *Graph) unitName(u *Unit) string {
 	var groups []string
+	libc := false
 	for _, n := range u.Debs {
+		libc = libc || n == "libc6"
 		if s := g.debs[n].Group; !slices.Contains(groups, s) {
 			groups = append(groups, s)
+		}
+	}
+	if !libc && g.debs["libc6"].Group != "" {
+		for i, s := range groups {
+			if s == g.debs["libc6"].Group {
+				groups[i] += devGroup
+			}
 		}
 	}
 	sort.Strings(groups)
@@ -548,10 +560,23 @@ func transitive(u *Unit) []*Unit {
 // orders them so that every unit comes after those it depends on.
 func (g *Graph) groups(debs []string) []*Unit {
 	bySource := map[string][]string{}
+	glibc := ""
+	if slices.Contains(debs, "libc6") {
+		if glibc = g.debs["libc6"].Group; glibc == "" {
+			glibc = "libc6"
+		}
+	}
 	for _, n := range debs {
 		s := g.debs[n].Group
 		if s == "" {
 			s = n
+		}
+		// glibc's runtime, libc6, is a unit of its own: every program's closure holds it, and
+		// the stdenv's headers, static libraries and tools (libc6-dev, libc-dev-bin) are
+		// another unit beside it, so that what the stdenv builds references the same glibc as
+		// every Debian library it links, and not the development files.
+		if s == glibc && n != "libc6" {
+			s += devGroup
 		}
 		bySource[s] = append(bySource[s], n)
 	}
@@ -774,7 +799,8 @@ func (g *Graph) wrapper(units []*Unit, storeDir string) (*derivation.Derivation,
 	parts := map[string]*Unit{
 		"gcc":          gcc,
 		"binutils":     find(func(n string) bool { return n == "binutils-"+strings.ReplaceAll(g.Arch.Triplet, "_", "-") }),
-		"libc":         find(func(n string) bool { return n == "libc6-dev" }),
+		"libc":         find(func(n string) bool { return n == "libc6" }),
+		"libcDev":      find(func(n string) bool { return n == "libc6-dev" }),
 		"linuxHeaders": find(func(n string) bool { return n == "linux-libc-dev" }),
 		"shell":        find(func(n string) bool { return n == "bash" }),
 	}
@@ -783,12 +809,21 @@ func (g *Graph) wrapper(units []*Unit, storeDir string) (*derivation.Derivation,
 		Name: "cc-wrapper-gcc-" + gccVersion, Version: gccVersion, System: g.Sys.String(), Host: g.Sys.String(),
 		Builder: derivation.BuilderCCWrapper, Env: env,
 	}
-	for _, k := range []string{"gcc", "binutils", "libc", "linuxHeaders", "shell"} {
+	for _, k := range []string{"gcc", "binutils", "libc", "libcDev", "linuxHeaders", "shell"} {
 		u := parts[k]
 		if u == nil {
 			return nil, fmt.Errorf("den.lock: %s: the compiler wrapper needs %s, which the closure does not hold", g.Pkg.Name, k)
 		}
-		env[k] = string(u.Drv.Out)
+		if k == "libcDev" {
+			// glibc's runtime is the wrapper's libc: the loader and the RUNPATH every output
+			// gets. Its development unit (crt files, libc.so, headers) comes as the first
+			// extra unit, searched by -B and for headers after it.
+			if u != parts["libc"] {
+				env["extra"] = string(u.Drv.Out)
+			}
+		} else {
+			env[k] = string(u.Drv.Out)
+		}
 		if !slices.Contains(d.Inputs, u.Drv.Out) {
 			d.Inputs = append(d.Inputs, u.Drv.Out)
 			d.Needs = append(d.Needs, u.Drv)
