@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/den-sh/den/core/derivation"
@@ -156,11 +157,22 @@ func (p *Planner) PlanRecipe(r *manifest.Recipe, deps []*derivation.Derivation) 
 			return nil, err
 		}
 	}
+	if !r.Vendor && slices.ContainsFunc(deps, func(dd *derivation.Derivation) bool { return dd.Builder == derivation.BuilderGoToolchain }) {
+		// The go command needs a cache, which HOME (/homeless-shelter) cannot hold, and must
+		// neither fetch modules nor switch toolchains: a module with requirements builds with
+		// a vendor-hash.
+		d.Script = goPrelude + d.Script
+	}
 	if err := d.Seal(p.Store.Dir); err != nil {
 		return nil, fmt.Errorf("recipe %s: %w", name, err)
 	}
 	return d, nil
 }
+
+// goPrelude runs before the script of a recipe that has Go among its deps but no vendor-hash:
+// the go command keeps its caches in the build and reaches no module proxy.
+const goPrelude = `export GOPROXY=off GOTOOLCHAIN=local GOENV=off GOCACHE="$TMPDIR/.den-go/cache" GOPATH="$TMPDIR/.den-go/path"
+`
 
 // UseStdenv makes d build with the stdenv instead of host tools: its programs come after d's
 // own inputs on PATH, its bash runs the script and is the build's /bin/sh, and the stdenv's
@@ -189,8 +201,7 @@ func (e *NoStdenvError) Error() string {
 
 // vendorPrelude runs before the script of a recipe with a vendor-hash: the module builds from
 // the vendor directory, with no module proxy, and the go command keeps its caches in the build.
-const vendorPrelude = `export GOFLAGS=-mod=vendor GOPROXY=off GOTOOLCHAIN=local GOENV=off GOCACHE="$TMPDIR/.den-go/cache" GOPATH="$TMPDIR/.den-go/path"
-rm -rf vendor && cp -R "$DEN_GO_VENDOR" vendor && chmod -R u+w vendor
+const vendorPrelude = "export GOFLAGS=-mod=vendor\n" + goPrelude + `rm -rf vendor && cp -R "$DEN_GO_VENDOR" vendor && chmod -R u+w vendor
 `
 
 // vendor adds to d, the recipe's derivation whose source and deps are planned, the vendor
