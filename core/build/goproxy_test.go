@@ -148,6 +148,9 @@ func TestPrepareGoProxy(t *testing.T) {
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
+	// No telemetry child writing under HOME after go exits, and a module cache the test's
+	// cleanup can remove: either made removing the temporary directory fail now and then.
+	cmd.Env = append(cmd.Env, "GOTELEMETRY=off", "GOFLAGS="+env["GOFLAGS"]+" -modcacherw")
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("go mod download: %v\n%s", err, out)
