@@ -323,11 +323,15 @@ if [[ $static == 0 ]]; then
       if [[ -e $f && $f == *.so* ]]; then
         # Through a profile's link, the library's own store path, not the profile's: a program
         # must not depend on the environment it was built in.
+        found=$d
         if [[ -L $f ]] && r=$(readlink -f -- "$f" 2>/dev/null) && [[ $r == "$store"/* ]]; then
-          rpath+=("${r%/*}")
-        else
-          rpath+=("$d")
+          found=${r%/*}
         fi
+        # A linker script in the C library's own dirs (libc.so, libm.so) names libraries of
+        # libc_lib, which is on the RUNPATH already: its dir is not needed at run time.
+        magic=
+        [[ " ${extra_libdirs[*]} " == *" $found "* ]] && LC_ALL=C IFS= read -r -n 4 magic <"$f"
+        [[ -n $magic && $magic != $'\x7fELF' ]] || rpath+=("$found")
         break
       fi
     done

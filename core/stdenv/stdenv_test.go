@@ -43,6 +43,8 @@ func newFake(t *testing.T) *fakeToolchain {
 	} {
 		write(t, lib, "", 0o644)
 	}
+	// glibc's development unit has linker scripts for libraries of its runtime unit.
+	write(t, f.t.Extra[0]+"/lib/x86_64-linux-gnu/libm.so", "/* GNU ld script\n*/\nGROUP ( "+f.t.Libc+"/lib/x86_64-linux-gnu/libm.so.6 )\n", 0o644)
 	files, err := Wrapper(f.t)
 	if err != nil {
 		t.Fatal(err)
@@ -234,6 +236,7 @@ func TestLinkFlags(t *testing.T) {
 		{"a static archive by -l: gets no rpath", "cc", env, []string{"x.c", "-L" + zlib, "-l:libz.a"}, []string{loader, libc}},
 		{"an Extra unit's library", "cc", env, []string{"x.c", "-lcrypt"},
 			[]string{loader, libc, "-Wl,-rpath," + f.t.Extra[0] + "/lib/x86_64-linux-gnu"}},
+		{"an Extra unit's linker script for the C library's own", "cc", env, []string{"x.c", "-lm"}, []string{loader, libc}},
 		{"a shared library by path", "cc", env, []string{"x.c", bar + "/libbar.so"}, []string{loader, libc, "-Wl,-rpath," + bar}},
 		{"-Wl,-l and -Xlinker", "cc", env, []string{"x.c", "-Wl,-L" + bar + ",-lbar", "-Xlinker", "-lz", "-L" + zlib},
 			[]string{loader, "-Wl,-L" + bar + ",-lbar", libc, "-Wl,-rpath," + bar, "-Wl,-rpath," + zlib}},
