@@ -25,7 +25,8 @@
 //  5. ELF: every dynamically linked executable and shared object (not the loader, not lib/debug,
 //     not kernel modules, not static executables) gets the given interpreter, if it has one,
 //     and a RUNPATH of its own $ORIGIN entries, the unit's library directories and those
-//     holding the libraries it needs, and the dependency units' library directories. The
+//     holding the libraries it needs, and the dependency units' library directories that hold
+//     a library it needs (the first that has it). The
 //     patching is done by the patchelf the caller names (Debian's own, from a bootstrap unit,
 //     through its loader), in batches of files that need the same arguments, in parallel.
 package debunit
@@ -46,7 +47,7 @@ import (
 // Revision names the rewriting rules above. A unit's derivation records it, so that a den whose
 // rules differ (a new kind of file relocated) plans other store paths instead of reusing units
 // made by the old rules; bump it with every change to what a unit holds.
-const Revision = "2" // 2: pkg-config files
+const Revision = "3" // 2: pkg-config files; 3: RUNPATHs name only the dirs of needed libraries
 
 // Spec says what to build.
 type Spec struct {

@@ -172,9 +172,16 @@ func (r *relocator) libDirs() []string {
 	return []string{"lib/" + r.s.Triplet, "lib"}
 }
 
-// depLibDirs are the dependency units' standard library directories that hold libraries.
-func (r *relocator) depLibDirs() []string {
-	var dirs []string
+// depLib is a standard library directory of a dependency unit and the libraries in it.
+type depLib struct {
+	dir  string // absolute
+	libs map[string]bool
+}
+
+// depLibDirs are the dependency units' standard library directories that hold libraries, in
+// search order.
+func (r *relocator) depLibDirs() []depLib {
+	var dirs []depLib
 	for i, root := range r.deps.roots {
 		for _, d := range r.libDirs() {
 			f, err := root.Open(d)
@@ -183,11 +190,14 @@ func (r *relocator) depLibDirs() []string {
 			}
 			names, _ := f.Readdirnames(-1)
 			f.Close()
+			dl := depLib{dir: r.deps.paths[i] + "/" + d, libs: map[string]bool{}}
 			for _, n := range names {
 				if isLib(n) {
-					dirs = append(dirs, r.deps.paths[i]+"/"+d)
-					break
+					dl.libs[n] = true
 				}
+			}
+			if len(dl.libs) > 0 {
+				dirs = append(dirs, dl)
 			}
 		}
 	}
@@ -196,7 +206,7 @@ func (r *relocator) depLibDirs() []string {
 
 // plan reads one ELF file and returns the patchelf arguments it needs (none if it is to be
 // left alone).
-func (r *relocator) plan(name string, libs map[string][]string, depDirs []string) ([]string, error) {
+func (r *relocator) plan(name string, libs map[string][]string, depDirs []depLib) ([]string, error) {
 	f, err := r.t.root.Open(name)
 	if err != nil {
 		return nil, err
@@ -255,8 +265,12 @@ func (r *relocator) plan(name string, libs map[string][]string, depDirs []string
 
 // runpath is the RUNPATH of a file that needs the libraries needed and had old: its $ORIGIN
 // entries, the unit's library directories, the unit's directories its old entries named, the
-// unit's other directories holding what it needs, then the dependencies' library directories.
-func (r *relocator) runpath(needed, old []string, libs map[string][]string, depDirs []string) string {
+// unit's other directories holding what it needs, then, for each library it needs that the
+// unit does not hold, the first dependency library directory that does. Only those: as Nix's
+// patchelf --shrink-rpath, a RUNPATH names what the file loads, so that a unit whose
+// development package depends on glibc's (zlib1g-dev on libc6-dev) does not make every
+// program linking its library reference glibc's headers and their closure.
+func (r *relocator) runpath(needed, old []string, libs map[string][]string, depDirs []depLib) string {
 	var out []string
 	seen := map[string]bool{}
 	add := func(d string) {
@@ -288,7 +302,7 @@ func (r *relocator) runpath(needed, old []string, libs map[string][]string, depD
 			add(abs)
 		}
 	}
-	var private []string
+	var private, elsewhere []string
 	for _, lib := range needed {
 		dirs := libs[lib]
 		found := false
@@ -300,13 +314,21 @@ func (r *relocator) runpath(needed, old []string, libs map[string][]string, depD
 		if !found {
 			private = append(private, dirs...)
 		}
+		if len(dirs) == 0 {
+			elsewhere = append(elsewhere, lib)
+		}
 	}
 	sort.Strings(private)
 	for _, d := range private {
 		add(r.s.FinalOut + "/" + d)
 	}
-	for _, d := range depDirs {
-		add(d)
+	for _, lib := range elsewhere {
+		for _, d := range depDirs {
+			if d.libs[lib] {
+				add(d.dir)
+				break
+			}
+		}
 	}
 	return strings.Join(out, ":")
 }

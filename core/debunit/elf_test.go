@@ -205,12 +205,13 @@ func TestPatchPlan(t *testing.T) {
 		k := strings.Join(args, " ")
 		runs[k] = append(runs[k], files...)
 	}
-	depLibs := dep + "/lib/x86_64-linux-gnu:" + dep + "/lib"
+	// A dependency's library dir only where it holds a library the file needs: prog needs
+	// libdep.so.1 (dep's lib/<triplet>), not libother.so (dep's lib); libc.so.6 is nowhere.
 	want := map[string][]string{
 		"bin/prog": {"--set-interpreter", interp, "--set-rpath",
-			"$ORIGIN/../lib/extra:" + final + "/lib/x86_64-linux-gnu:" + final + "/lib/x86_64-linux-gnu/priv:" + final + "/lib/x86_64-linux-gnu/plugins:" + depLibs},
-		"lib/x86_64-linux-gnu/libfoo.so.1":        {"--set-rpath", final + "/lib/x86_64-linux-gnu:" + depLibs},
-		"lib/x86_64-linux-gnu/plugins/libplug.so": {"--set-rpath", final + "/lib/x86_64-linux-gnu:" + depLibs},
+			"$ORIGIN/../lib/extra:" + final + "/lib/x86_64-linux-gnu:" + final + "/lib/x86_64-linux-gnu/priv:" + final + "/lib/x86_64-linux-gnu/plugins:" + dep + "/lib/x86_64-linux-gnu"},
+		"lib/x86_64-linux-gnu/libfoo.so.1":        {"--set-rpath", final + "/lib/x86_64-linux-gnu"},
+		"lib/x86_64-linux-gnu/plugins/libplug.so": {"--set-rpath", final + "/lib/x86_64-linux-gnu"},
 		"bin/interp-only":                         {"--set-interpreter", interp},
 	}
 	if !reflect.DeepEqual(got, want) {
