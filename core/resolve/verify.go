@@ -167,6 +167,27 @@ func verifyRecipeDeps(p *lock.Package, rec *index.RecipeEntry) error {
 	if len(rec.HostTools) == 0 {
 		want = append(want, recipes.Stdenv)
 	}
+	if p.Target != "" {
+		t, err := platform.Parse(p.Target)
+		if err != nil {
+			return mismatch(p, "its target: %v", err)
+		}
+		cross := recipes.CrossToolchain(t)
+		want = append(want, cross)
+		// Its libraries are the target's; its tools, the build machine's.
+		for _, d := range p.Deps {
+			lib := slices.Contains(rec.Deps, d.Name)
+			if lib && d.Target != p.Target || !lib && d.Name != cross && d.Target != "" {
+				return mismatch(p, "its dependency %s is locked for the target %q", d.Name, d.Target)
+			}
+		}
+	} else {
+		for _, d := range p.Deps {
+			if d.Target != "" {
+				return mismatch(p, "its dependency %s is locked for the target %q, and it is built for its own system", d.Name, d.Target)
+			}
+		}
+	}
 	var got []string
 	for _, d := range p.Deps {
 		got = append(got, d.Name)
@@ -444,6 +465,29 @@ func verifyDeb(p *lock.Package, e *index.Entry) error {
 	if e.CCWrapper {
 		want["cc-wrapper"] = "true"
 	}
+	// A cross toolchain has its target in den's index; a library may be locked for any target
+	// Debian has an architecture for.
+	qualifier := ""
+	switch {
+	case e.Target != "" && p.Target != e.Target:
+		return mismatch(p, "it is locked for the target %q, and den's index makes it for %s", p.Target, e.Target)
+	case e.Target != "":
+		want["target-roots"] = strings.Join(e.TargetDebs, " ")
+	case p.Target != "":
+		delete(want, "roots")
+		want["target-roots"] = strings.Join(e.Debs, " ")
+	}
+	if p.Target != "" {
+		ts, err := platform.Parse(p.Target)
+		if err != nil {
+			return mismatch(p, "its target: %v", err)
+		}
+		ta, err := debpkg.ArchOf(ts)
+		if err != nil {
+			return mismatch(p, "its target: %v", err)
+		}
+		qualifier = ":" + ta.Deb
+	}
 	if !maps.Equal(p.Attrs, want) {
 		return mismatch(p, "its attributes differ from den's index (roots %q, bootstrap %q)", p.Attrs["roots"], p.Attrs["bootstrap"])
 	}
@@ -458,8 +502,15 @@ func verifyDeb(p *lock.Package, e *index.Entry) error {
 			if !debPool.MatchString(s.URL) || strings.Contains(s.URL, "..") || strings.Contains(s.URL, "//pool") {
 				return mismatch(p, "%s is locked at %q, which is not a .deb in a Debian archive's pool", s.Name, s.URL)
 			}
-			if !slices.ContainsFunc(archs, func(a string) bool { return path.Base(s.URL) == debFile(s.Name, s.Version, a) }) {
-				return mismatch(p, "%s %s is locked at %q, which is not its .deb (%s)", s.Name, s.Version, s.URL, debFile(s.Name, s.Version, archs[len(archs)-1]))
+			name, archs := s.Name, archs
+			if qualifier != "" && strings.HasSuffix(name, qualifier) {
+				// One of a cross-built package's target packages (libc6:arm64).
+				name, archs = strings.TrimSuffix(name, qualifier), []string{"all", qualifier[1:]}
+			} else if strings.Contains(name, ":") {
+				return mismatch(p, "%s names an architecture that is not its target's", s.Name)
+			}
+			if !slices.ContainsFunc(archs, func(a string) bool { return path.Base(s.URL) == debFile(name, s.Version, a) }) {
+				return mismatch(p, "%s %s is locked at %q, which is not its .deb (%s)", s.Name, s.Version, s.URL, debFile(name, s.Version, archs[len(archs)-1]))
 			}
 			h, err := hash.Parse(s.Hash, "")
 			if err != nil || h.Algo != hash.SHA256 {
