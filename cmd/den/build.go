@@ -15,7 +15,9 @@ import (
 	"github.com/den-sh/den/core/lock"
 	"github.com/den-sh/den/core/manifest"
 	"github.com/den-sh/den/core/platform"
+	"github.com/den-sh/den/core/backend/recipes"
 	"github.com/den-sh/den/core/recipe"
+	"github.com/den-sh/den/core/resolve"
 )
 
 // BuildCmd is den build.
@@ -221,12 +223,12 @@ func (a *App) planTarget(ctx context.Context, m *manifest.Manifest, planner **re
 // stdenv and the cross toolchain, its libraries the target's (resolved in memory, as
 // planTarget resolves a package den.toml does not have).
 func (a *App) planCross(ctx context.Context, m *manifest.Manifest, name string, sys, target platform.System) (*derivation.Derivation, error) {
-	if m != nil && m.Recipes[name] != nil {
-		return nil, &usageError{err: fmt.Errorf("den build --target cross-builds packages of den's index; %s is a recipe of den.toml, which this den builds for its own system only", name)}
-	}
 	r, err := a.Resolver()
 	if err != nil {
 		return nil, err
+	}
+	if m != nil && m.Recipes[name] != nil {
+		return a.planCrossRecipe(ctx, r, m, name, sys, target)
 	}
 	p, err := r.LockRefTarget(ctx, name, []platform.System{sys}, target)
 	if err != nil {
@@ -237,6 +239,42 @@ func (a *App) planCross(ctx context.Context, m *manifest.Manifest, name string, 
 			hints: []string{"den build --target cross-builds den's index recipes (hello) and Debian libraries (zlib)"}}
 	}
 	return r.Plan(ctx, p, sys)
+}
+
+// planCrossRecipe plans a recipe of den.toml cross-built on sys for target: with the stdenv (as
+// den build plans it for sys) and the cross toolchain, its deps that are packages of den's index
+// realized for target (resolved in memory: den.lock holds what a project builds for itself).
+func (a *App) planCrossRecipe(ctx context.Context, r *resolve.Resolver, m *manifest.Manifest, name string, sys, target platform.System) (*derivation.Derivation, error) {
+	if err := a.requireAllowed(m, true); err != nil {
+		return nil, err
+	}
+	if err := checkRecipeDeps(m); err != nil {
+		return nil, err
+	}
+	s, err := a.Store()
+	if err != nil {
+		return nil, err
+	}
+	r.UseProject(m)
+	var none *recipe.Planner
+	p := &recipe.Planner{Manifest: m, Store: s, Tools: a.Tools(), System: sys, Target: target}
+	if p.Cross, err = a.planTarget(ctx, m, &none, recipes.CrossToolchain(target), sys); err != nil {
+		return nil, err
+	}
+	p.Package = func(dep string) (*derivation.Derivation, error) {
+		if dep == recipe.Stdenv {
+			return a.planTarget(ctx, m, &none, dep, sys)
+		}
+		lp, err := r.LockRefTarget(ctx, dep, []platform.System{sys}, target)
+		if err != nil {
+			return nil, err
+		}
+		if lp.Target != target.String() {
+			return nil, fmt.Errorf("%s comes from the %s backend, which den does not cross-build for %s", dep, lp.Backend, target)
+		}
+		return r.Plan(ctx, lp, sys)
+	}
+	return p.Plan(name)
 }
 
 // recipePlanner plans m's recipes for sys; a dep that names no recipe is a package of den's

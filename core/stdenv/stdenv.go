@@ -292,6 +292,9 @@ func (t *Toolchain) compilerScript(real string, cxx bool, loader string) []byte 
 	}
 	b.WriteString(")\n")
 	b.WriteString(purityFilter)
+	if t.Cross {
+		b.WriteString(crossLibraryPath)
+	}
 	b.WriteString("headers=()\nif [[ $nostdinc == 0 ]]; then\n")
 	for _, d := range t.headerDirs() {
 		fmt.Fprintf(&b, "  headers+=(-idirafter %s)\n", quote(d))
@@ -329,6 +332,15 @@ for a in "$@"; do
     -idirafter*) impure "${a:10}" && continue ;;
   esac
   args+=("$a")
+done
+`
+
+// crossLibraryPath gives a cross GCC the LIBRARY_PATH it ignores (GCC reads it only as a
+// native compiler): its dirs become -L options after the command's own, which the link logic
+// then finds rpaths in as it does for any -L.
+const crossLibraryPath = `IFS=: read -r -a cross_lp <<<"${LIBRARY_PATH:-}"
+for d in "${cross_lp[@]}"; do
+  [[ -n $d ]] && args+=("-L$d")
 done
 `
 
