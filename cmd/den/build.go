@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/den-sh/den/core/backend/recipes"
 	"github.com/den-sh/den/core/build"
 	"github.com/den-sh/den/core/derivation"
 	"github.com/den-sh/den/core/hosttools"
@@ -15,7 +16,6 @@ import (
 	"github.com/den-sh/den/core/lock"
 	"github.com/den-sh/den/core/manifest"
 	"github.com/den-sh/den/core/platform"
-	"github.com/den-sh/den/core/backend/recipes"
 	"github.com/den-sh/den/core/recipe"
 	"github.com/den-sh/den/core/resolve"
 )
