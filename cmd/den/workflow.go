@@ -37,8 +37,8 @@ type envFlags struct {
 // RunCmd is den run.
 type RunCmd struct {
 	envFlags
-	Target string `help:"Run another system's programs (aarch64-linux): an ELF program of that system runs under the store's QEMU user-mode emulator when this machine cannot run it." placeholder:"SYSTEM"`
-	Args []string `arg:"" optional:"" passthrough:"" name:"command" help:"A script of den.toml's [scripts] with its arguments, or -- and a command (none: list the scripts)."`
+	Target string   `help:"Run another system's programs (aarch64-linux): an ELF program of that system runs under the store's QEMU user-mode emulator when this machine cannot run it." placeholder:"SYSTEM"`
+	Args   []string `arg:"" optional:"" passthrough:"" name:"command" help:"A script of den.toml's [scripts] with its arguments, or -- and a command (none: list the scripts)."`
 }
 
 // listScripts is den run without a command, which says what den run can run, as npm run does:

@@ -115,7 +115,10 @@ func TestVerifyDebForTarget(t *testing.T) {
 		}, "which is not its .deb (zlib1g-dev_1.2.13.dfsg-1_arm64.deb)"},
 		{"another architecture's qualifier", func(p *lock.Package) { p.Sources[1].Name = "zlib1g-dev:riscv64" },
 			"zlib1g-dev:riscv64 names an architecture that is not its target's"},
-		{"a qualified name without a target", func(p *lock.Package) { p.Target = ""; p.Attrs = map[string]string{"roots": "zlib1g-dev", "bootstrap": "patchelf"} },
+		{"a qualified name without a target", func(p *lock.Package) {
+			p.Target = ""
+			p.Attrs = map[string]string{"roots": "zlib1g-dev", "bootstrap": "patchelf"}
+		},
 			"names an architecture that is not its target's"},
 		{"build roots", func(p *lock.Package) { p.Attrs["roots"] = "zlib1g-dev" }, "its attributes differ from den's index"},
 		{"a target den has no Debian for", func(p *lock.Package) { p.Target = "aarch64-darwin" }, "its target"},
