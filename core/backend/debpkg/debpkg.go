@@ -315,9 +315,12 @@ func (Backend) noBuild(ctx context.Context, arc *deb.Archive, env *backend.Env, 
 		Detail: "Debian's archive has packages for x86_64-linux and aarch64-linux only"}
 	for _, sys := range systems {
 		nb.Asked = append(nb.Asked, sys.String())
-		if _, err := ArchOf(sys); err != nil {
+		if _, err := ArchOf(sys); err != nil || e.Target == sys.String() {
 			nb.Missing = append(nb.Missing, sys.String())
 		}
+	}
+	if e.Target != "" && slices.Contains(nb.Missing, e.Target) {
+		nb.Detail = fmt.Sprintf("a cross toolchain for %[1]s runs on other systems; on %[1]s itself, the stdenv and gcc build its programs", e.Target)
 	}
 	if len(nb.Missing) == 0 {
 		return nil
