@@ -100,15 +100,23 @@ func (c *RunCmd) Run(a *App) error {
 		return err
 	}
 	if target != (platform.System{}) && emulator.Needed(target, platform.Current()) {
-		emulators, err := a.emulators(e.root, c.Frozen)
+		// Only a program of the target needs the emulator: a script, or one of this
+		// machine's programs, runs as it is (binfmt_misc is never assumed).
+		foreign, err := emulator.IsTarget(path, target)
 		if err != nil {
 			return err
 		}
-		wrapped, _, err := emulator.Wrap(argv, path, target, emulators)
-		if err != nil {
-			return err
+		if foreign {
+			emulators, err := a.emulators(e.root, c.Frozen)
+			if err != nil {
+				return err
+			}
+			wrapped, _, err := emulator.Wrap(argv, path, target, emulators)
+			if err != nil {
+				return err
+			}
+			path, argv = wrapped[0], wrapped
 		}
-		path, argv = wrapped[0], wrapped
 	}
 	// The environment is rooted by the project's generation, so den can step aside: the
 	// command gets den's pid, terminal, signals and exit status as they are.
