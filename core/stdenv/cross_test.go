@@ -35,6 +35,7 @@ func newCrossFake(t *testing.T) *fakeToolchain {
 	f.t = Toolchain{
 		GCC: u("gcc-12-cross"), Binutils: u("binutils"), Libc: u("glibc-aarch64-linux-gnu"), LinuxHeaders: u("linux-aarch64-linux-gnu"),
 		Shell: bash, Triplet: "aarch64-linux-gnu", GCCVersion: "12", Out: f.out, Cross: true,
+		Runtime: u("gcc-12-aarch64-linux-gnu"),
 	}
 	echo := "#!" + bash + "\nfor a in \"$@\"; do printf '%s\\n' \"$a\"; done\n"
 	for _, p := range []string{"bin/aarch64-linux-gnu-gcc-12", "bin/aarch64-linux-gnu-g++-12", "bin/aarch64-linux-gnu-cpp-12"} {
@@ -117,8 +118,12 @@ func TestCrossLink(t *testing.T) {
 		}
 	}
 	cxx := f.run(t, "aarch64-linux-gnu-g++", []string{"NIX_STORE=" + f.store}, "x.cc")
-	if !slices.Contains(cxx, "-Wl,-rpath,"+f.t.GCC+"/aarch64-linux-gnu/lib") {
-		t.Errorf("C++ links without the cross gcc's target runtime dir: %q", cxx)
+	if !slices.Contains(cxx, "-Wl,-rpath,"+f.t.Runtime+"/lib/aarch64-linux-gnu") || slices.Contains(cxx, "-Wl,-rpath,"+f.t.GCC+"/aarch64-linux-gnu/lib") {
+		t.Errorf("C++ links without the target's libstdc++ dir, or with the cross gcc's: %q", cxx)
+	}
+	f.t.Runtime = ""
+	if files, _ := Wrapper(f.t); !strings.Contains(string(files["bin/aarch64-linux-gnu-g++"]), "gcc_lib="+f.t.GCC+"/aarch64-linux-gnu/lib\n") {
+		t.Error("without a runtime unit, C++ outputs load the cross gcc's libstdc++")
 	}
 	// Compiling only: no linker flags, and the -L of LIBRARY_PATH does no harm.
 	if fl := linkerFlags(f.run(t, "aarch64-linux-gnu-gcc", env, "-c", "z.c")); len(fl) != 0 {

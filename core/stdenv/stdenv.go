@@ -72,6 +72,11 @@ type Toolchain struct {
 	// the prefixed names (aarch64-linux-gnu-gcc, aarch64-linux-gnu-ar, ...): a cross build has
 	// the build machine's own cc, ld and ar on its PATH beside them.
 	Cross bool
+	// Runtime is, for a cross toolchain, the target's unit of libstdc++ and libgcc_s (Debian's
+	// libstdc++6 and libgcc-s1 of the target's architecture, relocated for it), which C++
+	// outputs load: the cross gcc's own copies are not relocated, and would make the compiler
+	// a runtime dependency. "" leaves them the cross gcc's.
+	Runtime string
 }
 
 // Loader returns the file name of the dynamic loader of a triplet's glibc.
@@ -202,6 +207,9 @@ func (t *Toolchain) binutilsDir() string {
 
 // gccLibDir holds the gcc unit's runtime libraries for the output's system (libstdc++).
 func (t *Toolchain) gccLibDir() string {
+	if t.Cross && t.Runtime != "" {
+		return t.Runtime + "/lib/" + t.Triplet
+	}
 	if t.Cross {
 		return t.GCC + "/" + t.Triplet + "/lib"
 	}
@@ -216,6 +224,9 @@ func (t *Toolchain) check() error {
 		if !path.IsAbs(f.path) || path.Clean(f.path) != f.path {
 			return fmt.Errorf("stdenv: the toolchain's %s %q is not a clean absolute path", f.name, f.path)
 		}
+	}
+	if t.Runtime != "" && (!t.Cross || !path.IsAbs(t.Runtime) || path.Clean(t.Runtime) != t.Runtime) {
+		return fmt.Errorf("stdenv: the toolchain's runtime %q is not a clean absolute path of a cross toolchain", t.Runtime)
 	}
 	for _, e := range t.Extra {
 		if !path.IsAbs(e) || path.Clean(e) != e {
@@ -543,6 +554,9 @@ func (t Toolchain) Env() map[string]string {
 	if t.Cross {
 		env["cross"] = "true"
 	}
+	if t.Runtime != "" {
+		env["runtime"] = t.Runtime
+	}
 	return env
 }
 
@@ -551,7 +565,7 @@ func ToolchainFromEnv(env map[string]string, out string) (Toolchain, error) {
 	t := Toolchain{
 		GCC: env["gcc"], Binutils: env["binutils"], Libc: env["libc"], LinuxHeaders: env["linuxHeaders"],
 		Shell: env["shell"], Triplet: env["triplet"], GCCVersion: env["gccVersion"],
-		Extra: strings.Fields(env["extra"]), Out: out, Cross: env["cross"] == "true",
+		Extra: strings.Fields(env["extra"]), Out: out, Cross: env["cross"] == "true", Runtime: env["runtime"],
 	}
 	if c, ok := env["cross"]; ok && c != "true" {
 		return Toolchain{}, fmt.Errorf("stdenv: the compiler wrapper's cross setting is %q; want true or none", c)
@@ -563,10 +577,10 @@ func ToolchainFromEnv(env map[string]string, out string) (Toolchain, error) {
 	if r, ok := env["revision"]; ok && r != want {
 		return Toolchain{}, fmt.Errorf("stdenv: this compiler wrapper was planned by another den (revision %s, this den writes %s); plan it again", r, want)
 	}
-	known := map[string]bool{"gcc": true, "binutils": true, "libc": true, "linuxHeaders": true, "shell": true, "triplet": true, "gccVersion": true, "extra": true, "revision": true, "cross": true}
+	known := map[string]bool{"gcc": true, "binutils": true, "libc": true, "linuxHeaders": true, "shell": true, "triplet": true, "gccVersion": true, "extra": true, "revision": true, "cross": true, "runtime": true}
 	for k := range env {
 		if !known[k] {
-			return Toolchain{}, fmt.Errorf("stdenv: the compiler wrapper has no setting %q (it knows %s)", k, "gcc, binutils, libc, linuxHeaders, shell, triplet, gccVersion, extra, cross")
+			return Toolchain{}, fmt.Errorf("stdenv: the compiler wrapper has no setting %q (it knows %s)", k, "gcc, binutils, libc, linuxHeaders, shell, triplet, gccVersion, extra, cross, runtime")
 		}
 	}
 	if _, err := Loader(t.Triplet); err != nil {
@@ -579,7 +593,11 @@ func ToolchainFromEnv(env map[string]string, out string) (Toolchain, error) {
 // derivation must have each among its inputs, or the scripts would name paths outside its
 // closure.
 func (t Toolchain) Units() []string {
-	return append([]string{t.GCC, t.Binutils, t.Libc, t.LinuxHeaders, t.Shell}, t.Extra...)
+	units := append([]string{t.GCC, t.Binutils, t.Libc, t.LinuxHeaders, t.Shell}, t.Extra...)
+	if t.Runtime != "" {
+		units = append(units, t.Runtime)
+	}
+	return units
 }
 
 // Fixup runs after a stdenv build's script, as Nix's fixup phase does: it strips debug
@@ -614,7 +632,7 @@ func Revision() string {
 func CrossRevision() string {
 	return revision(Toolchain{
 		GCC: "/s/g", Binutils: "/s/b", Libc: "/s/l", LinuxHeaders: "/s/k", Shell: "/s/sh/bin/bash",
-		Triplet: "aarch64-linux-gnu", GCCVersion: "12", Extra: []string{"/s/e"}, Out: "/s/o", Cross: true,
+		Triplet: "aarch64-linux-gnu", GCCVersion: "12", Extra: []string{"/s/e"}, Out: "/s/o", Cross: true, Runtime: "/s/r",
 	})
 }
 

@@ -38,6 +38,8 @@ func crossWorld() []debtest.Deb {
 			d("zlib1g-dev", "1:1.2.13.dfsg-1", arch, "zlib", "zlib1g (= 1:1.2.13.dfsg-1), libc6-dev | libc-dev"),
 			d("patchelf", "0.14.3-1+b1", arch, "patchelf (0.14.3-1)", "libc6 (>= 2.34)"),
 			d("bash", "5.2.15-2+b2", arch, "bash", "libc6 (>= 2.36)"),
+			d("libgcc-s1", "12.2.0-14+deb12u1", arch, "gcc-12", "libc6 (>= 2.35)"),
+			d("libstdc++6", "12.2.0-14+deb12u1", arch, "gcc-12", "libgcc-s1 (>= 4.2), libc6 (>= 2.36)"),
 		)
 	}
 	return append(out,
@@ -98,7 +100,7 @@ func TestLockCrossToolchain(t *testing.T) {
 	want := []string{
 		"bash", "binutils-aarch64-linux-gnu", "g++-12-aarch64-linux-gnu", "gcc-12-aarch64-linux-gnu",
 		"libc6", "libc6-dev:arm64", "libc6:arm64", "libgcc-12-dev-arm64-cross", "libgcc-s1-arm64-cross",
-		"linux-libc-dev:arm64", "patchelf",
+		"libgcc-s1:arm64", "libstdc++6:arm64", "linux-libc-dev:arm64", "patchelf",
 	}
 	if got := names(p, "x86_64-linux"); !slices.Equal(got, want) {
 		t.Errorf("locked debs\n got %v\nwant %v", got, want)
@@ -112,7 +114,7 @@ func TestLockCrossToolchain(t *testing.T) {
 			t.Errorf("libc6-dev:arm64 needs %q, want the target's packages", s.Needs)
 		}
 	}
-	if p.Attrs["roots"] != strings.Join(e.Debs, " ") || p.Attrs["target-roots"] != "libc6-dev linux-libc-dev" {
+	if p.Attrs["roots"] != strings.Join(e.Debs, " ") || p.Attrs["target-roots"] != "libc6-dev linux-libc-dev libstdc++6" {
 		t.Errorf("attrs %v", p.Attrs)
 	}
 
@@ -171,6 +173,11 @@ func TestLockCrossToolchain(t *testing.T) {
 	if !strings.Contains(boot, "patchelf_0.14.3-1+b1_amd64.deb") || !strings.HasPrefix(libc.Env["patchelf"], "/") ||
 		!strings.Contains(libc.Env["patchelf"], "/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2") {
 		t.Errorf("target glibc is relocated by %q (bootstrap %q), want the amd64 patchelf", libc.Env["patchelf"], boot)
+	}
+	// C++ outputs load the target's libstdc++, relocated for it, not the cross gcc's copy.
+	rt := byOut[tc.Runtime]
+	if rt == nil || rt.Host != "aarch64-linux" || !strings.Contains(rt.Name, "gcc-12-aarch64-linux-gnu-12.2.0") {
+		t.Fatalf("the wrapper's runtime %q is not the target's gcc-12 unit", tc.Runtime)
 	}
 	gcc := byOut[tc.GCC]
 	if gcc == nil || gcc.Host != "x86_64-linux" || gcc.Env["triplet"] != "x86_64-linux-gnu" || !strings.Contains(gcc.Env["interp"], "-glibc-2.36/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2") {

@@ -899,6 +899,17 @@ func (g *Graph) wrapper(units []*Unit, storeDir string) (*derivation.Derivation,
 		}
 	}
 	env["shell"] += "/bin/bash"
+	if cross {
+		// C++ outputs load the target's libstdc++ and libgcc_s, relocated for it, when the
+		// toolchain has them (target-debs libstdc++6).
+		if u := find(func(n string) bool { return n == "libstdc++6"+q }); u != nil {
+			env["runtime"] = string(u.Drv.Out)
+			if !slices.Contains(d.Inputs, u.Drv.Out) {
+				d.Inputs = append(d.Inputs, u.Drv.Out)
+				d.Needs = append(d.Needs, u.Drv)
+			}
+		}
+	}
 	if err := d.Seal(storeDir); err != nil {
 		return nil, err
 	}
