@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/den-sh/den/core/backend/recipes"
 	"github.com/den-sh/den/core/build"
 	"github.com/den-sh/den/core/derivation"
 	"github.com/den-sh/den/core/hosttools"
@@ -16,12 +17,14 @@ import (
 	"github.com/den-sh/den/core/manifest"
 	"github.com/den-sh/den/core/platform"
 	"github.com/den-sh/den/core/recipe"
+	"github.com/den-sh/den/core/resolve"
 )
 
 // BuildCmd is den build.
 type BuildCmd struct {
 	Targets   []string `arg:"" name:"package" help:"Packages (go@1.22, node, npm:prettier, go:MODULE/PATH) or recipes of den.toml."`
 	System    string   `help:"Build for another system (x86_64-linux, aarch64-darwin, …)." placeholder:"SYSTEM"`
+	Target    string   `help:"Cross-build on this system for another (aarch64-linux): the output runs there, its libraries are the target's." placeholder:"SYSTEM"`
 	PrintLogs bool     `short:"L" name:"print-build-logs" help:"Stream build logs to stderr."`
 	Check     bool     `help:"Rebuild targets that are built already and compare the results (downloads: download again)."`
 }
@@ -34,6 +37,16 @@ func (c *BuildCmd) Run(a *App) error {
 			return &usageError{err: err}
 		}
 		sys = s
+	}
+	var target platform.System
+	if c.Target != "" {
+		t, err := platform.Parse(c.Target)
+		if err != nil {
+			return &usageError{err: fmt.Errorf("--target: %w", err)}
+		}
+		if t != sys {
+			target = t
+		}
 	}
 	// A project is optional: without one, every target is a package.
 	m, err := a.Project()
@@ -49,8 +62,13 @@ func (c *BuildCmd) Run(a *App) error {
 	// for it. A target that cannot be planned fails the command before anything is realized.
 	var planner *recipe.Planner
 	drvs := make([]*derivation.Derivation, len(c.Targets))
-	for i, target := range c.Targets {
-		d, err := a.planTarget(ctx, m, &planner, target, sys)
+	for i, name := range c.Targets {
+		var d *derivation.Derivation
+		if target != (platform.System{}) {
+			d, err = a.planCross(ctx, m, name, sys, target)
+		} else {
+			d, err = a.planTarget(ctx, m, &planner, name, sys)
+		}
 		if err != nil {
 			return err
 		}
@@ -199,6 +217,64 @@ func (a *App) planTarget(ctx context.Context, m *manifest.Manifest, planner **re
 		return nil, err
 	}
 	return r.Plan(ctx, p, sys)
+}
+
+// planCross plans a package of den's index cross-built on sys for target: its recipe with the
+// stdenv and the cross toolchain, its libraries the target's (resolved in memory, as
+// planTarget resolves a package den.toml does not have).
+func (a *App) planCross(ctx context.Context, m *manifest.Manifest, name string, sys, target platform.System) (*derivation.Derivation, error) {
+	r, err := a.Resolver()
+	if err != nil {
+		return nil, err
+	}
+	if m != nil && m.Recipes[name] != nil {
+		return a.planCrossRecipe(ctx, r, m, name, sys, target)
+	}
+	p, err := r.LockRefTarget(ctx, name, []platform.System{sys}, target)
+	if err != nil {
+		return nil, err
+	}
+	if p.Target != target.String() {
+		return nil, &usageError{err: fmt.Errorf("%s comes from the %s backend, which den does not cross-build; den build --system %s gets its build for %s", name, p.Backend, target, target),
+			hints: []string{"den build --target cross-builds den's index recipes (hello) and Debian libraries (zlib)"}}
+	}
+	return r.Plan(ctx, p, sys)
+}
+
+// planCrossRecipe plans a recipe of den.toml cross-built on sys for target: with the stdenv (as
+// den build plans it for sys) and the cross toolchain, its deps that are packages of den's index
+// realized for target (resolved in memory: den.lock holds what a project builds for itself).
+func (a *App) planCrossRecipe(ctx context.Context, r *resolve.Resolver, m *manifest.Manifest, name string, sys, target platform.System) (*derivation.Derivation, error) {
+	if err := a.requireAllowed(m, true); err != nil {
+		return nil, err
+	}
+	if err := checkRecipeDeps(m); err != nil {
+		return nil, err
+	}
+	s, err := a.Store()
+	if err != nil {
+		return nil, err
+	}
+	r.UseProject(m)
+	var none *recipe.Planner
+	p := &recipe.Planner{Manifest: m, Store: s, Tools: a.Tools(), System: sys, Target: target}
+	if p.Cross, err = a.planTarget(ctx, m, &none, recipes.CrossToolchain(target), sys); err != nil {
+		return nil, err
+	}
+	p.Package = func(dep string) (*derivation.Derivation, error) {
+		if dep == recipe.Stdenv {
+			return a.planTarget(ctx, m, &none, dep, sys)
+		}
+		lp, err := r.LockRefTarget(ctx, dep, []platform.System{sys}, target)
+		if err != nil {
+			return nil, err
+		}
+		if lp.Target != target.String() {
+			return nil, fmt.Errorf("%s comes from the %s backend, which den does not cross-build for %s", dep, lp.Backend, target)
+		}
+		return r.Plan(ctx, lp, sys)
+	}
+	return p.Plan(name)
 }
 
 // recipePlanner plans m's recipes for sys; a dep that names no recipe is a package of den's

@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/den-sh/den/core/emulator"
 	"github.com/den-sh/den/core/index"
 	"github.com/den-sh/den/core/lock"
 	"github.com/den-sh/den/core/manifest"
@@ -36,7 +37,8 @@ type envFlags struct {
 // RunCmd is den run.
 type RunCmd struct {
 	envFlags
-	Args []string `arg:"" optional:"" passthrough:"" name:"command" help:"A script of den.toml's [scripts] with its arguments, or -- and a command (none: list the scripts)."`
+	Target string   `help:"Run another system's programs (aarch64-linux): an ELF program of that system runs under the store's QEMU user-mode emulator when this machine cannot run it." placeholder:"SYSTEM"`
+	Args   []string `arg:"" optional:"" passthrough:"" name:"command" help:"A script of den.toml's [scripts] with its arguments, or -- and a command (none: list the scripts)."`
 }
 
 // listScripts is den run without a command, which says what den run can run, as npm run does:
@@ -65,6 +67,14 @@ func (c *RunCmd) Run(a *App) error {
 	if len(c.Args) == 0 || len(c.Args) == 1 && c.Args[0] == "--" {
 		return a.listScripts()
 	}
+	var target platform.System
+	if c.Target != "" {
+		t, err := platform.Parse(c.Target)
+		if err != nil {
+			return &usageError{err: fmt.Errorf("--target: %w", err)}
+		}
+		target = t
+	}
 	ctx, stop := signalContext()
 	e, err := a.enterProject(ctx, c.Frozen, true)
 	stop()
@@ -89,12 +99,57 @@ func (c *RunCmd) Run(a *App) error {
 	if err != nil {
 		return err
 	}
+	if target != (platform.System{}) && emulator.Needed(target, platform.Current()) {
+		// Only a program of the target needs the emulator: a script, or one of this
+		// machine's programs, runs as it is (binfmt_misc is never assumed).
+		foreign, err := emulator.IsTarget(path, target)
+		if err != nil {
+			return err
+		}
+		if foreign {
+			emulators, err := a.emulators(e.root, c.Frozen)
+			if err != nil {
+				return err
+			}
+			wrapped, _, err := emulator.Wrap(argv, path, target, emulators)
+			if err != nil {
+				return err
+			}
+			path, argv = wrapped[0], wrapped
+		}
+	}
 	// The environment is rooted by the project's generation, so den can step aside: the
 	// command gets den's pid, terminal, signals and exit status as they are.
 	if a.cleanup != nil {
 		a.cleanup()
 	}
 	return fmt.Errorf("exec %s: %w", path, syscall.Exec(path, argv, childEnv))
+}
+
+// emulators realizes the emulator package (core/emulator.Package) for this machine and returns
+// its store path: as den.lock of the project at root has it, when it does (den add qemu-user);
+// else resolved now, as den build resolves a package den.toml does not have, which --frozen
+// refuses (the emulator would not be the one den.lock pins).
+func (a *App) emulators(root string, frozen bool) (string, error) {
+	ctx, stop := signalContext()
+	defer stop()
+	sys := platform.Current()
+	f, _, err := lock.Read(root)
+	if err != nil {
+		return "", err
+	}
+	if p := f.Get(emulator.Package); p != nil && p.Target == "" && p.HasSystem(sys.String()) {
+		return a.realizeLocked(ctx, nil, p, sys, false)
+	}
+	if frozen {
+		return "", &usageError{err: fmt.Errorf("--frozen: den.lock has no %s for %s, the emulator den run --target runs other systems' programs with", emulator.Package, sys),
+			hints: []string{"den add " + emulator.Package + " locks it in den.lock"}}
+	}
+	out, err := a.buildPackage(ctx, emulator.Package, sys, false)
+	if err != nil {
+		return "", fmt.Errorf("--target: the emulator (%s): %w", emulator.Package, err)
+	}
+	return out, nil
 }
 
 // fastRun is den run for an unchanged project, before the command line parser is even built:

@@ -39,6 +39,12 @@ type Env struct {
 	// builds a Go program, the node that runs a JavaScript tool) through the same machinery.
 	Lock func(ctx context.Context, e *index.Entry, c version.Constraint, systems []platform.System) (*lock.Package, error)
 	Plan func(ctx context.Context, p *lock.Package, sys platform.System) (*derivation.Derivation, error)
+	// LockTarget is Lock for a package realized for target (a library a cross build links
+	// against); a zero target is Lock.
+	LockTarget func(ctx context.Context, e *index.Entry, c version.Constraint, systems []platform.System, target platform.System) (*lock.Package, error)
+	// Target is the system the package being locked is for, when it is cross-built on the
+	// systems it is locked for (see lock.Package.Target); zero for those systems' own.
+	Target platform.System
 	// Index finds the entries of such dependencies.
 	Index *index.Index
 	// ProjectNode is the node a project locks, while its other packages are locked: an npm tool

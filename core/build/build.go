@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -469,7 +470,15 @@ func (b *Builder) runScript(ctx context.Context, d *derivation.Derivation, mode 
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", d.Name, err)
 		}
-		setup = stdenv.SetupEnv(pathStrings(programInputs(d)), triplet)
+		libs := programInputs(d)
+		if d.Host != d.System {
+			// A cross build compiles against the target's libraries alone: the stdenv's own
+			// headers and libraries are the build machine's.
+			if libs, err = targetInputs(d); err != nil {
+				return nil, err
+			}
+		}
+		setup = stdenv.SetupEnv(pathStrings(libs), triplet)
 		delete(setup, "PATH") // computed below, with the host tools
 		setup["DEN_ENFORCE_PURITY"] = "1"
 		links = map[string]string{"/bin/sh": shell, "/bin/bash": shell}
@@ -485,7 +494,14 @@ func (b *Builder) runScript(ctx context.Context, d *derivation.Derivation, mode 
 		return nil, err
 	}
 	var path []string
+	targets, err := targetInputs(d)
+	if err != nil {
+		return nil, err
+	}
 	for _, in := range programInputs(d) {
+		if slices.Contains(targets, in) {
+			continue // the target's programs do not run here
+		}
 		if fi, err := os.Stat(filepath.Join(string(in), "bin")); err == nil && fi.IsDir() {
 			path = append(path, filepath.Join(string(in), "bin"))
 		}
@@ -646,6 +662,22 @@ func (b *Builder) buildDebUnit(ctx context.Context, d *derivation.Derivation, tm
 
 // sandboxBuildPath is where a sandboxed build sees its build directory.
 const sandboxBuildPath = "/build"
+
+// targetInputs are the inputs a cross build names as its target's libraries (env targetInputs,
+// see core/recipe.UseCross), each one of its inputs.
+func targetInputs(d *derivation.Derivation) ([]storepath.Path, error) {
+	if d.Host == d.System {
+		return nil, nil
+	}
+	var out []storepath.Path
+	for _, f := range strings.Fields(d.Env["targetInputs"]) {
+		if !slices.Contains(d.Inputs, storepath.Path(f)) {
+			return nil, fmt.Errorf("%s: env targetInputs names %s, which is not among its inputs", d.Name, f)
+		}
+		out = append(out, storepath.Path(f))
+	}
+	return out, nil
+}
 
 // programInputs are d's inputs but its Go modules, which are inputs but not programs: a module
 // that happens to have a bin directory must not land on the build's PATH.

@@ -59,6 +59,12 @@ type Entry struct {
 	// CCWrapper adds den's compiler wrapper over the Debian gcc the package holds: cc, gcc, c++
 	// and g++ that link against the store's glibc and find their inputs' headers and libraries.
 	CCWrapper bool `toml:"cc-wrapper"`
+	// Target makes a deb-backed package a cross toolchain for that system ("aarch64-linux"):
+	// Debs are tools of the build machine, from its own architecture's index, and TargetDebs
+	// are the target's libraries (its C library) from the target architecture's index, and
+	// CCWrapper wraps the cross GCC (<triplet>-gcc) to link against them.
+	Target     string   `toml:"target"`
+	TargetDebs []string `toml:"target-debs"`
 	// CPU names processors where the package's names differ from npm's: bun publishes
 	// @oven/bun-linux-aarch64, not -arm64. Keys are den's (x86_64, aarch64).
 	CPU map[string]string `toml:"cpu"`
@@ -198,6 +204,9 @@ func (e *Entry) check() error {
 	case Deb:
 		if len(e.Debs) == 0 {
 			return fmt.Errorf("deb needs debs")
+		}
+		if (e.Target == "") != (len(e.TargetDebs) == 0) {
+			return fmt.Errorf("a cross toolchain needs both target and target-debs")
 		}
 	case Recipe:
 		if e.Recipe == nil || e.Recipe.Version == "" || e.Recipe.Build == "" {

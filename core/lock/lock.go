@@ -41,6 +41,10 @@ type Package struct {
 	Constraint string `toml:"constraint"` // as requested
 	Version    string `toml:"version"`    // as resolved
 	Backend    string `toml:"backend"`
+	// Target is the system a cross-built package's output runs on ("aarch64-linux"), when it
+	// is not the system that builds it: Systems then hold, per build system, what that system
+	// needs to make the target's output (Nix's pkgsCross). "" for a package of the system itself.
+	Target string `toml:"target,omitempty"`
 	// Attrs hold what the backend needs beyond sources: a module or npm package name, the
 	// package path to build, a build script, bin names. Sorted on write.
 	Attrs   map[string]string `toml:"attrs,omitempty"`
@@ -199,7 +203,12 @@ func (p *Package) normalize() {
 	if len(p.Attrs) == 0 {
 		p.Attrs = nil
 	}
-	sort.Slice(p.Deps, func(i, j int) bool { return p.Deps[i].Name < p.Deps[j].Name })
+	sort.Slice(p.Deps, func(i, j int) bool {
+		if p.Deps[i].Name != p.Deps[j].Name {
+			return p.Deps[i].Name < p.Deps[j].Name
+		}
+		return p.Deps[i].Target < p.Deps[j].Target
+	})
 	for _, d := range p.Deps {
 		d.normalize()
 	}

@@ -30,6 +30,11 @@ type Planner struct {
 	// make, bash, coreutils...), which a recipe without host tools builds with; nil when none is
 	// locked.
 	Stdenv *derivation.Derivation
+	// Target is the system the recipes are cross-built for, zero for System itself: their
+	// outputs run there, and Cross is the cross toolchain (core/index's cross-<target>) they
+	// compile with, beside the stdenv's tools. Deps are then the target's libraries.
+	Target platform.System
+	Cross  *derivation.Derivation
 	// Package plans a dep that names no recipe: a package of den's index (deps = ["go"]), its
 	// output an input of the recipe like a recipe dep's. nil allows recipe deps only.
 	Package func(name string) (*derivation.Derivation, error)
@@ -73,11 +78,15 @@ func (p *Planner) Plan(name string) (*derivation.Derivation, error) {
 // PlanRecipe returns the sealed derivation of r, whose dependencies are already planned.
 func (p *Planner) PlanRecipe(r *manifest.Recipe, deps []*derivation.Derivation) (*derivation.Derivation, error) {
 	name := r.Name
+	host := p.System
+	if p.cross() {
+		host = p.Target
+	}
 	d := &derivation.Derivation{
 		Name:    r.Name + "-" + r.Version,
 		Version: r.Version,
 		System:  p.System.String(),
-		Host:    p.System.String(),
+		Host:    host.String(),
 		Builder: derivation.BuilderScript,
 		Script:  r.Build,
 		Env:     r.Env,
@@ -127,8 +136,20 @@ func (p *Planner) PlanRecipe(r *manifest.Recipe, deps []*derivation.Derivation) 
 		if p.Stdenv == nil {
 			return nil, &NoStdenvError{Recipe: name}
 		}
-		UseStdenv(d, p.Stdenv)
+		if p.cross() {
+			if p.Cross == nil {
+				return nil, fmt.Errorf("recipe %s: no cross toolchain for %s is locked to build it with", name, p.Target)
+			}
+			if err := UseCross(d, p.Stdenv, p.Cross, deps); err != nil {
+				return nil, fmt.Errorf("recipe %s: %w", name, err)
+			}
+		} else {
+			UseStdenv(d, p.Stdenv)
+		}
 	} else {
+		if p.cross() {
+			return nil, fmt.Errorf("recipe %s uses host tools (%s), which build for %s only; a recipe cross-builds for %s with the stdenv", name, strings.Join(r.HostTools, ", "), p.System, p.Target)
+		}
 		var err error
 		if base, err = p.Tools.Resolve(hosttools.Base, false); err != nil {
 			return nil, err
@@ -177,7 +198,9 @@ const goPrelude = `export GOPROXY=off GOTOOLCHAIN=local GOENV=off GOCACHE="$TMPD
 // UseStdenv makes d build with the stdenv instead of host tools: its programs come after d's
 // own inputs on PATH, its bash runs the script and is the build's /bin/sh, and the stdenv's
 // fixup follows the script.
-func UseStdenv(d, stdenv *derivation.Derivation) {
+func UseStdenv(d, stdenv *derivation.Derivation) { useStdenv(d, stdenv, stdenvpkg.Fixup) }
+
+func useStdenv(d, stdenv *derivation.Derivation, fixup string) {
 	d.Inputs = append(d.Inputs, stdenv.Out)
 	d.Needs = append(d.Needs, stdenv)
 	d.Env = maps.Clone(d.Env)
@@ -186,8 +209,41 @@ func UseStdenv(d, stdenv *derivation.Derivation) {
 	}
 	d.Env["shell"] = string(stdenv.Out) + "/bin/bash"
 	d.Stdenv = true
-	d.Script += "\n" + stdenvpkg.Fixup
+	d.Script += "\n" + fixup
 }
+
+func (p *Planner) cross() bool {
+	return p.Target != (platform.System{}) && p.Target != p.System
+}
+
+// UseCross makes d cross-build with stdenv's tools and the cross toolchain cross for d.Host:
+// CC, CXX, AR... name the cross wrapper's programs, configure scripts cross-compile
+// (stdenvpkg.ConfigSite), only the target's libraries (targetLibs, among d's inputs) give the
+// build's CPATH, LIBRARY_PATH and PKG_CONFIG_PATH (env targetInputs), and the target's strip
+// does the fixup.
+func UseCross(d, stdenv, cross *derivation.Derivation, targetLibs []*derivation.Derivation) error {
+	triplet, err := stdenvpkg.Triplet(d.Host)
+	if err != nil {
+		return err
+	}
+	useStdenv(d, stdenv, stdenvpkg.CrossFixup(triplet))
+	d.Inputs = append(d.Inputs, cross.Out)
+	d.Needs = append(d.Needs, cross)
+	for k, v := range stdenvpkg.CrossEnv(string(cross.Out), triplet) {
+		if _, set := d.Env[k]; !set {
+			d.Env[k] = v
+		}
+	}
+	var libs []string
+	for _, l := range targetLibs {
+		libs = append(libs, string(l.Out))
+	}
+	d.Env[TargetInputs] = strings.Join(libs, " ")
+	return nil
+}
+
+// TargetInputs is the env entry of a cross build that lists its target libraries.
+const TargetInputs = "targetInputs"
 
 // Stdenv is the package of den's index that recipes without host tools build with.
 const Stdenv = "stdenv"

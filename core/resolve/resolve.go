@@ -68,6 +68,7 @@ func New(ix *index.Index, env *backend.Env) *Resolver {
 	}}
 	env.Index = ix
 	env.Lock = r.Lock
+	env.LockTarget = r.LockTarget
 	env.Plan = r.Plan
 	return r
 }
@@ -106,11 +107,40 @@ func (r *Resolver) Lock(ctx context.Context, e *index.Entry, c version.Constrain
 	return r.lock(ctx, r.Env, e, c, systems)
 }
 
+// LockTarget is Lock for packages realized for target, a system other than those they are locked
+// for (they are built there): a cross-built recipe and the libraries it links against. A zero
+// target, or a target among systems, is Lock.
+func (r *Resolver) LockTarget(ctx context.Context, e *index.Entry, c version.Constraint, systems []platform.System, target platform.System) (*lock.Package, error) {
+	if target == (platform.System{}) {
+		return r.Lock(ctx, e, c, systems)
+	}
+	env := *r.Env
+	env.Target = target
+	return r.lock(ctx, &env, e, c, systems)
+}
+
+// LockRefTarget is LockRef for target (see LockTarget).
+func (r *Resolver) LockRefTarget(ctx context.Context, ref string, systems []platform.System, target platform.System) (*lock.Package, error) {
+	name, constraint := version.SplitRef(ref)
+	e, err := r.Index.Lookup(name)
+	if err != nil {
+		return nil, err
+	}
+	c, err := e.Constraint(constraint)
+	if err != nil {
+		return nil, err
+	}
+	return r.LockTarget(ctx, e, c, systems, target)
+}
+
 // lock is Lock with the backends' environment env: a project's own, while LockManifest locks it.
 // A resolution made with the project's node (an npm tool runs with it) is kept apart from one
 // made without.
 func (r *Resolver) lock(ctx context.Context, env *backend.Env, e *index.Entry, c version.Constraint, systems []platform.System) (*lock.Package, error) {
 	key, keep := r.resolutionKey(e, c.String())
+	if env.Target != (platform.System{}) {
+		key += "\ntarget " + env.Target.String()
+	}
 	withNode := env.ProjectNode != nil
 	if keep && withNode {
 		key += "\nnode " + env.ProjectNode.Version + " " + strings.Join(slices.Sorted(maps.Keys(env.ProjectNode.Systems)), " ")
@@ -137,7 +167,9 @@ func (r *Resolver) lock(ctx context.Context, env *backend.Env, e *index.Entry, c
 		return nil, err
 	}
 	if keep {
-		r.keep(key, e, c, p, !withNode)
+		// A target's resolution is kept under its own key only: the exact version's key is
+		// the systems' own.
+		r.keep(key, e, c, p, !withNode && env.Target == (platform.System{}))
 	}
 	return p, nil
 }

@@ -167,6 +167,27 @@ func verifyRecipeDeps(p *lock.Package, rec *index.RecipeEntry) error {
 	if len(rec.HostTools) == 0 {
 		want = append(want, recipes.Stdenv)
 	}
+	if p.Target != "" {
+		t, err := platform.Parse(p.Target)
+		if err != nil {
+			return mismatch(p, "its target: %v", err)
+		}
+		cross := recipes.CrossToolchain(t)
+		want = append(want, cross)
+		// Its libraries are the target's; its tools, the build machine's.
+		for _, d := range p.Deps {
+			lib := slices.Contains(rec.Deps, d.Name)
+			if lib && d.Target != p.Target || !lib && d.Name != cross && d.Target != "" {
+				return mismatch(p, "its dependency %s is locked for the target %q", d.Name, d.Target)
+			}
+		}
+	} else {
+		for _, d := range p.Deps {
+			if d.Target != "" {
+				return mismatch(p, "its dependency %s is locked for the target %q, and it is built for its own system", d.Name, d.Target)
+			}
+		}
+	}
 	var got []string
 	for _, d := range p.Deps {
 		got = append(got, d.Name)
@@ -437,7 +458,24 @@ func debFile(name, version, arch string) string {
 // its SHA256: the lock decides which of Debian's files are fetched, never from where, and never
 // what runs (nothing in a .deb runs while den unpacks it but the bootstrap's patchelf).
 func verifyDeb(p *lock.Package, e *index.Entry) error {
-	if want := debpkg.Attrs(e); !maps.Equal(p.Attrs, want) {
+	// A cross toolchain has its target in den's index; a library may be locked for any target
+	// Debian has an architecture for.
+	qualifier := ""
+	if e.Target != "" && p.Target != e.Target {
+		return mismatch(p, "it is locked for the target %q, and den's index makes it for %s", p.Target, e.Target)
+	}
+	if p.Target != "" {
+		ts, err := platform.Parse(p.Target)
+		if err != nil {
+			return mismatch(p, "its target: %v", err)
+		}
+		ta, err := debpkg.ArchOf(ts)
+		if err != nil {
+			return mismatch(p, "its target: %v", err)
+		}
+		qualifier = ":" + ta.Deb
+	}
+	if want := debpkg.AttrsFor(e, p.Target); !maps.Equal(p.Attrs, want) {
 		return mismatch(p, "its attributes differ from den's index (%s, where den's index has %s)", spellAttrs(p.Attrs), spellAttrs(want))
 	}
 	// Each .deb must be the package and version it is locked as, for its system's architecture
@@ -451,8 +489,15 @@ func verifyDeb(p *lock.Package, e *index.Entry) error {
 			if !debPool.MatchString(s.URL) || strings.Contains(s.URL, "..") || strings.Contains(s.URL, "//pool") {
 				return mismatch(p, "%s is locked at %q, which is not a .deb in a Debian archive's pool", s.Name, s.URL)
 			}
-			if !slices.ContainsFunc(archs, func(a string) bool { return path.Base(s.URL) == debFile(s.Name, s.Version, a) }) {
-				return mismatch(p, "%s %s is locked at %q, which is not its .deb (%s)", s.Name, s.Version, s.URL, debFile(s.Name, s.Version, archs[len(archs)-1]))
+			name, archs := s.Name, archs
+			if qualifier != "" && strings.HasSuffix(name, qualifier) {
+				// One of a cross-built package's target packages (libc6:arm64).
+				name, archs = strings.TrimSuffix(name, qualifier), []string{"all", qualifier[1:]}
+			} else if strings.Contains(name, ":") {
+				return mismatch(p, "%s names an architecture that is not its target's", s.Name)
+			}
+			if !slices.ContainsFunc(archs, func(a string) bool { return path.Base(s.URL) == debFile(name, s.Version, a) }) {
+				return mismatch(p, "%s %s is locked at %q, which is not its .deb (%s)", s.Name, s.Version, s.URL, debFile(name, s.Version, archs[len(archs)-1]))
 			}
 			h, err := hash.Parse(s.Hash, "")
 			if err != nil || h.Algo != hash.SHA256 {

@@ -85,3 +85,91 @@ func TestVerifyDeb(t *testing.T) {
 		})
 	}
 }
+
+// crossLibLock is zlib locked for aarch64-linux on x86_64-linux: the target's debs qualified,
+// the bootstrap the build machine's.
+func crossLibLock() *lock.Package {
+	const h = "sha256-0DtGvDDtQ1/7fuAzvJkwn8aapdCFv7vtAAv926rUffM="
+	return &lock.Package{Name: "zlib", Version: "1:1.2.13.dfsg-1", Backend: index.Deb, Target: "aarch64-linux",
+		Attrs: map[string]string{"target-roots": "zlib1g-dev", "bootstrap": "patchelf"},
+		Sources: []lock.Source{
+			{Kind: "deb", Name: "patchelf", Version: "0.14.3-1+b1", URL: "mirror://debian/pool/main/p/patchelf/patchelf_0.14.3-1+b1_amd64.deb", Hash: h},
+			{Kind: "deb", Name: "zlib1g-dev:arm64", Version: "1:1.2.13.dfsg-1", URL: "mirror://debian/pool/main/z/zlib/zlib1g-dev_1.2.13.dfsg-1_arm64.deb", Hash: h},
+		},
+		Systems: map[string]*lock.System{"x86_64-linux": {}},
+	}
+}
+
+func TestVerifyDebForTarget(t *testing.T) {
+	e := &index.Entry{Name: "zlib", Backend: index.Deb, Debs: []string{"zlib1g-dev"}}
+	if err := verifyDeb(crossLibLock(), e); err != nil {
+		t.Fatalf("zlib for aarch64-linux as den locks it: %v", err)
+	}
+	for _, tc := range []struct {
+		name   string
+		change func(p *lock.Package)
+		want   string
+	}{
+		{"the build machine's .deb under the target's name", func(p *lock.Package) {
+			p.Sources[1].URL = "mirror://debian/pool/main/z/zlib/zlib1g-dev_1.2.13.dfsg-1_amd64.deb"
+		}, "which is not its .deb (zlib1g-dev_1.2.13.dfsg-1_arm64.deb)"},
+		{"another architecture's qualifier", func(p *lock.Package) { p.Sources[1].Name = "zlib1g-dev:riscv64" },
+			"zlib1g-dev:riscv64 names an architecture that is not its target's"},
+		{"a qualified name without a target", func(p *lock.Package) {
+			p.Target = ""
+			p.Attrs = map[string]string{"roots": "zlib1g-dev", "bootstrap": "patchelf"}
+		},
+			"names an architecture that is not its target's"},
+		{"build roots", func(p *lock.Package) { p.Attrs["roots"] = "zlib1g-dev" }, "its attributes differ from den's index"},
+		{"a target den has no Debian for", func(p *lock.Package) { p.Target = "aarch64-darwin" }, "its target"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := crossLibLock()
+			tc.change(p)
+			err := verifyDeb(p, e)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v, want an error with %q", err, tc.want)
+			}
+		})
+	}
+
+	// A cross toolchain is made for the target den's index names.
+	tc := &index.Entry{Name: "cross-aarch64-linux", Backend: index.Deb, Debs: []string{"gcc-12-aarch64-linux-gnu"},
+		Target: "aarch64-linux", TargetDebs: []string{"libc6-dev"}}
+	p := crossLibLock()
+	p.Name, p.Attrs = tc.Name, map[string]string{"roots": "gcc-12-aarch64-linux-gnu", "target-roots": "libc6-dev", "bootstrap": "patchelf"}
+	p.Sources = p.Sources[:1]
+	if err := verifyDeb(p, tc); err != nil {
+		t.Fatalf("the cross toolchain: %v", err)
+	}
+	p.Target = "riscv64-linux"
+	if err := verifyDeb(p, tc); err == nil || !strings.Contains(err.Error(), `locked for the target "riscv64-linux"`) {
+		t.Errorf("a cross toolchain for another target: %v", err)
+	}
+}
+
+func TestVerifyCrossRecipeDeps(t *testing.T) {
+	rec := &index.RecipeEntry{Deps: []string{"zlib"}}
+	p := &lock.Package{Name: "zdemo", Target: "aarch64-linux", Deps: []*lock.Package{
+		{Name: "stdenv"}, {Name: "cross-aarch64-linux", Target: "aarch64-linux"}, {Name: "zlib", Target: "aarch64-linux"},
+	}}
+	if err := verifyRecipeDeps(p, rec); err != nil {
+		t.Fatalf("a cross recipe as den locks it: %v", err)
+	}
+	p.Deps[2].Target = ""
+	if err := verifyRecipeDeps(p, rec); err == nil || !strings.Contains(err.Error(), "dependency zlib") {
+		t.Errorf("a cross recipe linking the build machine's zlib: %v", err)
+	}
+	p.Deps[2].Target, p.Deps[0].Target = "aarch64-linux", "aarch64-linux"
+	if err := verifyRecipeDeps(p, rec); err == nil || !strings.Contains(err.Error(), "dependency stdenv") {
+		t.Errorf("a cross recipe with the target's stdenv: %v", err)
+	}
+	native := &lock.Package{Name: "zdemo", Deps: []*lock.Package{{Name: "stdenv"}, {Name: "zlib", Target: "aarch64-linux"}}}
+	if err := verifyRecipeDeps(native, rec); err == nil || !strings.Contains(err.Error(), "built for its own system") {
+		t.Errorf("a native recipe linking the target's zlib: %v", err)
+	}
+	native.Deps = append(native.Deps[:1], &lock.Package{Name: "zlib"}, &lock.Package{Name: "cross-aarch64-linux", Target: "aarch64-linux"})
+	if err := verifyRecipeDeps(native, rec); err == nil {
+		t.Error("a native recipe with a cross toolchain: no error")
+	}
+}

@@ -65,6 +65,18 @@ type Toolchain struct {
 	Extra []string
 	// Out is the wrapper's own store path: the scripts name its empty sysroot.
 	Out string
+	// Cross says GCC and Binutils are Debian's cross tools for Triplet, programs of the build
+	// machine that compile for another (gcc-12-aarch64-linux-gnu: bin/aarch64-linux-gnu-gcc-12,
+	// its target libraries under <triplet>/lib; binutils' plain-named tools under
+	// <triplet>/bin), and Libc and LinuxHeaders are the target's. The wrapper then offers only
+	// the prefixed names (aarch64-linux-gnu-gcc, aarch64-linux-gnu-ar, ...): a cross build has
+	// the build machine's own cc, ld and ar on its PATH beside them.
+	Cross bool
+	// Runtime is, for a cross toolchain, the target's unit of libstdc++ and libgcc_s (Debian's
+	// libstdc++6 and libgcc-s1 of the target's architecture, relocated for it), which C++
+	// outputs load: the cross gcc's own copies are not relocated, and would make the compiler
+	// a runtime dependency. "" leaves them the cross gcc's.
+	Runtime string
 }
 
 // Loader returns the file name of the dynamic loader of a triplet's glibc.
@@ -100,6 +112,9 @@ func Wrapper(t Toolchain) (map[string][]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	if t.Cross {
+		return t.crossWrapper(loader), nil
+	}
 	files := map[string][]byte{Sysroot + "/": nil}
 	gccBin := t.GCC + "/bin/"
 	cc := t.compilerScript(gccBin+"gcc-"+t.GCCVersion, false, loader)
@@ -127,6 +142,80 @@ func Wrapper(t Toolchain) (map[string][]byte, error) {
 	return files, nil
 }
 
+// crossWrapper is Wrapper's files for a cross toolchain: only <triplet>- names.
+func (t *Toolchain) crossWrapper(loader string) map[string][]byte {
+	files := map[string][]byte{Sysroot + "/": nil}
+	prefix := t.GCC + "/bin/" + t.Triplet + "-"
+	cc := t.compilerScript(prefix+"gcc-"+t.GCCVersion, false, loader)
+	cxx := t.compilerScript(prefix+"g++-"+t.GCCVersion, true, loader)
+	for _, name := range []string{"cc", "gcc"} {
+		files["bin/"+t.Triplet+"-"+name] = cc
+	}
+	for _, name := range []string{"c++", "g++"} {
+		files["bin/"+t.Triplet+"-"+name] = cxx
+	}
+	files["bin/"+t.Triplet+"-cpp"] = t.preprocessorScript(prefix + "cpp-" + t.GCCVersion)
+	for _, name := range []string{"gcc-ar", "gcc-nm", "gcc-ranlib"} {
+		files["bin/"+t.Triplet+"-"+name] = t.execScript(prefix + name + "-" + t.GCCVersion)
+	}
+	for _, name := range binutilsTools {
+		files["bin/"+t.Triplet+"-"+name] = t.execScript(t.Binutils + "/bin/" + t.Triplet + "-" + name)
+	}
+	files[ConfigSite] = []byte(fmt.Sprintf(`# den's cross build (core/stdenv): autoconf's configure builds for %[1]s, as with
+# --host=%[1]s, and runs none of the programs it compiles.
+if test -z "$host_alias"; then
+  host_alias=%[1]s
+  ac_tool_prefix=%[1]s-
+fi
+cross_compiling=yes
+`, t.Triplet))
+	return files
+}
+
+// ConfigSite is the autoconf site file of a cross wrapper output, which a cross build's
+// CONFIG_SITE names: configure then cross-compiles without a --host in the recipe's script, as
+// Nix's stdenv adds --host to configureFlags.
+const ConfigSite = "share/config.site"
+
+// CrossEnv is what a build cross-compiling with a cross wrapper output at wrapper gets in its
+// environment: the usual variables naming the prefixed tools (CC, CXX, AR, LD, ...), and
+// CONFIG_SITE.
+func CrossEnv(wrapper, triplet string) map[string]string {
+	env := map[string]string{"CONFIG_SITE": wrapper + "/" + ConfigSite, "DEN_TARGET_TRIPLET": triplet}
+	for k, tool := range map[string]string{
+		"CC": "gcc", "CXX": "g++", "CPP": "cpp", "AR": "ar", "AS": "as", "LD": "ld", "NM": "nm",
+		"RANLIB": "ranlib", "STRIP": "strip", "OBJCOPY": "objcopy", "OBJDUMP": "objdump", "READELF": "readelf",
+	} {
+		env[k] = triplet + "-" + tool
+	}
+	return env
+}
+
+// CrossFixup is Fixup for a cross build: its outputs are the target's ELF files, which only
+// the target's strip reads.
+func CrossFixup(triplet string) string {
+	return strings.Replace(Fixup, "strip -S", triplet+"-strip -S", 1)
+}
+
+// binutilsDir is where GCC finds as and ld under their plain names.
+func (t *Toolchain) binutilsDir() string {
+	if t.Cross {
+		return t.Binutils + "/" + t.Triplet + "/bin/"
+	}
+	return t.Binutils + "/bin/"
+}
+
+// gccLibDir holds the gcc unit's runtime libraries for the output's system (libstdc++).
+func (t *Toolchain) gccLibDir() string {
+	if t.Cross && t.Runtime != "" {
+		return t.Runtime + "/lib/" + t.Triplet
+	}
+	if t.Cross {
+		return t.GCC + "/" + t.Triplet + "/lib"
+	}
+	return t.GCC + "/lib/" + t.Triplet
+}
+
 func (t *Toolchain) check() error {
 	for _, f := range []struct{ name, path string }{
 		{"GCC", t.GCC}, {"Binutils", t.Binutils}, {"Libc", t.Libc}, {"LinuxHeaders", t.LinuxHeaders},
@@ -135,6 +224,9 @@ func (t *Toolchain) check() error {
 		if !path.IsAbs(f.path) || path.Clean(f.path) != f.path {
 			return fmt.Errorf("stdenv: the toolchain's %s %q is not a clean absolute path", f.name, f.path)
 		}
+	}
+	if t.Runtime != "" && (!t.Cross || !path.IsAbs(t.Runtime) || path.Clean(t.Runtime) != t.Runtime) {
+		return fmt.Errorf("stdenv: the toolchain's runtime %q is not a clean absolute path of a cross toolchain", t.Runtime)
 	}
 	for _, e := range t.Extra {
 		if !path.IsAbs(e) || path.Clean(e) != e {
@@ -196,12 +288,12 @@ func (t *Toolchain) compilerScript(real string, cxx bool, loader string) []byte 
 		cxxFlag = 1
 	}
 	fmt.Fprintf(&b, "real=%s\ncxx=%d\nsysroot=%s\nstore=${NIX_STORE:-%s}\n", quote(real), cxxFlag, quote(t.Out+"/"+Sysroot), quote(t.storeDir()))
-	fmt.Fprintf(&b, "loader=%s\nlibc_lib=%s\ngcc_lib=%s\n", quote(t.Libc+"/lib/"+t.Triplet+"/"+loader), quote(t.Libc+"/lib/"+t.Triplet), quote(t.GCC+"/lib/"+t.Triplet))
+	fmt.Fprintf(&b, "loader=%s\nlibc_lib=%s\ngcc_lib=%s\n", quote(t.Libc+"/lib/"+t.Triplet+"/"+loader), quote(t.Libc+"/lib/"+t.Triplet), quote(t.gccLibDir()))
 	b.WriteString("pre=(")
 	for _, u := range append([]string{t.Libc}, t.Extra...) {
 		fmt.Fprintf(&b, "-B%s ", quote(u+"/lib/"+t.Triplet+"/"))
 	}
-	fmt.Fprintf(&b, "-B%s --sysroot=\"$sysroot\")\n", quote(t.Binutils+"/bin/"))
+	fmt.Fprintf(&b, "-B%s --sysroot=\"$sysroot\")\n", quote(t.binutilsDir()))
 	b.WriteString("extra_libdirs=(")
 	for i, u := range t.Extra {
 		if i > 0 {
@@ -211,6 +303,9 @@ func (t *Toolchain) compilerScript(real string, cxx bool, loader string) []byte 
 	}
 	b.WriteString(")\n")
 	b.WriteString(purityFilter)
+	if t.Cross {
+		b.WriteString(crossLibraryPath)
+	}
 	b.WriteString("headers=()\nif [[ $nostdinc == 0 ]]; then\n")
 	for _, d := range t.headerDirs() {
 		fmt.Fprintf(&b, "  headers+=(-idirafter %s)\n", quote(d))
@@ -248,6 +343,15 @@ for a in "$@"; do
     -idirafter*) impure "${a:10}" && continue ;;
   esac
   args+=("$a")
+done
+`
+
+// crossLibraryPath gives a cross GCC the LIBRARY_PATH it ignores (GCC reads it only as a
+// native compiler): its dirs become -L options after the command's own, which the link logic
+// then finds rpaths in as it does for any -L.
+const crossLibraryPath = `IFS=: read -r -a cross_lp <<<"${LIBRARY_PATH:-}"
+for d in "${cross_lp[@]}"; do
+  [[ -n $d ]] && args+=("-L$d")
 done
 `
 
@@ -451,6 +555,12 @@ func (t Toolchain) Env() map[string]string {
 	if len(t.Extra) > 0 {
 		env["extra"] = strings.Join(t.Extra, " ")
 	}
+	if t.Cross {
+		env["cross"] = "true"
+	}
+	if t.Runtime != "" {
+		env["runtime"] = t.Runtime
+	}
 	return env
 }
 
@@ -459,15 +569,22 @@ func ToolchainFromEnv(env map[string]string, out string) (Toolchain, error) {
 	t := Toolchain{
 		GCC: env["gcc"], Binutils: env["binutils"], Libc: env["libc"], LinuxHeaders: env["linuxHeaders"],
 		Shell: env["shell"], Triplet: env["triplet"], GCCVersion: env["gccVersion"],
-		Extra: strings.Fields(env["extra"]), Out: out,
+		Extra: strings.Fields(env["extra"]), Out: out, Cross: env["cross"] == "true", Runtime: env["runtime"],
 	}
-	if r, ok := env["revision"]; ok && r != Revision() {
-		return Toolchain{}, fmt.Errorf("stdenv: this compiler wrapper was planned by another den (revision %s, this den writes %s); plan it again", r, Revision())
+	if c, ok := env["cross"]; ok && c != "true" {
+		return Toolchain{}, fmt.Errorf("stdenv: the compiler wrapper's cross setting is %q; want true or none", c)
 	}
-	known := map[string]bool{"gcc": true, "binutils": true, "libc": true, "linuxHeaders": true, "shell": true, "triplet": true, "gccVersion": true, "extra": true, "revision": true}
+	want := Revision()
+	if t.Cross {
+		want = CrossRevision()
+	}
+	if r, ok := env["revision"]; ok && r != want {
+		return Toolchain{}, fmt.Errorf("stdenv: this compiler wrapper was planned by another den (revision %s, this den writes %s); plan it again", r, want)
+	}
+	known := map[string]bool{"gcc": true, "binutils": true, "libc": true, "linuxHeaders": true, "shell": true, "triplet": true, "gccVersion": true, "extra": true, "revision": true, "cross": true, "runtime": true}
 	for k := range env {
 		if !known[k] {
-			return Toolchain{}, fmt.Errorf("stdenv: the compiler wrapper has no setting %q (it knows %s)", k, "gcc, binutils, libc, linuxHeaders, shell, triplet, gccVersion, extra")
+			return Toolchain{}, fmt.Errorf("stdenv: the compiler wrapper has no setting %q (it knows %s)", k, "gcc, binutils, libc, linuxHeaders, shell, triplet, gccVersion, extra, cross, runtime")
 		}
 	}
 	if _, err := Loader(t.Triplet); err != nil {
@@ -480,7 +597,11 @@ func ToolchainFromEnv(env map[string]string, out string) (Toolchain, error) {
 // derivation must have each among its inputs, or the scripts would name paths outside its
 // closure.
 func (t Toolchain) Units() []string {
-	return append([]string{t.GCC, t.Binutils, t.Libc, t.LinuxHeaders, t.Shell}, t.Extra...)
+	units := append([]string{t.GCC, t.Binutils, t.Libc, t.LinuxHeaders, t.Shell}, t.Extra...)
+	if t.Runtime != "" {
+		units = append(units, t.Runtime)
+	}
+	return units
 }
 
 // Fixup runs after a stdenv build's script, as Nix's fixup phase does: it strips debug
@@ -504,10 +625,22 @@ fi
 // scripts changed builds a new wrapper (and everything built with it) instead of reusing a path
 // whose content an older den decided.
 func Revision() string {
-	sample := Toolchain{
+	return revision(Toolchain{
 		GCC: "/s/g", Binutils: "/s/b", Libc: "/s/l", LinuxHeaders: "/s/k", Shell: "/s/sh/bin/bash",
 		Triplet: "x86_64-linux-gnu", GCCVersion: "12", Extra: []string{"/s/e"}, Out: "/s/o",
-	}
+	})
+}
+
+// CrossRevision is Revision for a cross toolchain's wrapper: the native wrapper's revision, and
+// with it every native path, stays as it was when the cross scripts change.
+func CrossRevision() string {
+	return revision(Toolchain{
+		GCC: "/s/g", Binutils: "/s/b", Libc: "/s/l", LinuxHeaders: "/s/k", Shell: "/s/sh/bin/bash",
+		Triplet: "aarch64-linux-gnu", GCCVersion: "12", Extra: []string{"/s/e"}, Out: "/s/o", Cross: true, Runtime: "/s/r",
+	})
+}
+
+func revision(sample Toolchain) string {
 	files, err := Wrapper(sample)
 	if err != nil {
 		panic(err) // the sample is valid: a failure is a bug caught by the tests

@@ -127,6 +127,25 @@ func Attrs(e *index.Entry) map[string]string {
 	return a
 }
 
+// AttrsFor are the attributes a lock of e for target ("" for none) has: a cross toolchain
+// (the entry names its target) has the build machine's roots and the target's; a package locked
+// for a target (a library a cross build links against) has only the target's.
+func AttrsFor(e *index.Entry, target string) map[string]string {
+	a := Attrs(e)
+	buildRoots, targetRoots := e.Debs, e.TargetDebs
+	if e.Target == "" && target != "" {
+		buildRoots, targetRoots = nil, e.Debs
+	}
+	if e.Target != "" || target != "" {
+		delete(a, "roots")
+		if len(buildRoots) > 0 {
+			a["roots"] = strings.Join(buildRoots, " ")
+		}
+		a["target-roots"] = strings.Join(targetRoots, " ")
+	}
+	return a
+}
+
 // CheckLink checks a link of an output, "bin/python3=python3.11": a relative path inside the
 // output, to a file beside it.
 func CheckLink(l string) error {
@@ -208,7 +227,6 @@ func (b Backend) Lock(ctx context.Context, env *backend.Env, e *index.Entry, c v
 		return nil, err
 	}
 	p := &lock.Package{Name: e.Name, Constraint: c.String(), Backend: Name, Systems: map[string]*lock.System{}}
-	p.Attrs = Attrs(e)
 	order := slices.Clone(systems)
 	// The current system's version is the package's; another system's differs only where its
 	// archive lags (a binNMU), and is then recorded for that system.
@@ -224,44 +242,114 @@ func (b Backend) Lock(ctx context.Context, env *backend.Env, e *index.Entry, c v
 	if err := b.noBuild(ctx, arc, env, e, c, systems); err != nil {
 		return nil, err
 	}
+	// A cross toolchain (the entry names its target) has tools of the build machine and the
+	// target's C library; a package locked for a target (a library a cross build links
+	// against) has only the target's packages. Either way patchelf is the build machine's.
+	buildRoots, targetRoots := e.Debs, e.TargetDebs
+	target := e.Target
+	if target == "" && env.Target != (platform.System{}) {
+		buildRoots, targetRoots, target = nil, e.Debs, env.Target.String()
+	}
+	if target != "" {
+		if _, err := platform.Parse(target); err != nil {
+			return nil, fmt.Errorf("%s: its target: %w", e.Name, err)
+		}
+		p.Target = target
+	}
+	p.Attrs = AttrsFor(e, target)
 	for _, sys := range order {
-		a, err := ArchOf(sys)
+		ls, version, err := b.lockSystem(ctx, arc, e, c, sys, target, buildRoots, targetRoots)
 		if err != nil {
 			return nil, err
-		}
-		ix, err := arc.Index(ctx, a.Deb)
-		if err != nil {
-			return nil, err
-		}
-		root := ix.Get(e.Debs[0])
-		if root == nil {
-			return nil, &MissingError{Package: e.Debs[0], Arch: a.Deb}
-		}
-		if !Matches(c, root.Version) {
-			return nil, fmt.Errorf("%s: Debian's archive has %s %s for %s, which is not %q; Debian packages come in the version the archive's suites carry", e.Name, e.Debs[0], root.Version, a.Deb, c.String())
-		}
-		closure, err := ix.Closure(append(slices.Clone(e.Debs), Bootstrap), e.Exclude)
-		if err != nil {
-			return nil, fmt.Errorf("%s on %s: %w", e.Name, sys, err)
-		}
-		ls := &lock.System{}
-		for _, r := range closure {
-			ls.Sources = append(ls.Sources, lock.Source{
-				Kind: "deb", Name: r.Name, Version: r.Version, Group: r.Source,
-				URL:   "mirror://" + r.Mirror + "/" + r.Filename,
-				Hash:  r.SRI(),
-				Needs: strings.Join(r.Deps, " "),
-			})
 		}
 		if p.Version == "" {
-			p.Version = root.Version
-		} else if root.Version != p.Version {
-			ls.Attrs = map[string]string{"version": root.Version}
+			p.Version = version
+		} else if version != p.Version {
+			ls.Attrs = map[string]string{"version": version}
 		}
 		p.Systems[sys.String()] = ls
 	}
 	p.Factor()
 	return p, nil
+}
+
+// lockSystem resolves the closures of one build system: of buildRoots and the bootstrap in its
+// own architecture's index, and of targetRoots in the target's, their names qualified with the
+// target's architecture (libc6:arm64) as Debian's multiarch spells them, so that the target's
+// libc6 and the build machine's are two packages of one lock. It returns the version of the
+// package's first root.
+func (Backend) lockSystem(ctx context.Context, arc *deb.Archive, e *index.Entry, c version.Constraint, sys platform.System,
+	target string, buildRoots, targetRoots []string) (*lock.System, string, error) {
+	a, err := ArchOf(sys)
+	if err != nil {
+		return nil, "", err
+	}
+	ix, err := arc.Index(ctx, a.Deb)
+	if err != nil {
+		return nil, "", err
+	}
+	ta := a
+	tix := ix
+	if target != "" && target != sys.String() {
+		tsys, err := platform.Parse(target)
+		if err != nil {
+			return nil, "", err
+		}
+		if ta, err = ArchOf(tsys); err != nil {
+			return nil, "", err
+		}
+		if tix, err = arc.Index(ctx, ta.Deb); err != nil {
+			return nil, "", err
+		}
+	}
+	rootIx, rootArch, rootName := ix, a, ""
+	if len(buildRoots) > 0 {
+		rootName = buildRoots[0]
+	} else {
+		rootIx, rootArch, rootName = tix, ta, targetRoots[0]
+	}
+	root := rootIx.Get(rootName)
+	if root == nil {
+		return nil, "", &MissingError{Package: rootName, Arch: rootArch.Deb}
+	}
+	if !Matches(c, root.Version) {
+		return nil, "", fmt.Errorf("%s: Debian's archive has %s %s for %s, which is not %q; Debian packages come in the version the archive's suites carry", e.Name, rootName, root.Version, rootArch.Deb, c.String())
+	}
+	ls := &lock.System{}
+	add := func(closure []*deb.Resolved, qualify string) {
+		for _, r := range closure {
+			needs := slices.Clone(r.Deps)
+			for i := range needs {
+				needs[i] += qualify
+			}
+			ls.Sources = append(ls.Sources, lock.Source{
+				Kind: "deb", Name: r.Name + qualify, Version: r.Version, Group: r.Source,
+				URL:   "mirror://" + r.Mirror + "/" + r.Filename,
+				Hash:  r.SRI(),
+				Needs: strings.Join(needs, " "),
+			})
+		}
+	}
+	cross := target != "" && target != sys.String()
+	if !cross {
+		closure, err := ix.Closure(append(slices.Concat(buildRoots, targetRoots), Bootstrap), e.Exclude)
+		if err != nil {
+			return nil, "", fmt.Errorf("%s on %s: %w", e.Name, sys, err)
+		}
+		add(closure, "")
+		return ls, root.Version, nil
+	}
+	closure, err := ix.Closure(append(slices.Clone(buildRoots), Bootstrap), e.Exclude)
+	if err != nil {
+		return nil, "", fmt.Errorf("%s on %s: %w", e.Name, sys, err)
+	}
+	add(closure, "")
+	tclosure, err := tix.Closure(targetRoots, e.Exclude)
+	if err != nil {
+		return nil, "", fmt.Errorf("%s for %s on %s: %w", e.Name, target, sys, err)
+	}
+	add(tclosure, ":"+ta.Deb)
+	return ls, root.Version, nil
 }
 
 // noBuild is a *backend.NoBuildError naming the systems Debian has no architecture for (a
@@ -271,9 +359,12 @@ func (Backend) noBuild(ctx context.Context, arc *deb.Archive, env *backend.Env, 
 		Detail: "Debian's archive has packages for x86_64-linux and aarch64-linux only"}
 	for _, sys := range systems {
 		nb.Asked = append(nb.Asked, sys.String())
-		if _, err := ArchOf(sys); err != nil {
+		if _, err := ArchOf(sys); err != nil || e.Target == sys.String() {
 			nb.Missing = append(nb.Missing, sys.String())
 		}
+	}
+	if e.Target != "" && slices.Contains(nb.Missing, e.Target) {
+		nb.Detail = fmt.Sprintf("a cross toolchain for %[1]s runs on other systems; on %[1]s itself, the stdenv and gcc build its programs", e.Target)
 	}
 	if len(nb.Missing) == 0 {
 		return nil
@@ -309,6 +400,11 @@ type Graph struct {
 	Pkg  *lock.Package
 	Sys  platform.System
 	Arch Arch
+	// Target is the architecture of the target's packages of a cross-built package (see
+	// lock.Package.Target), whose names carry Qualifier (":arm64"); zero for a native one.
+	Target    Arch
+	TargetSys platform.System
+	Qualifier string
 
 	debs  map[string]lock.Source
 	roots []string
@@ -321,6 +417,16 @@ func NewGraph(p *lock.Package, sys platform.System) (*Graph, error) {
 		return nil, err
 	}
 	g := &Graph{Pkg: p, Sys: sys, Arch: a, debs: map[string]lock.Source{}}
+	if p.Target != "" && p.Target != sys.String() {
+		ts, err := platform.Parse(p.Target)
+		if err != nil {
+			return nil, fmt.Errorf("den.lock: %s: its target: %w", p.Name, err)
+		}
+		if g.Target, err = ArchOf(ts); err != nil {
+			return nil, fmt.Errorf("den.lock: %s: its target: %w", p.Name, err)
+		}
+		g.TargetSys, g.Qualifier = ts, ":"+g.Target.Deb
+	}
 	for _, s := range p.SourcesFor(sys.String()) {
 		if s.Kind != "deb" {
 			return nil, fmt.Errorf("den.lock: %s: a %s source in a Debian package", p.Name, s.Kind)
@@ -331,6 +437,9 @@ func NewGraph(p *lock.Package, sys platform.System) (*Graph, error) {
 		g.debs[s.Name] = s
 	}
 	g.roots = strings.Fields(p.Attr(sys.String(), "roots"))
+	for _, n := range strings.Fields(p.Attr(sys.String(), "target-roots")) {
+		g.roots = append(g.roots, n+g.Qualifier)
+	}
 	if len(g.roots) == 0 {
 		return nil, fmt.Errorf("den.lock: %s names no Debian packages", p.Name)
 	}
@@ -385,6 +494,19 @@ func storeName(s string) string {
 	}, s)
 }
 
+// isTarget reports whether the locked deb name is one of the target's packages.
+func (g *Graph) isTarget(name string) bool {
+	return g.Qualifier != "" && strings.HasSuffix(name, g.Qualifier)
+}
+
+// side is the architecture and system a unit of the named debs is for.
+func (g *Graph) side(debs []string) (Arch, platform.System) {
+	if len(debs) > 0 && g.isTarget(debs[0]) {
+		return g.Target, g.TargetSys
+	}
+	return g.Arch, g.Sys
+}
+
 func (g *Graph) fetch(name string, storeDir string) (*derivation.Derivation, error) {
 	s := g.debs[name]
 	d := &derivation.Derivation{
@@ -423,7 +545,7 @@ func (g *Graph) Units(storeDir string) (units []*Unit, boot *Unit, err error) {
 	loader := "lib/" + g.Arch.Triplet + "/" + g.Arch.Loader
 
 	boot = &Unit{Debs: g.reach([]string{Bootstrap})}
-	bd, err := g.unitDrv("deb-bootstrap", boot.Debs, nil, "", nil, fetchOf, storeDir)
+	bd, err := g.unitDrv("deb-bootstrap", boot.Debs, nil, "", nil, g.Arch, g.Sys, fetchOf, storeDir)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -434,13 +556,20 @@ func (g *Graph) Units(storeDir string) (units []*Unit, boot *Unit, err error) {
 	}
 
 	groups := g.groups(g.reach(g.roots))
-	var glibc *Unit
+	// A cross-built package has two C libraries: the build machine's, which its tools run
+	// with, and the target's, which the target's units are pointed at.
+	glibcOf := map[bool]*Unit{}
 	for _, u := range groups {
-		if u.Has("libc6") {
-			glibc = u
+		for _, n := range u.Debs {
+			if strings.TrimSuffix(n, g.Qualifier) == "libc6" && (n == "libc6" || g.isTarget(n)) {
+				glibcOf[g.isTarget(n)] = u
+			}
 		}
 	}
 	for _, u := range groups {
+		arch, sys := g.side(u.Debs)
+		glibc := glibcOf[g.isTarget(u.Debs[0])]
+		loader := "lib/" + arch.Triplet + "/" + arch.Loader
 		deps := transitive(u)
 		if glibc != nil && u != glibc && !slices.Contains(deps, glibc) {
 			deps = append(deps, glibc)
@@ -453,7 +582,7 @@ func (g *Graph) Units(storeDir string) (units []*Unit, boot *Unit, err error) {
 			interp = string(glibc.Drv.Out) + "/" + loader
 		}
 		name := g.unitName(u)
-		d, err := g.unitDrv(name, u.Debs, deps, interp, patchelf, fetchOf, storeDir)
+		d, err := g.unitDrv(name, u.Debs, deps, interp, patchelf, arch, sys, fetchOf, storeDir)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -467,11 +596,13 @@ func (g *Graph) Units(storeDir string) (units []*Unit, boot *Unit, err error) {
 	return groups, boot, nil
 }
 
-func (g *Graph) unitDrv(name string, debs []string, deps []*Unit, interp string, patchelf []string,
+// unitDrv plans a unit of debs for arch, which runs on host: the build system's own, or a
+// cross-built package's target (built here, on g.Sys, by the build machine's patchelf).
+func (g *Graph) unitDrv(name string, debs []string, deps []*Unit, interp string, patchelf []string, arch Arch, host platform.System,
 	fetchOf func(string) (*derivation.Derivation, error), storeDir string) (*derivation.Derivation, error) {
 	d := &derivation.Derivation{
-		Name: name, System: g.Sys.String(), Host: g.Sys.String(), Builder: derivation.BuilderDebUnit,
-		Env: map[string]string{"interp": interp, "patchelf": strings.Join(patchelf, " "), "triplet": g.Arch.Triplet, "relocation": debunit.Revision},
+		Name: name, System: g.Sys.String(), Host: host.String(), Builder: derivation.BuilderDebUnit,
+		Env: map[string]string{"interp": interp, "patchelf": strings.Join(patchelf, " "), "triplet": arch.Triplet, "relocation": debunit.Revision},
 		// The bootstrap's patchelf is the system's own binary: another system's units come
 		// from a cache or not at all.
 		Native: true,
@@ -516,7 +647,7 @@ func (g *Graph) unitName(u *Unit) string {
 			groups = append(groups, s)
 		}
 	}
-	if !libc && g.debs["libc6"].Group != "" {
+	if !libc && !g.isTarget(u.Debs[0]) && g.debs["libc6"].Group != "" {
 		for i, s := range groups {
 			if s == g.debs["libc6"].Group {
 				groups[i] += devGroup
@@ -534,6 +665,10 @@ func (g *Graph) unitName(u *Unit) string {
 	name := strings.Join(groups, "+")
 	if len(name) > 100 {
 		name = groups[0] + fmt.Sprintf("+%d", len(groups)-1)
+	}
+	if g.isTarget(u.Debs[0]) {
+		// As Nix names a cross-built package: glibc-aarch64-linux-gnu-2.36.
+		name += "-" + g.Target.Triplet
 	}
 	return storeName(name + "-" + index.DebianUpstream(v))
 }
@@ -569,7 +704,10 @@ func (g *Graph) groups(debs []string) []*Unit {
 	for _, n := range debs {
 		s := g.debs[n].Group
 		if s == "" {
-			s = n
+			s = strings.TrimSuffix(n, g.Qualifier)
+		}
+		if g.isTarget(n) {
+			s += g.Qualifier // the target's glibc is not the build machine's
 		}
 		// glibc's runtime, libc6, is a unit of its own: every program's closure holds it, and
 		// the stdenv's headers, static libraries and tools (libc6-dev, libc-dev-bin) are
@@ -593,7 +731,7 @@ func (g *Graph) groups(debs []string) []*Unit {
 	}
 	edges := map[string][]string{}
 	for _, s := range sources {
-		libc := slices.Contains(bySource[s], "libc6")
+		libc := slices.Contains(bySource[s], "libc6") || g.Qualifier != "" && slices.Contains(bySource[s], "libc6"+g.Qualifier)
 		for _, n := range bySource[s] {
 			if libc {
 				continue
@@ -686,6 +824,9 @@ func (g *Graph) Output(storeDir string) (*derivation.Derivation, error) {
 	}
 	var parts []*derivation.Derivation
 	for _, r := range g.roots {
+		if g.Pkg.Attrs["cc-wrapper"] == "true" && g.isTarget(r) {
+			continue // a cross toolchain's C library is the wrapper's, not on its PATH
+		}
 		for _, u := range units {
 			if u.Has(r) && !slices.Contains(parts, u.Drv) {
 				parts = append(parts, u.Drv)
@@ -722,8 +863,15 @@ func (g *Graph) Output(storeDir string) (*derivation.Derivation, error) {
 	if version == "" {
 		version = g.Pkg.Version
 	}
-	name := storeName(strings.TrimPrefix(g.Pkg.Name, "deb:")) + "-" + storeName(index.DebianUpstream(version))
-	return Union(name, index.DebianUpstream(version), g.Sys, parts, links, dirs, storeDir)
+	name := storeName(strings.TrimPrefix(g.Pkg.Name, "deb:"))
+	host := g.Sys
+	if !slices.ContainsFunc(g.roots, func(r string) bool { return !g.isTarget(r) }) {
+		// Libraries for the target, and nothing of the build machine's.
+		name += "-" + g.Target.Triplet
+		host = g.TargetSys
+	}
+	name += "-" + storeName(index.DebianUpstream(version))
+	return Union(name, index.DebianUpstream(version), g.Sys, host, parts, links, dirs, storeDir)
 }
 
 // alternatives are the commands Debian's maintainer scripts would make with update-alternatives
@@ -749,10 +897,11 @@ func (g *Graph) alternatives() []string {
 // Union is a derivation merging the trees of parts into one, the first having a file winning,
 // with links ("bin/awk=gawk": a link to a file beside it) where no part has that file, and in
 // bin/ a link to every executable of the command directories (lib/postgresql/15/bin) that bin/
-// does not have.
-func Union(name, version string, sys platform.System, parts []*derivation.Derivation, links, commandDirs []string, storeDir string) (*derivation.Derivation, error) {
+// does not have. Its output runs on host: sys itself, or the target of packages cross-built on
+// sys.
+func Union(name, version string, sys, host platform.System, parts []*derivation.Derivation, links, commandDirs []string, storeDir string) (*derivation.Derivation, error) {
 	d := &derivation.Derivation{
-		Name: name, Version: version, System: sys.String(), Host: sys.String(), Builder: derivation.BuilderUnion,
+		Name: name, Version: version, System: sys.String(), Host: host.String(), Builder: derivation.BuilderUnion,
 		Env: map[string]string{},
 	}
 	var paths []string
@@ -776,8 +925,19 @@ func Union(name, version string, sys platform.System, parts []*derivation.Deriva
 
 var gccDeb = regexp.MustCompile(`^gcc-(\d+)$`)
 
-// wrapper plans den's compiler wrapper over the closure's gcc.
+// crossGCCDeb is Debian's cross compiler package for a triplet: gcc-12-aarch64-linux-gnu.
+func crossGCCDeb(triplet string) *regexp.Regexp {
+	return regexp.MustCompile(`^gcc-(\d+)-` + regexp.QuoteMeta(strings.ReplaceAll(triplet, "_", "-")) + `$`)
+}
+
+// wrapper plans den's compiler wrapper over the closure's gcc: for a cross toolchain, over
+// Debian's cross gcc for the target, with the target's C library.
 func (g *Graph) wrapper(units []*Unit, storeDir string) (*derivation.Derivation, error) {
+	gccPattern, triplet, q := gccDeb, g.Arch.Triplet, ""
+	cross := g.Qualifier != ""
+	if cross {
+		gccPattern, triplet, q = crossGCCDeb(g.Target.Triplet), g.Target.Triplet, g.Qualifier
+	}
 	find := func(pred func(string) bool) *Unit {
 		for _, u := range units {
 			for _, n := range u.Debs {
@@ -790,7 +950,7 @@ func (g *Graph) wrapper(units []*Unit, storeDir string) (*derivation.Derivation,
 	}
 	var gccVersion string
 	gcc := find(func(n string) bool {
-		if m := gccDeb.FindStringSubmatch(n); m != nil {
+		if m := gccPattern.FindStringSubmatch(n); m != nil {
 			gccVersion = m[1]
 			return true
 		}
@@ -798,15 +958,23 @@ func (g *Graph) wrapper(units []*Unit, storeDir string) (*derivation.Derivation,
 	})
 	parts := map[string]*Unit{
 		"gcc":          gcc,
-		"binutils":     find(func(n string) bool { return n == "binutils-"+strings.ReplaceAll(g.Arch.Triplet, "_", "-") }),
-		"libc":         find(func(n string) bool { return n == "libc6" }),
-		"libcDev":      find(func(n string) bool { return n == "libc6-dev" }),
-		"linuxHeaders": find(func(n string) bool { return n == "linux-libc-dev" }),
+		"binutils":     find(func(n string) bool { return n == "binutils-"+strings.ReplaceAll(triplet, "_", "-") }),
+		"libc":         find(func(n string) bool { return n == "libc6"+q }),
+		"libcDev":      find(func(n string) bool { return n == "libc6-dev"+q }),
+		"linuxHeaders": find(func(n string) bool { return n == "linux-libc-dev"+q }),
 		"shell":        find(func(n string) bool { return n == "bash" }),
 	}
-	env := map[string]string{"triplet": g.Arch.Triplet, "gccVersion": gccVersion, "revision": stdenv.Revision()}
+	env := map[string]string{"triplet": triplet, "gccVersion": gccVersion, "revision": stdenv.Revision()}
+	name := "cc-wrapper-gcc-" + gccVersion
+	if cross {
+		// The wrapper runs on the build machine and compiles for the target: Nix's
+		// targetPlatform, which the triplet names.
+		env["cross"] = "true"
+		env["revision"] = stdenv.CrossRevision()
+		name = "cc-wrapper-" + triplet + "-gcc-" + gccVersion
+	}
 	d := &derivation.Derivation{
-		Name: "cc-wrapper-gcc-" + gccVersion, Version: gccVersion, System: g.Sys.String(), Host: g.Sys.String(),
+		Name: name, Version: gccVersion, System: g.Sys.String(), Host: g.Sys.String(),
 		Builder: derivation.BuilderCCWrapper, Env: env,
 	}
 	for _, k := range []string{"gcc", "binutils", "libc", "libcDev", "linuxHeaders", "shell"} {
@@ -830,6 +998,17 @@ func (g *Graph) wrapper(units []*Unit, storeDir string) (*derivation.Derivation,
 		}
 	}
 	env["shell"] += "/bin/bash"
+	if cross {
+		// C++ outputs load the target's libstdc++ and libgcc_s, relocated for it, when the
+		// toolchain has them (target-debs libstdc++6).
+		if u := find(func(n string) bool { return n == "libstdc++6"+q }); u != nil {
+			env["runtime"] = string(u.Drv.Out)
+			if !slices.Contains(d.Inputs, u.Drv.Out) {
+				d.Inputs = append(d.Inputs, u.Drv.Out)
+				d.Needs = append(d.Needs, u.Drv)
+			}
+		}
+	}
 	if err := d.Seal(storeDir); err != nil {
 		return nil, err
 	}

@@ -65,17 +65,49 @@ func (Backend) Lock(ctx context.Context, env *backend.Env, e *index.Entry, c ver
 	for _, sys := range systems {
 		p.Systems[sys.String()] = &lock.System{}
 	}
-	deps := r.Deps
-	if len(r.HostTools) == 0 {
-		deps = append([]string{Stdenv}, deps...)
+	target := env.Target
+	if target != (platform.System{}) {
+		if len(r.HostTools) > 0 {
+			return nil, fmt.Errorf("%s uses host tools (%s), which build for this machine only, and cannot be cross-built for %s", e.Name, strings.Join(r.HostTools, ", "), target)
+		}
+		p.Target = target.String()
 	}
-	for _, name := range deps {
+	any, _ := version.ParseConstraint("*")
+	// The stdenv and the cross toolchain run on the build machine; the recipe's deps are
+	// libraries it links against, realized for the target when it has one.
+	var tools []string
+	if len(r.HostTools) == 0 {
+		tools = append(tools, Stdenv)
+		if target != (platform.System{}) {
+			tools = append(tools, CrossToolchain(target))
+		}
+	}
+	for _, name := range tools {
+		de, err := env.Index.Lookup(name)
+		if err != nil && name != Stdenv {
+			return nil, fmt.Errorf("%s: den has no cross toolchain for %s (%s is not in den's index; it has cross-aarch64-linux, for x86_64-linux machines): %w", e.Name, target, name, err)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s: %s: %w", e.Name, name, err)
+		}
+		dp, err := env.Lock(ctx, de, any, systems)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %s: %w", e.Name, name, err)
+		}
+		p.Deps = append(p.Deps, dp)
+	}
+	for _, name := range r.Deps {
 		de, err := env.Index.Lookup(name)
 		if err != nil {
 			return nil, fmt.Errorf("%s: dependency: %w", e.Name, err)
 		}
-		any, _ := version.ParseConstraint("*")
-		dp, err := env.Lock(ctx, de, any, systems)
+		lockDep := env.Lock
+		if target != (platform.System{}) {
+			lockDep = func(ctx context.Context, e *index.Entry, c version.Constraint, systems []platform.System) (*lock.Package, error) {
+				return env.LockTarget(ctx, e, c, systems, target)
+			}
+		}
+		dp, err := lockDep(ctx, de, any, systems)
 		if err != nil {
 			return nil, fmt.Errorf("%s: dependency %s: %w", e.Name, name, err)
 		}
@@ -83,6 +115,9 @@ func (Backend) Lock(ctx context.Context, env *backend.Env, e *index.Entry, c ver
 	}
 	return p, nil
 }
+
+// CrossToolchain is the index package a recipe cross-builds for target with, beside the stdenv.
+func CrossToolchain(target platform.System) string { return "cross-" + target.String() }
 
 // Stdenv is the index package recipes without host tools build with.
 const Stdenv = "stdenv"
@@ -130,6 +165,15 @@ func (Backend) Plan(ctx context.Context, env *backend.Env, p *lock.Package, sys 
 		}
 	}
 	planner := &recipe.Planner{Store: env.Store, Tools: env.Tools, System: sys}
+	var cross string
+	if p.Target != "" {
+		t, err := platform.Parse(p.Target)
+		if err != nil {
+			return nil, fmt.Errorf("den.lock: %s: its target: %w", p.Name, err)
+		}
+		planner.Target = t
+		cross = CrossToolchain(t)
+	}
 	for _, s := range p.Sources {
 		if s.Kind == KindPath {
 			if env.ProjectRoot == "" {
@@ -154,6 +198,10 @@ func (Backend) Plan(ctx context.Context, env *backend.Env, p *lock.Package, sys 
 		}
 		if dep.Name == Stdenv && len(r.HostTools) == 0 {
 			planner.Stdenv = d
+			continue
+		}
+		if cross != "" && dep.Name == cross {
+			planner.Cross = d
 			continue
 		}
 		deps = append(deps, d)

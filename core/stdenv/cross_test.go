@@ -1,0 +1,146 @@
+package stdenv
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// The native wrapper's revision is part of every native stdenv path: it changes only when
+// Wrapper's native output does, deliberately.
+func TestNativeRevisionUnchanged(t *testing.T) {
+	if got := Revision(); got != "f716a8df34b8413d" {
+		t.Errorf("Revision() = %s: the native wrapper changed, and with it every native stdenv path; update this test only if that is meant", got)
+	}
+	if CrossRevision() == Revision() {
+		t.Error("the cross wrapper's revision is the native one's")
+	}
+}
+
+// newCrossFake is newFake for a cross toolchain laid out as Debian's aarch64-linux-gnu cross
+// packages are, after usr-merging: bin/aarch64-linux-gnu-gcc-12 in the gcc unit, the plain
+// tools under aarch64-linux-gnu/bin in binutils'.
+func newCrossFake(t *testing.T) *fakeToolchain {
+	t.Helper()
+	bash, err := exec.LookPath("bash")
+	if err != nil {
+		t.Skip("no bash to run the wrapper scripts")
+	}
+	store := t.TempDir()
+	u := func(name string) string { return filepath.Join(store, "00000000000000000000000000000000-"+name) }
+	f := &fakeToolchain{store: store, out: u("cc-wrapper-aarch64-linux-gnu")}
+	f.t = Toolchain{
+		GCC: u("gcc-12-cross"), Binutils: u("binutils"), Libc: u("glibc-aarch64-linux-gnu"), LinuxHeaders: u("linux-aarch64-linux-gnu"),
+		Shell: bash, Triplet: "aarch64-linux-gnu", GCCVersion: "12", Out: f.out, Cross: true,
+		Runtime: u("gcc-12-aarch64-linux-gnu"),
+	}
+	echo := "#!" + bash + "\nfor a in \"$@\"; do printf '%s\\n' \"$a\"; done\n"
+	for _, p := range []string{"bin/aarch64-linux-gnu-gcc-12", "bin/aarch64-linux-gnu-g++-12", "bin/aarch64-linux-gnu-cpp-12"} {
+		write(t, filepath.Join(f.t.GCC, p), echo, 0o755)
+	}
+	write(t, u("zlib-aarch64-linux-gnu")+"/lib/aarch64-linux-gnu/libz.so", "", 0o644)
+	files, err := Wrapper(f.t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, data := range files {
+		p := filepath.Join(f.out, filepath.FromSlash(name))
+		if strings.HasSuffix(name, "/") {
+			if err := os.MkdirAll(p, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		write(t, p, string(data), 0o755)
+	}
+	return f
+}
+
+func TestCrossWrapperFiles(t *testing.T) {
+	f := newCrossFake(t)
+	files, err := Wrapper(f.t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{
+		"bin/aarch64-linux-gnu-gcc", "bin/aarch64-linux-gnu-cc", "bin/aarch64-linux-gnu-g++", "bin/aarch64-linux-gnu-c++",
+		"bin/aarch64-linux-gnu-cpp", "bin/aarch64-linux-gnu-ar", "bin/aarch64-linux-gnu-ld", "bin/aarch64-linux-gnu-ranlib",
+		"bin/aarch64-linux-gnu-strip", "bin/aarch64-linux-gnu-gcc-ar", "sysroot/", ConfigSite,
+	} {
+		if _, ok := files[name]; !ok {
+			t.Errorf("no %s among the cross wrapper's files", name)
+		}
+	}
+	// The build machine's cc, ld and strip come from the stdenv, beside these.
+	for name := range files {
+		if strings.HasPrefix(name, "bin/") && !strings.HasPrefix(name, "bin/aarch64-linux-gnu-") {
+			t.Errorf("the cross wrapper has %s, which would shadow the build machine's", name)
+		}
+	}
+	if got := string(files["bin/aarch64-linux-gnu-ar"]); !strings.Contains(got, "exec "+f.t.Binutils+"/bin/aarch64-linux-gnu-ar \"$@\"") {
+		t.Errorf("ar = %q", got)
+	}
+	site := string(files[ConfigSite])
+	if !strings.Contains(site, "host_alias=aarch64-linux-gnu\n") || !strings.Contains(site, "ac_tool_prefix=aarch64-linux-gnu-\n") || !strings.Contains(site, "cross_compiling=yes") {
+		t.Errorf("config.site:\n%s", site)
+	}
+	env := f.t.Env()
+	back, err := ToolchainFromEnv(env, f.out)
+	if err != nil || !back.Cross || env["cross"] != "true" {
+		t.Fatalf("ToolchainFromEnv(%v) = %+v, %v", env, back, err)
+	}
+	env["revision"] = Revision()
+	if _, err := ToolchainFromEnv(env, f.out); err == nil || !strings.Contains(err.Error(), "planned by another den") {
+		t.Errorf("a cross wrapper with the native revision: %v", err)
+	}
+}
+
+func TestCrossLink(t *testing.T) {
+	f := newCrossFake(t)
+	zlib := f.unit("zlib-aarch64-linux-gnu") + "/lib/aarch64-linux-gnu"
+	env := []string{"NIX_STORE=" + f.store, "LIBRARY_PATH=" + zlib}
+	args := f.run(t, "aarch64-linux-gnu-gcc", env, "z.c", "-lz", "-o", "z")
+	for _, want := range []string{
+		"-B" + f.t.Libc + "/lib/aarch64-linux-gnu/",
+		"-B" + f.t.Binutils + "/aarch64-linux-gnu/bin/",
+		"-Wl,--dynamic-linker=" + f.t.Libc + "/lib/aarch64-linux-gnu/ld-linux-aarch64.so.1",
+		"-idirafter", f.t.Libc + "/include/aarch64-linux-gnu",
+		// GCC ignores LIBRARY_PATH as a cross compiler: the wrapper passes it as -L.
+		"-L" + zlib,
+		"-Wl,-rpath," + f.t.Libc + "/lib/aarch64-linux-gnu",
+		"-Wl,-rpath," + zlib,
+	} {
+		if !slices.Contains(args, want) {
+			t.Errorf("the cross gcc was not given %s: %q", want, args)
+		}
+	}
+	cxx := f.run(t, "aarch64-linux-gnu-g++", []string{"NIX_STORE=" + f.store}, "x.cc")
+	if !slices.Contains(cxx, "-Wl,-rpath,"+f.t.Runtime+"/lib/aarch64-linux-gnu") || slices.Contains(cxx, "-Wl,-rpath,"+f.t.GCC+"/aarch64-linux-gnu/lib") {
+		t.Errorf("C++ links without the target's libstdc++ dir, or with the cross gcc's: %q", cxx)
+	}
+	f.t.Runtime = ""
+	if files, _ := Wrapper(f.t); !strings.Contains(string(files["bin/aarch64-linux-gnu-g++"]), "gcc_lib="+f.t.GCC+"/aarch64-linux-gnu/lib\n") {
+		t.Error("without a runtime unit, C++ outputs load the cross gcc's libstdc++")
+	}
+	// Compiling only: no linker flags, and the -L of LIBRARY_PATH does no harm.
+	if fl := linkerFlags(f.run(t, "aarch64-linux-gnu-gcc", env, "-c", "z.c")); len(fl) != 0 {
+		t.Errorf("-c got linker flags %q", fl)
+	}
+}
+
+func TestCrossEnvAndFixup(t *testing.T) {
+	env := CrossEnv("/s/w", "aarch64-linux-gnu")
+	for k, v := range map[string]string{"CC": "aarch64-linux-gnu-gcc", "CXX": "aarch64-linux-gnu-g++", "AR": "aarch64-linux-gnu-ar",
+		"STRIP": "aarch64-linux-gnu-strip", "CONFIG_SITE": "/s/w/" + ConfigSite} {
+		if env[k] != v {
+			t.Errorf("%s=%q, want %q", k, env[k], v)
+		}
+	}
+	fx := CrossFixup("aarch64-linux-gnu")
+	if !strings.Contains(fx, "aarch64-linux-gnu-strip -S") || strings.Contains(strings.ReplaceAll(fx, "aarch64-linux-gnu-strip", ""), "strip -S") {
+		t.Errorf("cross fixup:\n%s", fx)
+	}
+}
