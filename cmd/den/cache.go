@@ -130,7 +130,7 @@ func checkCacheArg(rawURL string) error {
 	if !strings.Contains(rawURL, "://") {
 		abs, _ := filepath.Abs(rawURL)
 		return &usageError{err: fmt.Errorf("%q is not a cache URL", rawURL),
-			hints: []string{"a cache is file:///DIR or http(s)://HOST/PREFIX, for example file://" + abs}}
+			hints: []string{"a cache is file:///DIR, http(s)://HOST/PREFIX or s3://BUCKET/PREFIX?endpoint=URL, for example file://" + abs}}
 	}
 	return nil
 }
@@ -140,7 +140,7 @@ type CachePushCmd struct {
 	Key         string   `type:"path" placeholder:"FILE" env:"DEN_CACHE_KEY" help:"Secret key file to sign with (NAME.sec from den cache keygen)."`
 	Compression string   `enum:"zstd,xz,none" default:"zstd" help:"How NARs are compressed: zstd, xz or none."`
 	Jobs        int      `short:"j" default:"8" help:"Uploads at once."`
-	Cache       string   `arg:"" help:"The cache: file:///DIR or http(s)://HOST/PREFIX."`
+	Cache       string   `arg:"" help:"The cache: file:///DIR, http(s)://HOST/PREFIX or s3://BUCKET/PREFIX?endpoint=URL."`
 	Targets     []string `arg:"" optional:"" name:"package-or-path" help:"Packages or recipes of the project (realized first) or store paths; default: the whole environment."`
 	PrintLogs   bool     `short:"L" name:"print-build-logs" help:"Stream build logs to stderr."`
 	AllowImpure bool     `name:"allow-impure" help:"Push outputs built with host tools too."`
@@ -355,7 +355,7 @@ func (c *CacheServeCmd) Run(a *App) error {
 // CacheLsCmd is den cache ls.
 type CacheLsCmd struct {
 	Long  bool   `short:"l" help:"Also show NAR size, compressed size and signers."`
-	Cache string `arg:"" help:"The cache: file:///DIR or http(s)://HOST/PREFIX."`
+	Cache string `arg:"" help:"The cache: file:///DIR, http(s)://HOST/PREFIX or s3://BUCKET/PREFIX?endpoint=URL."`
 }
 
 func (c *CacheLsCmd) Run(a *App) error {
@@ -440,7 +440,7 @@ func humanSize(n int64) string {
 
 // CacheInfoCmd is den cache info.
 type CacheInfoCmd struct {
-	Cache string `arg:"" help:"The cache: file:///DIR or http(s)://HOST/PREFIX."`
+	Cache string `arg:"" help:"The cache: file:///DIR, http(s)://HOST/PREFIX or s3://BUCKET/PREFIX?endpoint=URL."`
 }
 
 func (c *CacheInfoCmd) Run(a *App) error {

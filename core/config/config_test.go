@@ -78,7 +78,8 @@ trusted-public-keys = ["`+good+`"]
 	delete(vars, "DEN_SUBSTITUTERS")
 
 	for _, tc := range []struct{ toml, want string }{
-		{`substituters = ["s3://bucket"]`, `substituters[0]: "s3://bucket": den reads caches from file://, http:// and https:// URLs, not s3://`},
+		{`substituters = ["gs://bucket"]`, `substituters[0]: "gs://bucket": den reads caches from file://, http(s):// and s3:// URLs, not gs://`},
+		{`substituters = ["s3:///prefix"]`, `substituters[0]: "s3:///prefix" has no bucket`},
 		{`substituters = ["file:///a", "file://rel/dir"]`, `substituters[1]: "file://rel/dir": a file URL has no host`},
 		{`substituters = ["/srv/cache"]`, `is not a cache URL`},
 		{`substituters = ["http://h/?priority=high"]`, `priority="high" is not an integer`},

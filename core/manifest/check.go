@@ -93,7 +93,7 @@ func (c *checker) caches(doc *document) error {
 	if ent := c.lay.get([]string{"caches", "substituters"}); ent != nil {
 		for i, s := range doc.Caches.Substituters {
 			if err := config.CheckSubstituter(s); err != nil {
-				return c.f.errorAt(elemAt(ent, i).at(), "a cache is file:///DIR or http(s)://HOST/PREFIX, optionally with ?priority=N", "%v", err)
+				return c.f.errorAt(elemAt(ent, i).at(), "a cache is file:///DIR, http(s)://HOST/PREFIX or s3://BUCKET/PREFIX?endpoint=…, optionally with ?priority=N", "%v", err)
 			}
 		}
 	}
