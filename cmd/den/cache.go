@@ -140,7 +140,8 @@ type CachePushCmd struct {
 	Key         string   `type:"path" placeholder:"FILE" env:"DEN_CACHE_KEY" help:"Secret key file to sign with (NAME.sec from den cache keygen)."`
 	Compression string   `enum:"zstd,xz,none" default:"zstd" help:"How NARs are compressed: zstd, xz or none."`
 	Jobs        int      `short:"j" default:"8" help:"Uploads at once."`
-	Cache       string   `arg:"" help:"The cache: file:///DIR, http(s)://HOST/PREFIX or s3://BUCKET/PREFIX?endpoint=URL."`
+	Pending     bool     `help:"Push what push after build ([caches] push) left queued, to the caches it was queued for (only CACHE's, if given)."`
+	Cache       string   `arg:"" optional:"" help:"The cache: file:///DIR, http(s)://HOST/PREFIX or s3://BUCKET/PREFIX?endpoint=URL."`
 	Targets     []string `arg:"" optional:"" name:"package-or-path" help:"Packages or recipes of the project (realized first) or store paths; default: the whole environment."`
 	PrintLogs   bool     `short:"L" name:"print-build-logs" help:"Stream build logs to stderr."`
 	AllowImpure bool     `name:"allow-impure" help:"Push outputs built with host tools too."`
@@ -150,6 +151,24 @@ func (c *CachePushCmd) Run(a *App) error {
 	key, err := readSecretKey(c.Key)
 	if err != nil {
 		return err
+	}
+	if c.Pending {
+		if len(c.Targets) > 0 {
+			return &usageError{err: errors.New("den cache push --pending pushes the queue; it takes no packages or paths"),
+				hints: []string{"den cache push --pending [CACHE]"}}
+		}
+		if c.Cache != "" {
+			if err := checkCacheArg(c.Cache); err != nil {
+				return err
+			}
+		}
+		ctx, stop := signalContext()
+		defer stop()
+		return a.pushPending(ctx, c.Cache, key)
+	}
+	if c.Cache == "" {
+		return &usageError{err: errors.New("den cache push needs the cache to push to"),
+			hints: []string{"den cache push --key NAME.sec CACHE [PACKAGE|PATH...]", "den cache push --pending pushes what push after build left queued"}}
 	}
 	cc, err := a.openCache(c.Cache)
 	if err != nil {

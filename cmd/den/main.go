@@ -133,6 +133,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	defer stopSignals()
 	app := &App{Stdout: stdout, Stderr: stderr, Globals: &cli.Globals}
 	err = kctx.Run(app)
+	// What was built is pushed even when the command failed later (a build's dependencies are
+	// worth sharing); a signal leaves it queued.
+	if stoppedSignal() == 0 {
+		app.finishPush()
+	}
 	if app.cleanup != nil {
 		app.cleanup()
 	}

@@ -57,8 +57,9 @@ type S3Error struct {
 	URL     string // the cache, as URL() says it
 	Kind    S3ErrorKind
 	Code    string // the server's error code (InvalidAccessKeyId, NoSuchBucket, …), if it sent one
-	Profile string // the profile the credentials came from, when the URL names one
-	Err     error
+	Profile  string // the profile the credentials came from, when the URL names one
+	Endpoint string // scheme://host[:port] the requests went to
+	Err      error
 }
 
 func (e *S3Error) Error() string {
@@ -76,7 +77,7 @@ func (e *S3Error) Error() string {
 		bucket, _, _ := strings.Cut(strings.TrimPrefix(e.URL, "s3://"), "/")
 		return fmt.Sprintf("%s: the bucket %s does not exist at this endpoint; create it, or correct the bucket name or ?endpoint=", e.URL, bucket)
 	case S3Unreachable:
-		return fmt.Sprintf("%s: cannot reach the endpoint: %v; check ?endpoint= (and ?scheme=http for a plain-HTTP server) and that the server is running", e.URL, e.Err)
+		return fmt.Sprintf("%s: cannot reach the endpoint %s: %v; check ?endpoint= (and ?scheme=http for a plain-HTTP server) and that the server is running", e.URL, e.Endpoint, e.Err)
 	}
 	return fmt.Sprintf("%s: %v", e.URL, e.Err)
 }
@@ -208,7 +209,7 @@ func (c *s3Cache) fail(op, name string, err error) error {
 		return err
 	}
 	resp := minio.ToErrorResponse(err)
-	e := &S3Error{URL: c.URL(), Code: resp.Code, Profile: c.profile, Err: err}
+	e := &S3Error{URL: c.URL(), Code: resp.Code, Profile: c.profile, Endpoint: c.client.EndpointURL().String(), Err: err}
 	switch resp.Code {
 	case "NoSuchKey", "NotFound":
 		return fmt.Errorf("%s/%s: %w", c.URL(), name, ErrNotFound)
@@ -232,6 +233,9 @@ func (c *s3Cache) fail(op, name string, err error) error {
 		var ue *url.Error
 		if errors.As(err, &oe) || errors.As(err, &ne) || errors.As(err, &ue) {
 			e.Kind = S3Unreachable
+			if errors.As(err, &ue) {
+				e.Err = ue.Err // *url.Error's own spelling repeats the URL, quoted
+			}
 			return e
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"path/filepath"
 	"strconv"
 	"strings"
 )
@@ -108,6 +109,23 @@ func (c *Config) readCaches(getenv Getenv) error {
 		if err := CheckSubstituter(s); err != nil {
 			errs = append(errs, fmt.Errorf("%s[%d]: %v", subsFrom, i, err))
 		}
+	}
+	for i, s := range c.User.Caches.Push {
+		if err := CheckSubstituter(s); err != nil {
+			errs = append(errs, fmt.Errorf("%s: caches.push[%d]: %v", c.File, i, err))
+		}
+	}
+	if k := c.User.Caches.PushKey; k != "" {
+		if strings.HasPrefix(k, "~/") && getenv("HOME") != "" {
+			k = filepath.Join(getenv("HOME"), k[2:])
+		}
+		if !filepath.IsAbs(k) {
+			k = filepath.Join(filepath.Dir(c.File), k)
+		}
+		c.User.Caches.PushKey = filepath.Clean(k)
+	}
+	if len(c.User.Caches.Push) > 0 && c.User.Caches.PushKey == "" && getenv("DEN_CACHE_KEY") == "" {
+		errs = append(errs, fmt.Errorf("%s: caches.push names caches but no push-key signs for them; set push-key = \"PATH/NAME.sec\" (den cache keygen NAME makes one) or DEN_CACHE_KEY", c.File))
 	}
 	for i, k := range c.User.TrustedPublicKeys {
 		if err := CheckPublicKey(k); err != nil {
