@@ -54,9 +54,9 @@ const (
 // S3Error is a failed request to an S3 cache, said in one line that names the cache (never a
 // secret) and what to do.
 type S3Error struct {
-	URL     string // the cache, as URL() says it
-	Kind    S3ErrorKind
-	Code    string // the server's error code (InvalidAccessKeyId, NoSuchBucket, …), if it sent one
+	URL      string // the cache, as URL() says it
+	Kind     S3ErrorKind
+	Code     string // the server's error code (InvalidAccessKeyId, NoSuchBucket, …), if it sent one
 	Profile  string // the profile the credentials came from, when the URL names one
 	Endpoint string // scheme://host[:port] the requests went to
 	Err      error
