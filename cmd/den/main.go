@@ -11,6 +11,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -137,6 +138,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	// worth sharing); a signal leaves it queued.
 	if stoppedSignal() == 0 {
 		app.finishPush()
+		if err == nil && stoppedSignal() != 0 {
+			err = context.Canceled // stopped while waiting for the pushes: report says so
+		}
 	}
 	if app.cleanup != nil {
 		app.cleanup()

@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/den-sh/den/core/build"
 	"github.com/den-sh/den/core/cache"
@@ -190,7 +191,14 @@ func (a *App) finishPush() {
 	}
 	a.pusher = nil
 	close(p.closed)
-	<-p.done
+	select {
+	case <-p.done:
+	case <-time.After(2 * time.Second):
+		if !a.Globals.Quiet {
+			fmt.Fprintln(a.Stderr, "waiting for the pushes to finish (Ctrl-C leaves them queued for the next den)")
+		}
+		<-p.done
+	}
 	p.stop()
 	if a.Globals.Quiet {
 		return
