@@ -154,7 +154,7 @@ func openS3(rawURL, bare string, u *url.URL, prio int, client *http.Client) (Cac
 		transport = http.DefaultTransport
 	}
 	lookup := minio.BucketLookupAuto
-	if custom {
+	if custom && !strings.HasSuffix(strings.Split(endpoint, ":")[0], ".amazonaws.com") {
 		// Other servers mostly serve buckets only as a path (no wildcard DNS on loopback or a LAN).
 		lookup = minio.BucketLookupPath
 	}
