@@ -59,12 +59,17 @@ type S3Error struct {
 	Code     string // the server's error code (InvalidAccessKeyId, NoSuchBucket, …), if it sent one
 	Profile  string // the profile the credentials came from, when the URL names one
 	Endpoint string // scheme://host[:port] the requests went to
-	Err      error
+	// Anonymous says no credentials were found, so the requests were unsigned.
+	Anonymous bool
+	Err       error
 }
 
 func (e *S3Error) Error() string {
 	switch e.Kind {
 	case S3Credentials:
+		if e.Anonymous {
+			return fmt.Sprintf("%s refused access (%s) without credentials, and none were found; set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or a profile in ~/.aws/credentials (AWS_PROFILE or ?profile=)", e.URL, e.Code)
+		}
 		if e.Code == "" && e.Profile != "" {
 			return fmt.Sprintf("%s: no credentials for profile %s in ~/.aws/credentials or ~/.aws/config (%v); add them, or correct ?profile=", e.URL, e.Profile, e.Err)
 		}
@@ -221,6 +226,16 @@ func (c *s3Cache) fail(op, name string, err error) error {
 		e.Kind = S3Credentials
 		return e
 	case "AccessDenied":
+		anonymous := false
+		if v, err := c.creds.Get(); err == nil && v.AccessKeyID == "" {
+			anonymous = true
+		}
+		// Every cache has nix-cache-info: refused that, unsigned, the bucket is not public, and
+		// that is the thing to say. Other files a public bucket may refuse for being missing.
+		if anonymous && (name == "nix-cache-info" || (op != "get" && op != "head")) {
+			e.Kind, e.Anonymous = S3Credentials, true
+			return e
+		}
 		if op == "get" || op == "head" {
 			return fmt.Errorf("%s/%s: %w", c.URL(), name, ErrNotFound)
 		}

@@ -210,6 +210,17 @@ func TestS3Errors(t *testing.T) {
 		err = c.Put(ctx, "x.narinfo", strings.NewReader("x"))
 		s3ErrorOf(t, err, S3Credentials)
 	})
+	t.Run("no credentials", func(t *testing.T) {
+		t.Setenv("AWS_ACCESS_KEY_ID", "")
+		t.Setenv("AWS_SECRET_ACCESS_KEY", "")
+		os.Unsetenv("AWS_ACCESS_KEY_ID")
+		os.Unsetenv("AWS_SECRET_ACCESS_KEY")
+		_, err := openS3Cache(t, srv.CacheURL("cache")).Info(ctx)
+		se := s3ErrorOf(t, err, S3Credentials)
+		if !se.Anonymous || !strings.Contains(err.Error(), "none were found") {
+			t.Errorf("anonymous: %v", err)
+		}
+	})
 	t.Run("missing bucket", func(t *testing.T) {
 		c := openS3Cache(t, srv.CacheURL("nosuch/prefix"))
 		_, err := c.Info(ctx)

@@ -57,6 +57,15 @@ func Start(buckets ...string) (*Server, error) {
 		cut := s.cut
 		s.mu.Unlock()
 		m := credentialRE.FindStringSubmatch(r.Header.Get("Authorization"))
+		if m == nil && r.URL.Query().Get("X-Amz-Credential") == "" {
+			// Unsigned: the buckets are private, as S3 answers it.
+			w.Header().Set("Content-Type", "application/xml")
+			w.WriteHeader(http.StatusForbidden)
+			if r.Method != http.MethodHead {
+				fmt.Fprint(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>`)
+			}
+			return
+		}
 		if m == nil || m[1] != AccessKey {
 			w.Header().Set("Content-Type", "application/xml")
 			w.WriteHeader(http.StatusForbidden)
