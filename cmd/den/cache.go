@@ -130,7 +130,7 @@ func checkCacheArg(rawURL string) error {
 	if !strings.Contains(rawURL, "://") {
 		abs, _ := filepath.Abs(rawURL)
 		return &usageError{err: fmt.Errorf("%q is not a cache URL", rawURL),
-			hints: []string{"a cache is file:///DIR or http(s)://HOST/PREFIX, for example file://" + abs}}
+			hints: []string{"a cache is file:///DIR, http(s)://HOST/PREFIX or s3://BUCKET/PREFIX?endpoint=URL, for example file://" + abs}}
 	}
 	return nil
 }
@@ -140,7 +140,8 @@ type CachePushCmd struct {
 	Key         string   `type:"path" placeholder:"FILE" env:"DEN_CACHE_KEY" help:"Secret key file to sign with (NAME.sec from den cache keygen)."`
 	Compression string   `enum:"zstd,xz,none" default:"zstd" help:"How NARs are compressed: zstd, xz or none."`
 	Jobs        int      `short:"j" default:"8" help:"Uploads at once."`
-	Cache       string   `arg:"" help:"The cache: file:///DIR or http(s)://HOST/PREFIX."`
+	Pending     bool     `help:"Push what push after build ([caches] push) left queued, to the caches it was queued for (only CACHE's, if given)."`
+	Cache       string   `arg:"" optional:"" help:"The cache: file:///DIR, http(s)://HOST/PREFIX or s3://BUCKET/PREFIX?endpoint=URL."`
 	Targets     []string `arg:"" optional:"" name:"package-or-path" help:"Packages or recipes of the project (realized first) or store paths; default: the whole environment."`
 	PrintLogs   bool     `short:"L" name:"print-build-logs" help:"Stream build logs to stderr."`
 	AllowImpure bool     `name:"allow-impure" help:"Push outputs built with host tools too."`
@@ -150,6 +151,24 @@ func (c *CachePushCmd) Run(a *App) error {
 	key, err := readSecretKey(c.Key)
 	if err != nil {
 		return err
+	}
+	if c.Pending {
+		if len(c.Targets) > 0 {
+			return &usageError{err: errors.New("den cache push --pending pushes the queue; it takes no packages or paths"),
+				hints: []string{"den cache push --pending [CACHE]"}}
+		}
+		if c.Cache != "" {
+			if err := checkCacheArg(c.Cache); err != nil {
+				return err
+			}
+		}
+		ctx, stop := signalContext()
+		defer stop()
+		return a.pushPending(ctx, c.Cache, key)
+	}
+	if c.Cache == "" {
+		return &usageError{err: errors.New("den cache push needs the cache to push to"),
+			hints: []string{"den cache push --key NAME.sec CACHE [PACKAGE|PATH...]", "den cache push --pending pushes what push after build left queued"}}
 	}
 	cc, err := a.openCache(c.Cache)
 	if err != nil {
@@ -355,7 +374,7 @@ func (c *CacheServeCmd) Run(a *App) error {
 // CacheLsCmd is den cache ls.
 type CacheLsCmd struct {
 	Long  bool   `short:"l" help:"Also show NAR size, compressed size and signers."`
-	Cache string `arg:"" help:"The cache: file:///DIR or http(s)://HOST/PREFIX."`
+	Cache string `arg:"" help:"The cache: file:///DIR, http(s)://HOST/PREFIX or s3://BUCKET/PREFIX?endpoint=URL."`
 }
 
 func (c *CacheLsCmd) Run(a *App) error {
@@ -440,7 +459,7 @@ func humanSize(n int64) string {
 
 // CacheInfoCmd is den cache info.
 type CacheInfoCmd struct {
-	Cache string `arg:"" help:"The cache: file:///DIR or http(s)://HOST/PREFIX."`
+	Cache string `arg:"" help:"The cache: file:///DIR, http(s)://HOST/PREFIX or s3://BUCKET/PREFIX?endpoint=URL."`
 }
 
 func (c *CacheInfoCmd) Run(a *App) error {

@@ -95,6 +95,7 @@ type App struct {
 	goClient *gomod.Client
 	goErr    error
 	client   *http.Client // httpClient's
+	pusher   *pusher      // push after build, when caches are configured
 }
 
 // Config loads the environment and user config once.
@@ -190,6 +191,9 @@ func (a *App) Builder(printLogs bool) (*build.Builder, error) {
 		MaxProcesses: a.cfg.User.BuildMaxProcesses,
 	}
 	if err := a.wireSubstitution(a.builder); err != nil {
+		return nil, err
+	}
+	if err := a.wirePush(a.builder); err != nil {
 		return nil, err
 	}
 	return a.builder, nil

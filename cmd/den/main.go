@@ -11,6 +11,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -133,6 +134,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 	defer stopSignals()
 	app := &App{Stdout: stdout, Stderr: stderr, Globals: &cli.Globals}
 	err = kctx.Run(app)
+	// What was built is pushed even when the command failed later (a build's dependencies are
+	// worth sharing); a signal leaves it queued.
+	if stoppedSignal() == 0 {
+		app.finishPush()
+		if err == nil && stoppedSignal() != 0 {
+			err = context.Canceled // stopped while waiting for the pushes: report says so
+		}
+	}
 	if app.cleanup != nil {
 		app.cleanup()
 	}

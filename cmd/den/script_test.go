@@ -112,6 +112,7 @@ func setupScript(env *testscript.Env) error {
 		env.Values["debian"] = &fakeDebian{tb: tb}
 	}
 	env.Values["npm"] = &fakeNPM{}
+	env.Values["s3"] = &fakeS3{}
 	return os.MkdirAll(w+"/home", 0o755)
 }
 

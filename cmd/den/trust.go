@@ -150,6 +150,9 @@ func projectSummary(m *manifest.Manifest) []string {
 	if len(m.Caches.Substituters) > 0 || len(m.Caches.TrustedPublicKeys) > 0 {
 		out = append(out, fmt.Sprintf("binary caches: %s, trusting %d key(s)", strings.Join(m.Caches.Substituters, ", "), len(m.Caches.TrustedPublicKeys)))
 	}
+	if len(m.Caches.Push) > 0 {
+		out = append(out, fmt.Sprintf("pushes what den builds for it to: %s (signed with your push-key)", strings.Join(m.Caches.Push, ", ")))
+	}
 	if len(out) == 0 {
 		out = append(out, "nothing yet")
 	}

@@ -63,6 +63,10 @@ type Builder struct {
 	// path valid from a binary cache, references included, and reports whether it could. A
 	// derivation whose output substitutes needs none of its inputs.
 	Substitute func(ctx context.Context, p storepath.Path) (bool, error)
+	// Realized, when set, is told of every derivation whose output this process built or fetched
+	// from upstream (not one substituted or found valid), once the output is published: push
+	// after build queues them. It must not block.
+	Realized func(d *derivation.Derivation)
 	// NoBuild forbids building and fetching from upstream: a path that does not substitute is an
 	// error naming its package.
 	NoBuild bool
@@ -227,7 +231,7 @@ func (b *Builder) realize(ctx context.Context, d *derivation.Derivation) error {
 	}
 	defer release()
 	if d.IsFixed() {
-		_, err := b.Store.Ensure(d.Out, func(tmp string) (string, store.Publish, error) {
+		made, err := b.Store.Ensure(d.Out, func(tmp string) (string, store.Publish, error) {
 			if d.Builder == derivation.BuilderGoVendor || d.Builder == derivation.BuilderNPMDeps {
 				h, err := hash.Parse(d.OutputHash, "")
 				if err != nil {
@@ -248,6 +252,9 @@ func (b *Builder) realize(ctx context.Context, d *derivation.Derivation) error {
 			}
 			return tmp, store.Publish{CA: d.Builder + ":" + d.OutputHash}, b.fetchGo(ctx, d, tmp)
 		})
+		if err == nil && made && b.Realized != nil {
+			b.Realized(d)
+		}
 		return err
 	}
 	drv := d.Encode()
@@ -255,7 +262,7 @@ func (b *Builder) realize(ctx context.Context, d *derivation.Derivation) error {
 	if err != nil {
 		return err
 	}
-	_, err = b.Store.Ensure(d.Out, func(tmp string) (string, store.Publish, error) {
+	made, err := b.Store.Ensure(d.Out, func(tmp string) (string, store.Publish, error) {
 		build := b.build
 		switch d.Builder {
 		case derivation.BuilderDebUnit:
@@ -272,8 +279,13 @@ func (b *Builder) realize(ctx context.Context, d *derivation.Derivation) error {
 	}
 	// The derivation is stored only beside a published output, so a failed build leaves the
 	// store as it was.
-	_, err = b.Store.AddText(d.Name+".drv", drv, d.References())
-	return err
+	if _, err = b.Store.AddText(d.Name+".drv", drv, d.References()); err != nil {
+		return err
+	}
+	if made && b.Realized != nil {
+		b.Realized(d)
+	}
+	return nil
 }
 
 // checkNative refuses a native derivation for another system, before its inputs are fetched.

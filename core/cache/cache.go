@@ -54,8 +54,8 @@ const (
 	maxListSize      = 256 << 20
 )
 
-// Open parses a cache URL: file:///dir or http(s)://host/prefix, each with an optional
-// "?priority=N" as in Nix. Other query parameters Nix knows (compression=, secret-key=, …) are
+// Open parses a cache URL: file:///dir, http(s)://host/prefix or s3://bucket/prefix (see s3.go),
+// each with an optional "?priority=N" as in Nix. Other query parameters Nix knows (compression=, secret-key=, …) are
 // accepted and ignored, so a URL copied from a Nix configuration works. client nil means one
 // with den's default timeouts.
 func Open(rawURL string, client *http.Client) (Cache, error) {
@@ -92,8 +92,13 @@ func Open(rawURL string, client *http.Client) (Cache, error) {
 		}
 		u.RawQuery, u.Fragment = "", ""
 		return &httpCache{baseCache: baseCache{raw: bare, prio: prio}, root: strings.TrimRight(u.String(), "/"), client: client}, nil
+	case "s3":
+		if client == nil {
+			client = httpclient.New(httpclient.Timeouts{})
+		}
+		return openS3(rawURL, bare, u, prio, client)
 	}
-	return nil, fmt.Errorf("unsupported cache URL %q; use file:///dir or http(s)://host/path", rawURL)
+	return nil, fmt.Errorf("unsupported cache URL %q; use file:///dir, http(s)://host/path or s3://bucket/prefix", rawURL)
 }
 
 // baseCache holds what both kinds share: the URL, the priority and the nix-cache-info read once.

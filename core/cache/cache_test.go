@@ -119,7 +119,7 @@ func TestFilePutCancelled(t *testing.T) {
 
 func TestOpenErrors(t *testing.T) {
 	for _, tc := range []struct{ url, want string }{
-		{"s3://bucket", "unsupported cache URL"},
+		{"gs://bucket", "unsupported cache URL"},
 		{"/tmp/cache", "unsupported cache URL"},
 		{"file://host/dir", "names host"},
 		{"file://?x", "no absolute directory"},

@@ -15,6 +15,13 @@
 // Nix's protocol has no way to list a cache. den's own servers (DirHandler, StoreHandler) answer
 // GET <root>/?den-list with the narinfo names and a "Den-List: 1" header, which is how
 // Cache.List works over HTTP; against any other host List says listing is not supported.
+//
+// A cache is a directory (file://), an HTTP server (http(s)://) or a bucket of an S3-compatible
+// object store (s3://, Nix's URL form; see s3.go), each just a backend of the Cache interface, so
+// that substitution checks and push ordering are the same for all. The S3 client is minio-go
+// rather than aws-sdk-go-v2: one module instead of a dozen, written for every S3-compatible server
+// as much as for AWS, with SigV4, path-style addressing, the AWS credential files and parallel
+// multipart uploads built in; signing S3 requests by hand would be den's riskiest code for no gain.
 package cache
 
 import (

@@ -129,7 +129,7 @@ func (s *Substituter) init() {
 }
 
 func isRemote(u string) bool {
-	return strings.HasPrefix(u, "http://") || strings.HasPrefix(u, "https://")
+	return strings.HasPrefix(u, "http://") || strings.HasPrefix(u, "https://") || strings.HasPrefix(u, "s3://")
 }
 
 func (s *Substituter) warn(p storepath.Path, c Cache, err error) {
@@ -856,6 +856,11 @@ func narLocation(c Cache, u string) (name, elsewhere string, err error) {
 	}
 	if home.Scheme == "file" {
 		return "", "", fmt.Errorf("its URL %s is outside the cache directory %s", u, home.Path)
+	}
+	if home.Scheme == "s3" {
+		// Another prefix of the bucket would need the endpoint and credentials, which the URL
+		// does not carry; Nix writes relative URLs.
+		return "", "", fmt.Errorf("its URL %s is outside the cache's prefix %s", u, c.URL())
 	}
 	dir, file := path.Split(target.Path)
 	if path.Clean(target.Path) != target.Path || file == "" {

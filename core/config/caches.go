@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"path/filepath"
 	"strconv"
 	"strings"
 )
 
 // CheckSubstituter reports what is wrong with a binary cache URL as a user writes it in
-// substituters: file:///DIR or http(s)://HOST[/PREFIX], with an optional ?priority=N as in Nix.
+// substituters: file:///DIR, http(s)://HOST[/PREFIX] or s3://BUCKET[/PREFIX], with an optional
+// ?priority=N as in Nix, and for s3:// Nix's endpoint=, region=, profile= and scheme=.
 // It checks the spelling only; whether the cache answers is for the cache machinery to find out.
 // It lives here, free of the cache code, so that reading config.toml and den.toml stays cheap.
 func CheckSubstituter(s string) error {
@@ -30,17 +32,27 @@ func CheckSubstituter(s string) error {
 		if u.Host == "" {
 			return fmt.Errorf("%q has no host", s)
 		}
+	case "s3":
+		if u.Host == "" {
+			return fmt.Errorf("%q has no bucket; write s3://BUCKET[/PREFIX]?endpoint=…", s)
+		}
 	case "":
-		return fmt.Errorf("%q is not a cache URL; write file:///DIR or http(s)://HOST/…", s)
+		return fmt.Errorf("%q is not a cache URL; write file:///DIR, http(s)://HOST/… or s3://BUCKET/…", s)
 	default:
-		return fmt.Errorf("%q: den reads caches from file://, http:// and https:// URLs, not %s://", s, u.Scheme)
+		return fmt.Errorf("%q: den reads caches from file://, http(s):// and s3:// URLs, not %s://", s, u.Scheme)
 	}
 	q, err := url.ParseQuery(u.RawQuery)
 	if err != nil {
 		return fmt.Errorf("%q: bad query: %v", s, err)
 	}
 	for k, vs := range q {
+		if u.Scheme == "s3" && s3Params[k] {
+			continue
+		}
 		if k != "priority" {
+			if u.Scheme == "s3" {
+				return fmt.Errorf("%q: unknown parameter %q (s3:// takes priority, endpoint, region, profile and scheme)", s, k)
+			}
 			return fmt.Errorf("%q: unknown parameter %q (the only one is priority=N)", s, k)
 		}
 		for _, v := range vs {
@@ -50,6 +62,15 @@ func CheckSubstituter(s string) error {
 		}
 	}
 	return nil
+}
+
+// s3Params are the parameters of Nix's s3:// store URLs that den's S3 caches take besides
+// priority; Nix's tuning ones (compression, multipart-upload, buffer-size) are accepted too and
+// ignored, so that a URL copied from a Nix configuration works.
+var s3Params = map[string]bool{
+	"endpoint": true, "region": true, "profile": true, "scheme": true,
+	"compression": true, "narinfo-compression": true, "ls-compression": true, "log-compression": true,
+	"multipart-upload": true, "buffer-size": true, "write-nar-listing": true, "parallel-compression": true,
 }
 
 // CheckPublicKey reports what is wrong with a trusted public key in Nix's format: NAME:BASE64
@@ -88,6 +109,23 @@ func (c *Config) readCaches(getenv Getenv) error {
 		if err := CheckSubstituter(s); err != nil {
 			errs = append(errs, fmt.Errorf("%s[%d]: %v", subsFrom, i, err))
 		}
+	}
+	for i, s := range c.User.Caches.Push {
+		if err := CheckSubstituter(s); err != nil {
+			errs = append(errs, fmt.Errorf("%s: caches.push[%d]: %v", c.File, i, err))
+		}
+	}
+	if k := c.User.Caches.PushKey; k != "" {
+		if strings.HasPrefix(k, "~/") && getenv("HOME") != "" {
+			k = filepath.Join(getenv("HOME"), k[2:])
+		}
+		if !filepath.IsAbs(k) {
+			k = filepath.Join(filepath.Dir(c.File), k)
+		}
+		c.User.Caches.PushKey = filepath.Clean(k)
+	}
+	if len(c.User.Caches.Push) > 0 && c.User.Caches.PushKey == "" && getenv("DEN_CACHE_KEY") == "" {
+		errs = append(errs, fmt.Errorf("%s: caches.push names caches but no push-key signs for them; set push-key = \"PATH/NAME.sec\" (den cache keygen NAME makes one) or DEN_CACHE_KEY", c.File))
 	}
 	for i, k := range c.User.TrustedPublicKeys {
 		if err := CheckPublicKey(k); err != nil {

@@ -48,6 +48,8 @@ type UserConfig struct {
 	Substituters      []string            `toml:"substituters"`
 	TrustedPublicKeys []string            `toml:"trusted-public-keys"`
 	Mirrors           map[string][]string `toml:"mirrors"`
+	// Caches is the [caches] table: where den pushes what it builds.
+	Caches UserCaches `toml:"caches"`
 	// DebianSources name Debian archives in apt's one-line form without "deb"
 	// ("[signed-by=KEYRING] URI SUITE..."); when set, they replace the host's apt sources.
 	DebianSources []string          `toml:"debian-sources"`
@@ -71,6 +73,14 @@ type UserConfig struct {
 	// selects, with its hashes) before asking the registries again: a Go duration such as "1h"
 	// or "10m", "0" to ask every time; empty means an hour (see ResolutionTTL).
 	ResolveTTL string `toml:"resolve-ttl"`
+}
+
+// UserCaches is config.toml's [caches]: every path den builds or fetches from upstream (none
+// built with declared host tools) is queued for the caches of Push and pushed in the background,
+// its narinfos signed with the secret key in PushKey (NAME.sec of den cache keygen).
+type UserCaches struct {
+	Push    []string `toml:"push"`
+	PushKey string   `toml:"push-key"`
 }
 
 // ResolutionTTL is resolve-ttl as a duration, an hour when unset; Load has checked it.

@@ -78,11 +78,15 @@ trusted-public-keys = ["`+good+`"]
 	delete(vars, "DEN_SUBSTITUTERS")
 
 	for _, tc := range []struct{ toml, want string }{
-		{`substituters = ["s3://bucket"]`, `substituters[0]: "s3://bucket": den reads caches from file://, http:// and https:// URLs, not s3://`},
+		{`substituters = ["gs://bucket"]`, `substituters[0]: "gs://bucket": den reads caches from file://, http(s):// and s3:// URLs, not gs://`},
+		{`substituters = ["s3:///prefix"]`, `substituters[0]: "s3:///prefix" has no bucket`},
 		{`substituters = ["file:///a", "file://rel/dir"]`, `substituters[1]: "file://rel/dir": a file URL has no host`},
 		{`substituters = ["/srv/cache"]`, `is not a cache URL`},
 		{`substituters = ["http://h/?priority=high"]`, `priority="high" is not an integer`},
 		{`substituters = ["http://h/?trusted=1"]`, `unknown parameter "trusted"`},
+		{"[caches]\npush = [\"ftp://h\"]\npush-key = \"/k.sec\"", `caches.push[0]: "ftp://h": den reads caches from`},
+		{"[caches]\npush = [\"file:///c\"]", `caches.push names caches but no push-key signs for them`},
+		{"[caches]\npushes = [\"file:///c\"]", `pushes`},
 		{`trusted-public-keys = ["nocolon"]`, `trusted-public-keys[0]: "nocolon" is not a public key`},
 		{`trusted-public-keys = ["k:!!"]`, `public key "k": the part after the colon is not base64`},
 		{`trusted-public-keys = ["k:AAAA"]`, `public key "k" is 3 bytes long, an ed25519 public key is 32`},
@@ -93,6 +97,10 @@ trusted-public-keys = ["`+good+`"]
 		if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), file) {
 			t.Errorf("%s: got %v, want %q naming %s", tc.toml, err, tc.want, file)
 		}
+	}
+	os.WriteFile(file, []byte("[caches]\npush = [\"s3://b/p?endpoint=http://127.0.0.1:1&profile=ci\"]\npush-key = \"keys/team-1.sec\"\n"), 0o644)
+	if c, err := Load(env(vars)); err != nil || len(c.User.Caches.Push) != 1 || c.User.Caches.PushKey != filepath.Join(dir, "den", "keys", "team-1.sec") {
+		t.Errorf("[caches] push: %v %+v", err, c.User.Caches)
 	}
 	os.WriteFile(file, nil, 0o644)
 	vars["DEN_TRUSTED_PUBLIC_KEYS"] = good + " bad"

@@ -70,7 +70,7 @@ func (c *checker) fill(doc *document) error {
 	if err := c.caches(doc); err != nil {
 		return err
 	}
-	m.Caches = Caches{Substituters: doc.Caches.Substituters, TrustedPublicKeys: doc.Caches.TrustedPublicKeys}
+	m.Caches = Caches{Substituters: doc.Caches.Substituters, TrustedPublicKeys: doc.Caches.TrustedPublicKeys, Push: doc.Caches.Push}
 
 	if ent := c.lay.get([]string{"recipes"}); ent != nil {
 		m.Recipes = map[string]*Recipe{}
@@ -93,7 +93,14 @@ func (c *checker) caches(doc *document) error {
 	if ent := c.lay.get([]string{"caches", "substituters"}); ent != nil {
 		for i, s := range doc.Caches.Substituters {
 			if err := config.CheckSubstituter(s); err != nil {
-				return c.f.errorAt(elemAt(ent, i).at(), "a cache is file:///DIR or http(s)://HOST/PREFIX, optionally with ?priority=N", "%v", err)
+				return c.f.errorAt(elemAt(ent, i).at(), "a cache is file:///DIR, http(s)://HOST/PREFIX or s3://BUCKET/PREFIX?endpoint=…, optionally with ?priority=N", "%v", err)
+			}
+		}
+	}
+	if ent := c.lay.get([]string{"caches", "push"}); ent != nil {
+		for i, s := range doc.Caches.Push {
+			if err := config.CheckSubstituter(s); err != nil {
+				return c.f.errorAt(elemAt(ent, i).at(), "a cache is file:///DIR, http(s)://HOST/PREFIX or s3://BUCKET/PREFIX?endpoint=…", "%v", err)
 			}
 		}
 	}

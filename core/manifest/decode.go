@@ -31,6 +31,7 @@ func (f *file) decode(lay *layout) (*document, error) {
 	if e := r.byName["caches"]; e != nil {
 		doc.Caches.Substituters = strs(e.byName["substituters"])
 		doc.Caches.TrustedPublicKeys = strs(e.byName["trusted-public-keys"])
+		doc.Caches.Push = strs(e.byName["push"])
 	}
 	if e := r.byName["recipes"]; e != nil {
 		doc.Recipes = make(map[string]recipeDoc, len(e.children))

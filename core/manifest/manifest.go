@@ -80,6 +80,9 @@ type Options struct {
 type Caches struct {
 	Substituters      []string
 	TrustedPublicKeys []string
+	// Push are caches every path den builds or fetches for the project is pushed to, signed with
+	// the user's push-key (config.toml's [caches]); used only once the project is allowed.
+	Push []string
 }
 
 // Recipe is a package built from source, defined in the project by [recipes.NAME].
@@ -209,6 +212,7 @@ type document struct {
 	Caches struct {
 		Substituters      []string `toml:"substituters"`
 		TrustedPublicKeys []string `toml:"trusted-public-keys"`
+		Push              []string `toml:"push"`
 	} `toml:"caches"`
 	Recipes map[string]recipeDoc `toml:"recipes"`
 }

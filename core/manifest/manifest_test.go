@@ -228,10 +228,14 @@ hint: keys in recipes.hello are description, version, src, build, deps, host-too
    2 | gopls = { versoin = "latest" }
      |           ^
 hint: keys in packages.gopls are version, systems and outputs`},
-		{"cache scheme", "[caches]\nsubstituters = [\"file:///ok\", \"s3://bucket\"]\n", `den.toml:2:31: "s3://bucket": den reads caches from file://, http:// and https:// URLs, not s3://
-   2 | substituters = ["file:///ok", "s3://bucket"]
+		{"cache scheme", "[caches]\nsubstituters = [\"file:///ok\", \"gs://bucket\"]\n", `den.toml:2:31: "gs://bucket": den reads caches from file://, http(s):// and s3:// URLs, not gs://
+   2 | substituters = ["file:///ok", "gs://bucket"]
      |                               ^
-hint: a cache is file:///DIR or http(s)://HOST/PREFIX, optionally with ?priority=N`},
+hint: a cache is file:///DIR, http(s)://HOST/PREFIX or s3://BUCKET/PREFIX?endpoint=…, optionally with ?priority=N`},
+		{"s3 cache parameter", "[caches]\nsubstituters = [\"s3://b?endpoint=h&secret=x\"]\n", `den.toml:2:17: "s3://b?endpoint=h&secret=x": unknown parameter "secret" (s3:// takes priority, endpoint, region, profile and scheme)
+   2 | substituters = ["s3://b?endpoint=h&secret=x"]
+     |                 ^
+hint: a cache is file:///DIR, http(s)://HOST/PREFIX or s3://BUCKET/PREFIX?endpoint=…, optionally with ?priority=N`},
 		{"cache key", "[caches]\ntrusted-public-keys = [\"k:AAAA\"]\n", `den.toml:2:24: public key "k" is 3 bytes long, an ed25519 public key is 32
    2 | trusted-public-keys = ["k:AAAA"]
      |                        ^

@@ -61,6 +61,7 @@ func schema() *spec {
 		{"caches", &spec{shape: isTable, keys: []field{
 			{"substituters", strs("")},
 			{"trusted-public-keys", strs("")},
+			{"push", strs("")},
 		}}},
 		{"recipes", &spec{shape: isMap, example: "[recipes.NAME] tables", elem: &spec{
 			shape:   isTable,
