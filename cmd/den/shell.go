@@ -11,6 +11,7 @@ import (
 
 	"github.com/den-sh/den/core/lock"
 	"github.com/den-sh/den/core/manifest"
+	"github.com/den-sh/den/core/platform"
 	"github.com/den-sh/den/envs"
 	"github.com/den-sh/den/shellhook"
 )
@@ -20,6 +21,7 @@ type ShellCmd struct {
 	envFlags
 	Shell   string `enum:",bash,zsh,fish" default:"" placeholder:"NAME" help:"The shell to start: bash, zsh or fish (default: $SHELL's)."`
 	Command string `short:"c" placeholder:"CMD" help:"Run CMD in the shell with the environment and exit with its status, as bash -c does."`
+	Target  string `help:"A shell that builds for another system (aarch64-linux, aarch64-darwin): its cross compilers and Go's, Cargo's, CMake's and meson's settings for it; the prompt shows the target." placeholder:"SYSTEM"`
 }
 
 // shellPath is the shell to start: --shell's, found as $SHELL when that is the same shell, else
@@ -40,11 +42,26 @@ func (c *ShellCmd) shellPath() (string, error) {
 }
 
 func (c *ShellCmd) Run(a *App) error {
+	target, err := parseTarget(c.Target)
+	if err != nil {
+		return err
+	}
 	ctx, stop := signalContext()
 	e, err := a.enterProject(ctx, c.Frozen, true)
 	stop()
 	if err != nil {
 		return err
+	}
+	var targetVars []envs.Var
+	marker := "(den:" + filepath.Base(e.root) + ") "
+	if target != (platform.System{}) {
+		te, err := a.targetEnv(e.root, target, c.Frozen)
+		if err != nil {
+			return err
+		}
+		a.noteTarget(te)
+		targetVars = te.vars
+		marker = "(den:" + filepath.Base(e.root) + "→" + target.String() + ") "
 	}
 	shellPath, err := c.shellPath()
 	if err != nil {
@@ -68,13 +85,13 @@ func (c *ShellCmd) Run(a *App) error {
 	}
 	defer os.RemoveAll(dir)
 	session := shellhook.Session{
-		Marker:  "(den:" + filepath.Base(e.root) + ") ",
+		Marker:  marker,
 		Init:    e.init,
 		TempDir: dir,
 		Den:     self,
 		Run:     c.Command,
 	}
-	env := shellEnv(e.vars, e.root, e.session, c.Pure)
+	env := shellEnv(e.vars, e.root, e.session, c.Pure, targetVars)
 	if c.Pure {
 		env = a.withPureTools(env)
 	}
@@ -120,7 +137,7 @@ func (c *ShellCmd) Run(a *App) error {
 // shellEnv is the environment den shell starts the user's shell with: the outer one, without
 // what a prompt hook active there had applied, with vars entered as the prompt hook enters them,
 // so that the hook in the shell takes over from there. sess fingerprints the project at root.
-func shellEnv(vars []envs.Var, root string, sess shellhook.HookSession, pure bool) []string {
+func shellEnv(vars []envs.Var, root string, sess shellhook.HookSession, pure bool, target []envs.Var) []string {
 	outer := map[string]string{}
 	for _, kv := range os.Environ() {
 		k, v, _ := strings.Cut(kv, "=")
@@ -133,6 +150,18 @@ func shellEnv(vars []envs.Var, root string, sess shellhook.HookSession, pure boo
 	}
 	for _, k := range []string{shellhook.EnvDiff, shellhook.EnvSession, envUntrusted, envReported} {
 		delete(outer, k)
+	}
+	if len(target) > 0 {
+		// A target's settings are the shell's outer environment, as if the user had set
+		// them: the prompt hook's reloads of the project keep them.
+		var kvs []string
+		for k, v := range outer {
+			kvs = append(kvs, k+"="+v)
+		}
+		for _, kv := range envs.Apply(kvs, target) {
+			k, v, _ := strings.Cut(kv, "=")
+			outer[k] = v
+		}
 	}
 	after, d := shellhook.Enter(outer, vars)
 	after[shellhook.EnvDiff] = d.Encode()

@@ -37,7 +37,7 @@ type envFlags struct {
 // RunCmd is den run.
 type RunCmd struct {
 	envFlags
-	Target string   `help:"Run another system's programs (aarch64-linux): an ELF program of that system runs under the store's QEMU user-mode emulator when this machine cannot run it." placeholder:"SYSTEM"`
+	Target string   `help:"Build for another system (aarch64-linux, aarch64-darwin): its cross compilers and Go's, Cargo's, CMake's and meson's settings for it; an ELF program of that system runs under the store's QEMU user-mode emulator when this machine cannot run it." placeholder:"SYSTEM"`
 	Args   []string `arg:"" optional:"" passthrough:"" name:"command" help:"A script of den.toml's [scripts] with its arguments, or -- and a command (none: list the scripts)."`
 }
 
@@ -67,19 +67,22 @@ func (c *RunCmd) Run(a *App) error {
 	if len(c.Args) == 0 || len(c.Args) == 1 && c.Args[0] == "--" {
 		return a.listScripts()
 	}
-	var target platform.System
-	if c.Target != "" {
-		t, err := platform.Parse(c.Target)
-		if err != nil {
-			return &usageError{err: fmt.Errorf("--target: %w", err)}
-		}
-		target = t
+	target, err := parseTarget(c.Target)
+	if err != nil {
+		return err
 	}
 	ctx, stop := signalContext()
 	e, err := a.enterProject(ctx, c.Frozen, true)
 	stop()
 	if err != nil {
 		return err
+	}
+	var te *targetEnv
+	if target != (platform.System{}) {
+		if te, err = a.targetEnv(e.root, target, c.Frozen); err != nil {
+			return err
+		}
+		a.noteTarget(te)
 	}
 	vars, scripts := e.vars, e.scripts
 	// "den run -- CMD" runs a command; "den run NAME" runs the script NAME if there is one.
@@ -95,11 +98,15 @@ func (c *RunCmd) Run(a *App) error {
 	if c.Pure {
 		childEnv = a.withPureTools(childEnv)
 	}
+	if te != nil {
+		childEnv = envs.Apply(childEnv, te.vars)
+	}
 	path, err := lookPathIn(argv[0], childEnv)
 	if err != nil {
 		return err
 	}
-	if target != (platform.System{}) && emulator.Needed(target, platform.Current()) {
+	if _, err := emulator.Program(target); err == nil && emulator.Needed(target, platform.Current()) {
+		// (A system QEMU cannot run, macOS, is only built for: its programs are not run.)
 		// Only a program of the target needs the emulator: a script, or one of this
 		// machine's programs, runs as it is (binfmt_misc is never assumed).
 		foreign, err := emulator.IsTarget(path, target)
@@ -166,6 +173,7 @@ type EnvCmd struct {
 	JSON   bool   `help:"Print a JSON object of the variables' values."`
 	Shell  string `enum:",bash,zsh,fish" default:"" help:"Print code that sets the variables in this shell (bash, zsh, fish)."`
 	Frozen bool   `help:"Use den.lock as it is; fail if it is missing or out of date."`
+	Target string `help:"The environment of a build for another system (aarch64-linux, aarch64-darwin): its cross compilers and Go's, Cargo's, CMake's and meson's settings for it." placeholder:"SYSTEM"`
 }
 
 func (c *EnvCmd) Run(a *App) error {
@@ -173,9 +181,21 @@ func (c *EnvCmd) Run(a *App) error {
 	defer stop()
 	// den env is what scripts and direnv's use den read: it never asks, and an unallowed
 	// project gets nothing exported, only the reason on stderr.
+	target, err := parseTarget(c.Target)
+	if err != nil {
+		return err
+	}
 	env, err := a.enterProject(ctx, c.Frozen, false)
 	if err != nil {
 		return err
+	}
+	if target != (platform.System{}) {
+		te, err := a.targetEnv(env.root, target, c.Frozen)
+		if err != nil {
+			return err
+		}
+		a.noteTarget(te)
+		env.vars = append(env.vars, te.vars...)
 	}
 	final := map[string]string{}
 	for _, kv := range envs.Apply(os.Environ(), env.vars) {

@@ -1,0 +1,213 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/den-sh/den/core/backend/recipes"
+	"github.com/den-sh/den/core/emulator"
+	"github.com/den-sh/den/core/index"
+	"github.com/den-sh/den/core/lock"
+	"github.com/den-sh/den/core/platform"
+	"github.com/den-sh/den/core/stdenv"
+	"github.com/den-sh/den/envs"
+)
+
+// rustTargets are Rust's target triples of den's systems (CARGO_BUILD_TARGET).
+var rustTargets = map[string]string{
+	"x86_64-linux":   "x86_64-unknown-linux-gnu",
+	"aarch64-linux":  "aarch64-unknown-linux-gnu",
+	"armv7l-linux":   "armv7-unknown-linux-gnueabihf",
+	"riscv64-linux":  "riscv64gc-unknown-linux-gnu",
+	"i686-linux":     "i686-unknown-linux-gnu",
+	"x86_64-darwin":  "x86_64-apple-darwin",
+	"aarch64-darwin": "aarch64-apple-darwin",
+}
+
+// cmakeProcessors are CMake's CMAKE_SYSTEM_PROCESSOR of den's architectures.
+var cmakeProcessors = map[string]string{"x86_64": "x86_64", "aarch64": "aarch64", "armv7l": "armv7l", "riscv64": "riscv64", "i686": "i686"}
+
+// targetEnv is what an environment that builds for another system gets on top of the
+// project's: the variables the usual build tools read to cross-compile (Go's, a C cross
+// toolchain's, Cargo's, CMake's and meson's), and a note for what it cannot give. The C cross
+// toolchain is den's index's cross-SYSTEM package (Debian's cross GCC with the target's glibc),
+// and the emulator that runs the target's programs is the store's QEMU (the project's den.lock
+// pins both when it has them).
+type targetEnv struct {
+	vars  []envs.Var
+	notes []string
+}
+
+func (a *App) targetEnv(root string, target platform.System, frozen bool) (*targetEnv, error) {
+	here := platform.Current()
+	te := &targetEnv{}
+	set := func(name, value string) { te.vars = append(te.vars, envs.Var{Name: name, Value: value, Op: envs.Set}) }
+	set("DEN_TARGET", target.String())
+	set("GOOS", target.GOOS())
+	set("GOARCH", target.GOARCH())
+	if target.Arch == "armv7l" {
+		set("GOARM", "7")
+	}
+	rust := rustTargets[target.String()]
+	if rust != "" {
+		set("CARGO_BUILD_TARGET", rust)
+	}
+	if target == here {
+		return te, nil
+	}
+	cargoVar := "CARGO_TARGET_" + strings.ToUpper(strings.NewReplacer("-", "_", ".", "_").Replace(rust)) + "_"
+
+	// A C cross toolchain: cgo, $CC, Cargo's linker.
+	cc := ""
+	ix, err := index.Load()
+	if err != nil {
+		return nil, err
+	}
+	name := recipes.CrossToolchain(target)
+	if _, err := ix.Lookup(name); err != nil || target.OS != "linux" || here.OS != "linux" {
+		te.notes = append(te.notes, fmt.Sprintf("cgo is off (CGO_ENABLED=0): den has no C cross toolchain for %s on %s, so pure Go cross-compiles and C does not", target, here))
+		set("CGO_ENABLED", "0")
+	} else {
+		out, err := a.realizeForProject(root, name, here, frozen)
+		if err != nil {
+			return nil, fmt.Errorf("--target %s: the C cross toolchain (%s): %w", target, name, err)
+		}
+		triplet, err := stdenv.Triplet(target.String())
+		if err != nil {
+			return nil, err
+		}
+		bin := filepath.Join(out, "bin")
+		te.vars = append(te.vars, envs.Var{Name: "PATH", Value: bin, Op: envs.Prepend})
+		tool := func(t string) string { return filepath.Join(bin, triplet+"-"+t) }
+		cc = tool("gcc")
+		for _, v := range [][2]string{
+			{"CC", cc}, {"CXX", tool("g++")}, {"CPP", tool("cpp")}, {"AR", tool("ar")}, {"LD", tool("ld")},
+			{"RANLIB", tool("ranlib")}, {"STRIP", tool("strip")}, {"NM", tool("nm")}, {"OBJCOPY", tool("objcopy")},
+			{"CC_FOR_TARGET", cc}, {"CXX_FOR_TARGET", tool("g++")},
+			{"CGO_ENABLED", "1"},
+			{"CC_FOR_" + target.GOOS() + "_" + target.GOARCH(), cc},
+			{"CXX_FOR_" + target.GOOS() + "_" + target.GOARCH(), tool("g++")},
+		} {
+			set(v[0], v[1])
+		}
+		if rust != "" {
+			set(cargoVar+"LINKER", cc)
+		}
+	}
+
+	// The emulator: go test and go run (-exec), cargo test and run (_RUNNER) and CMake's
+	// try_run run the target's programs under it.
+	qemu := ""
+	if target.OS == "linux" && here.OS == "linux" && emulator.Needed(target, here) {
+		if prog, err := emulator.Program(target); err == nil {
+			// Without it the environment still builds; only running the target's
+			// programs here is lost, and den says so.
+			if out, err := a.emulators(root, frozen); err != nil {
+				te.notes = append(te.notes, fmt.Sprintf("%s programs will not run here: %v", target, err))
+			} else {
+				qemu = filepath.Join(out, "bin", prog)
+			}
+		}
+		if qemu != "" {
+			goflags := "-exec=" + qemu
+			if g := os.Getenv("GOFLAGS"); g != "" {
+				goflags = g + " " + goflags
+			}
+			set("GOFLAGS", goflags)
+			set("CMAKE_CROSSCOMPILING_EMULATOR", qemu)
+			if rust != "" {
+				set(cargoVar+"RUNNER", qemu)
+			}
+		}
+	}
+
+	// A CMake toolchain file and a meson cross file, in the project's .den.
+	if cc != "" {
+		files, err := writeCrossFiles(root, target, te.vars, qemu)
+		if err != nil {
+			return nil, err
+		}
+		set("CMAKE_TOOLCHAIN_FILE", files[0])
+		set("DEN_MESON_CROSS_FILE", files[1])
+	}
+	return te, nil
+}
+
+// realizeForProject realizes the index package name for sys as the project at root's den.lock
+// has it, when it does, else resolved now (--frozen refuses that).
+func (a *App) realizeForProject(root, name string, sys platform.System, frozen bool) (string, error) {
+	ctx, stop := signalContext()
+	defer stop()
+	if root != "" {
+		if f, _, err := lock.Read(root); err == nil {
+			if p := f.Get(name); p != nil && p.HasSystem(sys.String()) {
+				return a.realizeLocked(ctx, nil, p, sys, false)
+			}
+		}
+	}
+	if frozen {
+		return "", &usageError{err: fmt.Errorf("--frozen: den.lock has no %s for %s", name, sys),
+			hints: []string{"den add " + name + " locks it in den.lock"}}
+	}
+	return a.buildPackage(ctx, name, sys, false)
+}
+
+// writeCrossFiles writes, below the project's .den, a CMake toolchain file and a meson cross
+// file for target from the toolchain variables vars, and returns their paths.
+func writeCrossFiles(root string, target platform.System, vars []envs.Var, emulator string) ([2]string, error) {
+	v := map[string]string{}
+	for _, x := range vars {
+		if x.Op == envs.Set {
+			v[x.Name] = x.Value
+		}
+	}
+	system := map[string]string{"linux": "Linux", "darwin": "Darwin"}[target.OS]
+	var cm strings.Builder
+	fmt.Fprintf(&cm, "# Written by den for --target %s.\nset(CMAKE_SYSTEM_NAME %s)\nset(CMAKE_SYSTEM_PROCESSOR %s)\n", target, system, cmakeProcessors[target.Arch])
+	fmt.Fprintf(&cm, "set(CMAKE_C_COMPILER %q)\nset(CMAKE_CXX_COMPILER %q)\nset(CMAKE_AR %q)\nset(CMAKE_RANLIB %q)\nset(CMAKE_STRIP %q)\n",
+		v["CC"], v["CXX"], v["AR"], v["RANLIB"], v["STRIP"])
+	if emulator != "" {
+		fmt.Fprintf(&cm, "set(CMAKE_CROSSCOMPILING_EMULATOR %q)\n", emulator)
+	}
+	cm.WriteString("set(CMAKE_FIND_ROOT_PATH_MODE_PROGRAM NEVER)\n")
+	cpuFamily := map[string]string{"x86_64": "x86_64", "aarch64": "aarch64", "armv7l": "arm", "riscv64": "riscv64", "i686": "x86"}[target.Arch]
+	var ms strings.Builder
+	fmt.Fprintf(&ms, "# Written by den for --target %s: meson setup --cross-file $DEN_MESON_CROSS_FILE\n[binaries]\n", target)
+	fmt.Fprintf(&ms, "c = '%s'\ncpp = '%s'\nar = '%s'\nstrip = '%s'\n", v["CC"], v["CXX"], v["AR"], v["STRIP"])
+	if emulator != "" {
+		fmt.Fprintf(&ms, "exe_wrapper = '%s'\n", emulator)
+	}
+	fmt.Fprintf(&ms, "\n[host_machine]\nsystem = '%s'\ncpu_family = '%s'\ncpu = '%s'\nendian = 'little'\n", target.OS, cpuFamily, target.Arch)
+	paths := [2]string{}
+	for i, f := range []struct{ name, data string }{{"toolchain.cmake", cm.String()}, {"meson-cross.ini", ms.String()}} {
+		rel := "targets/" + target.String() + "." + f.name
+		if err := envs.WriteStateFile(root, rel, []byte(f.data), 0o644); err != nil {
+			return paths, err
+		}
+		paths[i] = envs.StatePath(root, rel)
+	}
+	return paths, nil
+}
+
+// parseTarget reads a --target flag ("" for none).
+func parseTarget(s string) (platform.System, error) {
+	if s == "" {
+		return platform.System{}, nil
+	}
+	t, err := platform.Parse(s)
+	if err != nil {
+		return platform.System{}, &usageError{err: fmt.Errorf("--target: %w", err)}
+	}
+	return t, nil
+}
+
+// noteTarget says, once, what a target environment cannot give.
+func (a *App) noteTarget(te *targetEnv) {
+	for _, n := range te.notes {
+		if !a.Globals.Quiet {
+			fmt.Fprintf(a.Stderr, "den: %s\n", n)
+		}
+	}
+}
