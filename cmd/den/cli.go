@@ -165,27 +165,13 @@ func (a *App) Builder(printLogs bool) (*build.Builder, error) {
 		Resolve:   a.resolveURL,
 		GoModules: a.goModules,
 		Auth: func(u string) string {
-			r, err := a.Resolver()
+			c, err := a.npmConfig()
 			if err != nil {
 				return ""
 			}
-			c, err := r.Env.NPM()
-			if err != nil {
-				return ""
-			}
-			return c.Config().AuthFor(u)
+			return c.AuthFor(u)
 		},
-		NPM: func() (*npm.Config, error) {
-			r, err := a.Resolver()
-			if err != nil {
-				return nil, err
-			}
-			c, err := r.Env.NPM()
-			if err != nil {
-				return nil, err
-			}
-			return c.Config(), nil
-		},
+		NPM: a.npmConfig,
 		// The user's limits, never den.toml's: a project must not lift them.
 		Timeout:      a.cfg.User.Timeout(),
 		MaxProcesses: a.cfg.User.BuildMaxProcesses,
@@ -238,20 +224,30 @@ func (e *offlineError) Hints() []string {
 	return []string{"run without --offline once to fetch it; a file:// binary cache works offline"}
 }
 
+// npmConfig is npm's configuration (registries, scopes, tokens), read once a download or a
+// lock needs it.
+func (a *App) npmConfig() (*npm.Config, error) {
+	r, err := a.Resolver()
+	if err != nil {
+		return nil, err
+	}
+	c, err := r.Env.NPM()
+	if err != nil {
+		return nil, err
+	}
+	return c.Config(), nil
+}
+
 // resolveURL expands the URL schemes a lock's downloads may use: mirror:// from apt sources and
 // den's config, and npm tarball references from npm's configuration, looked up only now that a
 // file must really be downloaded.
 func (a *App) resolveURL(u *url.URL) ([]string, error) {
 	if u.Scheme == npm.TarballScheme {
-		r, err := a.Resolver()
+		c, err := a.npmConfig()
 		if err != nil {
 			return nil, err
 		}
-		c, err := r.Env.NPM()
-		if err != nil {
-			return nil, err
-		}
-		return c.Config().ResolveTarball(u)
+		return c.ResolveTarball(u)
 	}
 	return (&mirror.Resolver{Configured: a.cfg.User.Mirrors, Debian: a.cfg.User.DebianSources, ConfigFile: a.cfg.File}).Resolve(u)
 }

@@ -270,16 +270,7 @@ func (r *Resolver) formVersions(ctx context.Context, forms []*index.Entry) ([]fo
 
 // LockRef resolves a reference like "go@1.22" or "npm:prettier".
 func (r *Resolver) LockRef(ctx context.Context, ref string, systems []platform.System) (*lock.Package, error) {
-	name, constraint := version.SplitRef(ref)
-	e, err := r.Index.Lookup(name)
-	if err != nil {
-		return nil, err
-	}
-	c, err := e.Constraint(constraint)
-	if err != nil {
-		return nil, err
-	}
-	return r.Lock(ctx, e, c, systems)
+	return r.LockRefTarget(ctx, ref, systems, platform.System{})
 }
 
 // Plan plans a locked package for sys, once Verify has found it to be what den's index and

@@ -1,7 +1,6 @@
 package stdenv
 
 import (
-	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -42,20 +41,7 @@ func newCrossFake(t *testing.T) *fakeToolchain {
 		write(t, filepath.Join(f.t.GCC, p), echo, 0o755)
 	}
 	write(t, u("zlib-aarch64-linux-gnu")+"/lib/aarch64-linux-gnu/libz.so", "", 0o644)
-	files, err := Wrapper(f.t)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for name, data := range files {
-		p := filepath.Join(f.out, filepath.FromSlash(name))
-		if strings.HasSuffix(name, "/") {
-			if err := os.MkdirAll(p, 0o755); err != nil {
-				t.Fatal(err)
-			}
-			continue
-		}
-		write(t, p, string(data), 0o755)
-	}
+	f.writeWrapper(t)
 	return f
 }
 

@@ -45,20 +45,7 @@ func newFake(t *testing.T) *fakeToolchain {
 	}
 	// glibc's development unit has linker scripts for libraries of its runtime unit.
 	write(t, f.t.Extra[0]+"/lib/x86_64-linux-gnu/libm.so", "/* GNU ld script\n*/\nGROUP ( "+f.t.Libc+"/lib/x86_64-linux-gnu/libm.so.6 )\n", 0o644)
-	files, err := Wrapper(f.t)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for name, data := range files {
-		p := filepath.Join(f.out, filepath.FromSlash(name))
-		if strings.HasSuffix(name, "/") {
-			if err := os.MkdirAll(p, 0o755); err != nil {
-				t.Fatal(err)
-			}
-			continue
-		}
-		write(t, p, string(data), 0o755)
-	}
+	f.writeWrapper(t)
 	return f
 }
 
@@ -362,5 +349,24 @@ func TestToolchainEnv(t *testing.T) {
 		if got, err := Triplet(sys); got != want || (want == "") != (err != nil) {
 			t.Errorf("Triplet(%s) = %q, %v", sys, got, err)
 		}
+	}
+}
+
+// writeWrapper writes the wrapper's files for f.t into f.out.
+func (f *fakeToolchain) writeWrapper(t *testing.T) {
+	t.Helper()
+	files, err := Wrapper(f.t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, data := range files {
+		p := filepath.Join(f.out, filepath.FromSlash(name))
+		if strings.HasSuffix(name, "/") {
+			if err := os.MkdirAll(p, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		write(t, p, string(data), 0o755)
 	}
 }
