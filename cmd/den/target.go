@@ -66,14 +66,16 @@ func (a *App) targetEnv(root string, target platform.System, frozen bool) (*targ
 		return nil, err
 	}
 	name := recipes.CrossToolchain(target)
+	out := ""
 	if _, err := ix.Lookup(name); err != nil || target.OS != "linux" || here.OS != "linux" {
 		te.notes = append(te.notes, fmt.Sprintf("cgo is off (CGO_ENABLED=0): den has no C cross toolchain for %s on %s, so pure Go cross-compiles and C does not", target, here))
 		set("CGO_ENABLED", "0")
+	} else if out, err = a.realizeForProject(root, name, here, frozen); err != nil {
+		// Without it the environment still runs the target's programs and builds pure Go;
+		// den says why cgo is off.
+		te.notes = append(te.notes, fmt.Sprintf("cgo is off (CGO_ENABLED=0): the C cross toolchain (%s): %v", name, err))
+		set("CGO_ENABLED", "0")
 	} else {
-		out, err := a.realizeForProject(root, name, here, frozen)
-		if err != nil {
-			return nil, fmt.Errorf("--target %s: the C cross toolchain (%s): %w", target, name, err)
-		}
 		triplet, err := stdenv.Triplet(target.String())
 		if err != nil {
 			return nil, err
@@ -95,6 +97,13 @@ func (a *App) targetEnv(root string, target platform.System, frozen bool) (*targ
 		if rust != "" {
 			set(cargoVar+"LINKER", cc)
 		}
+		// den.toml's [targets.SYSTEM] libraries, realized for the target: their headers,
+		// libraries and pkg-config files, and only theirs (none of the build machine's).
+		libs, err := a.targetLibraries(root, target, triplet, frozen)
+		if err != nil {
+			return nil, err
+		}
+		te.vars = append(te.vars, libs...)
 	}
 
 	// The emulator: go test and go run (-exec), cargo test and run (_RUNNER) and CMake's
@@ -210,4 +219,54 @@ func (a *App) noteTarget(te *targetEnv) {
 			fmt.Fprintf(a.Stderr, "den: %s\n", n)
 		}
 	}
+}
+
+// targetLibraries realizes den.toml's [targets.SYSTEM] libraries for target and returns the
+// variables that point a cross build at them: CPATH, LIBRARY_PATH (the cross wrapper passes it
+// as -L and gives each linked library's dir a RUNPATH), and PKG_CONFIG_PATH and
+// PKG_CONFIG_LIBDIR, so that pkg-config finds the target's .pc files and never the build
+// machine's.
+func (a *App) targetLibraries(root string, target platform.System, triplet string, frozen bool) ([]envs.Var, error) {
+	m, err := a.Project()
+	if err != nil || m.Root != root {
+		return nil, nil
+	}
+	libs := m.Targets[target.String()].Libraries
+	if len(libs) == 0 {
+		return nil, nil
+	}
+	if frozen {
+		return nil, &usageError{err: fmt.Errorf("--frozen: den.lock does not record [targets.%s] libraries yet; they are resolved when used", target),
+			hints: []string{"run without --frozen"}}
+	}
+	r, err := a.Resolver()
+	if err != nil {
+		return nil, err
+	}
+	ctx, stop := signalContext()
+	defer stop()
+	here := platform.Current()
+	var outs []string
+	for _, lib := range libs {
+		p, err := r.LockRefTarget(ctx, lib, []platform.System{here}, target)
+		if err != nil {
+			return nil, fmt.Errorf("[targets.%s] libraries: %s: %w", target, lib, err)
+		}
+		if p.Target != target.String() {
+			return nil, &usageError{err: fmt.Errorf("[targets.%s] libraries: %s comes from the %s backend, which den does not build for another system", target, lib, p.Backend),
+				hints: []string{"a target's libraries are Debian-backed packages of den's index: zlib, openssl, libffi, libsqlite3…"}}
+		}
+		out, err := a.realizeLocked(ctx, nil, p, here, false)
+		if err != nil {
+			return nil, fmt.Errorf("[targets.%s] libraries: %s: %w", target, lib, err)
+		}
+		outs = append(outs, out)
+	}
+	setup := stdenv.SetupEnv(outs, triplet)
+	var vars []envs.Var
+	for _, name := range []string{"CPATH", "LIBRARY_PATH", "PKG_CONFIG_PATH"} {
+		vars = append(vars, envs.Var{Name: name, Value: setup[name], Op: envs.Set})
+	}
+	vars = append(vars, envs.Var{Name: "PKG_CONFIG_LIBDIR", Value: setup["PKG_CONFIG_PATH"], Op: envs.Set})
+	return vars, nil
 }

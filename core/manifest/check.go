@@ -71,6 +71,21 @@ func (c *checker) fill(doc *document) error {
 		return err
 	}
 	m.Caches = Caches{Substituters: doc.Caches.Substituters, TrustedPublicKeys: doc.Caches.TrustedPublicKeys, Push: doc.Caches.Push}
+	if ent := c.lay.get([]string{"targets"}); ent != nil {
+		m.Targets = map[string]Target{}
+		for _, t := range ent.children {
+			if err := c.system(t.name, t); err != nil {
+				return err
+			}
+			libs := doc.Targets[t.name].Libraries
+			for i, l := range libs {
+				if l == "" || strings.ContainsAny(l, " @") {
+					return c.f.errorAt(elemAt(t.byName["libraries"], i).at(), `a library is a package of den's index, by name: libraries = ["zlib"]`, "[targets.%s]: %q is not a package name", t.name, l)
+				}
+			}
+			m.Targets[t.name] = Target{Libraries: libs}
+		}
+	}
 
 	if ent := c.lay.get([]string{"recipes"}); ent != nil {
 		m.Recipes = map[string]*Recipe{}

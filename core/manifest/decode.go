@@ -33,6 +33,12 @@ func (f *file) decode(lay *layout) (*document, error) {
 		doc.Caches.TrustedPublicKeys = strs(e.byName["trusted-public-keys"])
 		doc.Caches.Push = strs(e.byName["push"])
 	}
+	if e := r.byName["targets"]; e != nil {
+		doc.Targets = make(map[string]targetDoc, len(e.children))
+		for _, c := range e.children {
+			doc.Targets[c.name] = targetDoc{Libraries: strs(c.byName["libraries"])}
+		}
+	}
 	if e := r.byName["recipes"]; e != nil {
 		doc.Recipes = make(map[string]recipeDoc, len(e.children))
 		for _, c := range e.children {

@@ -28,7 +28,10 @@ type Manifest struct {
 	Shell    Shell
 	Options  Options
 	Caches   Caches
-	Recipes  map[string]*Recipe
+	// Targets are the systems the project cross-builds for ([targets.SYSTEM]), by system
+	// name, each with the libraries a build for it links against, realized for that system.
+	Targets map[string]Target
+	Recipes map[string]*Recipe
 
 	// PackagesHeader is the "[packages]" line, after which den add can insert the first entry.
 	// It is empty (Start == End) when the file has no such header.
@@ -74,6 +77,11 @@ const (
 // Options is [options].
 type Options struct {
 	Sandbox SandboxMode // empty when den.toml leaves it to the user's config
+}
+
+// Target is one [targets.SYSTEM] table.
+type Target struct {
+	Libraries []string // index packages, realized for the target (zlib's arm64 headers and libraries)
 }
 
 // Caches is [caches], binary caches the project asks for on top of the user's.
@@ -215,6 +223,11 @@ type document struct {
 		Push              []string `toml:"push"`
 	} `toml:"caches"`
 	Recipes map[string]recipeDoc `toml:"recipes"`
+	Targets map[string]targetDoc `toml:"targets"`
+}
+
+type targetDoc struct {
+	Libraries []string `toml:"libraries"`
 }
 
 type recipeDoc struct {

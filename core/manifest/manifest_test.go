@@ -207,11 +207,11 @@ func TestParseErrors(t *testing.T) {
 		{"top-level typo", "systems = []\n\npakages = 1\n", `den.toml:3:1: unknown key "pakages"; did you mean "packages"?
    3 | pakages = 1
      | ^
-hint: top-level keys are systems, packages, env, scripts, shell, options, caches and recipes`},
+hint: top-level keys are systems, packages, env, scripts, shell, options, caches, targets and recipes`},
 		{"table typo", "[pakages]\ngo = \"1\"\n", `den.toml:1:2: unknown key "pakages"; did you mean "packages"?
    1 | [pakages]
      |  ^
-hint: top-level keys are systems, packages, env, scripts, shell, options, caches and recipes`},
+hint: top-level keys are systems, packages, env, scripts, shell, options, caches, targets and recipes`},
 		{"recipe key typo", recipe + "verison = \"1\"\n", `den.toml:4:1: unknown key "verison"; did you mean "version"?
    4 | verison = "1"
      | ^
@@ -497,5 +497,28 @@ hint: deps name other recipes in this file (world) or packages of den's index (d
 	}
 	if err := m3.CheckDeps(known, nil); err != nil {
 		t.Errorf("recipes and packages as deps: %v", err)
+	}
+}
+
+// [targets.SYSTEM] names a system a project cross-builds for and the libraries realized for it;
+// a system den does not know, a key that is not libraries and a library that is no package
+// name are each refused where they are written.
+func TestTargets(t *testing.T) {
+	m, err := Parse("den.toml", []byte("[targets.aarch64-linux]\nlibraries = [\"zlib\", \"openssl\"]\n\n[targets.aarch64-darwin]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := m.Targets["aarch64-linux"].Libraries; !slices.Equal(got, []string{"zlib", "openssl"}) || len(m.Targets) != 2 {
+		t.Errorf("targets = %+v", m.Targets)
+	}
+	for data, want := range map[string]string{
+		"[targets.arm64-linux]\n":                             `den.toml:1:10: unknown system "arm64-linux"; did you mean "aarch64-linux"?`,
+		"[targets.aarch64-linux]\nlibs = [\"zlib\"]\n":        `den.toml:2:1: unknown key "libs"`,
+		"[targets.aarch64-linux]\nlibraries = [\"zlib@1\"]\n": `den.toml:2:14: [targets.aarch64-linux]: "zlib@1" is not a package name`,
+	} {
+		_, err := Parse("den.toml", []byte(data))
+		if err == nil || !strings.HasPrefix(err.Error(), want) {
+			t.Errorf("%q: got %v, want %s", data, err, want)
+		}
 	}
 }

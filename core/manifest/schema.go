@@ -63,6 +63,13 @@ func schema() *spec {
 			{"trusted-public-keys", strs("")},
 			{"push", strs("")},
 		}}},
+		{"targets", &spec{shape: isMap, example: `[targets.aarch64-linux] followed by libraries = ["zlib"]`, elem: &spec{
+			shape:   isTable,
+			example: `a [targets.SYSTEM] table with libraries = ["zlib"]`,
+			keys: []field{
+				{"libraries", strs(`libraries = ["zlib", "openssl"]`)},
+			},
+		}}},
 		{"recipes", &spec{shape: isMap, example: "[recipes.NAME] tables", elem: &spec{
 			shape:   isTable,
 			example: "a [recipes.NAME] table with version and build",
