@@ -281,18 +281,24 @@ func (p *Planner) vendor(r *manifest.Recipe, d *derivation.Derivation, base []de
 		HostTools:  base,
 		OutputHash: want,
 	}
+	return p.fixedInput(r, d, v, "DEN_GO_VENDOR", vendorPrelude)
+}
+
+// fixedInput seals v, a fixed-output input of the recipe's derivation d (its vendor directory,
+// its node_modules), makes it an input of d named by the variable env, and puts prelude, which
+// copies it into the build, before d's script.
+func (p *Planner) fixedInput(r *manifest.Recipe, d, v *derivation.Derivation, env, prelude string) error {
 	if err := v.Seal(p.Store.Dir); err != nil {
 		return fmt.Errorf("recipe %s: %w", r.Name, err)
 	}
 	d.Inputs = append(d.Inputs, v.Out)
 	d.Needs = append(d.Needs, v)
-	env := map[string]string{}
-	for k, val := range d.Env {
-		env[k] = val
+	d.Env = maps.Clone(d.Env)
+	if d.Env == nil {
+		d.Env = map[string]string{}
 	}
-	env["DEN_GO_VENDOR"] = string(v.Out)
-	d.Env = env
-	d.Script = vendorPrelude + d.Script
+	d.Env[env] = string(v.Out)
+	d.Script = prelude + d.Script
 	return nil
 }
 
@@ -333,18 +339,7 @@ func (p *Planner) npmDeps(r *manifest.Recipe, d *derivation.Derivation) error {
 			v.Needs = append(v.Needs, n)
 		}
 	}
-	if err := v.Seal(p.Store.Dir); err != nil {
-		return fmt.Errorf("recipe %s: %w", r.Name, err)
-	}
-	d.Inputs = append(d.Inputs, v.Out)
-	d.Needs = append(d.Needs, v)
-	d.Env = maps.Clone(d.Env)
-	if d.Env == nil {
-		d.Env = map[string]string{}
-	}
-	d.Env["DEN_NPM_DEPS"] = string(v.Out)
-	d.Script = npmDepsPrelude + d.Script
-	return nil
+	return p.fixedInput(r, d, v, "DEN_NPM_DEPS", npmDepsPrelude)
 }
 
 // checkInside refuses a local source that, its links followed, is not in the project: a link
