@@ -36,8 +36,9 @@ var cmakeProcessors = map[string]string{"x86_64": "x86_64", "aarch64": "aarch64"
 // and the emulator that runs the target's programs is the store's QEMU (the project's den.lock
 // pins both when it has them).
 type targetEnv struct {
-	vars  []envs.Var
-	notes []string
+	vars      []envs.Var
+	notes     []string
+	emulators string // the emulator package's store path, when realized
 }
 
 func (a *App) targetEnv(root string, target platform.System, frozen bool) (*targetEnv, error) {
@@ -116,7 +117,7 @@ func (a *App) targetEnv(root string, target platform.System, frozen bool) (*targ
 			if out, err := a.emulators(root, frozen); err != nil {
 				te.notes = append(te.notes, fmt.Sprintf("%s programs will not run here: %v", target, err))
 			} else {
-				qemu = filepath.Join(out, "bin", prog)
+				te.emulators, qemu = out, filepath.Join(out, "bin", prog)
 			}
 		}
 		if qemu != "" {

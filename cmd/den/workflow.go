@@ -114,9 +114,13 @@ func (c *RunCmd) Run(a *App) error {
 			return err
 		}
 		if foreign {
-			emulators, err := a.emulators(e.root, c.Frozen)
-			if err != nil {
-				return err
+			// The target's environment realized it already, unless it could not (then
+			// this says why, and fails).
+			emulators := te.emulators
+			if emulators == "" {
+				if emulators, err = a.emulators(e.root, c.Frozen); err != nil {
+					return err
+				}
 			}
 			wrapped, _, err := emulator.Wrap(argv, path, target, emulators)
 			if err != nil {
