@@ -137,7 +137,18 @@ func indexWorld(arch string) []debtest.Deb {
 	pgClient.Files = map[string]debtest.File{"usr/lib/postgresql/15/bin/psql": pgBin("psql")}
 	pgCommon := d("postgresql-common", "248", "postgresql-common")
 	pgCommon.Depends = "libnothere (>= 3)" // never locked: den's index leaves it out
-	return []debtest.Deb{python, postgres, pgClient, pgCommon}
+	world := []debtest.Deb{python, postgres, pgClient, pgCommon}
+	// What a [targets.aarch64-linux] table locks (names only: nothing here compiles): the
+	// cross toolchain's debs and the emulator from amd64, the target's C library and zlib
+	// from arm64.
+	debs := map[string][]string{
+		"amd64": {"gcc-12-aarch64-linux-gnu", "g++-12-aarch64-linux-gnu", "binutils-aarch64-linux-gnu", "bash", "qemu-user-static"},
+		"arm64": {"libc6-dev", "linux-libc-dev", "libstdc++6", "zlib1g", "zlib1g-dev", "libffi-dev"},
+	}
+	for _, name := range debs[arch] {
+		world = append(world, d(name, "1.0-1", name))
+	}
+	return world
 }
 
 var debScriptCmds = map[string]func(ts *testscript.TestScript, neg bool, args []string){

@@ -29,6 +29,9 @@ func allScriptCmds() map[string]func(ts *testscript.TestScript, neg bool, args [
 	for k, v := range debScriptCmds {
 		all[k] = v
 	}
+	for k, v := range ptyScriptCmds {
+		all[k] = v
+	}
 	for k, v := range s3ScriptCmds {
 		all[k] = v
 	}

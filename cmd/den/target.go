@@ -26,6 +26,14 @@ var rustTargets = map[string]string{
 	"aarch64-darwin": "aarch64-apple-darwin",
 }
 
+// npmCPU is npm's process.arch of target's processor ("" where node has none).
+func npmCPU(target platform.System) string {
+	if target.Arch == "riscv64" {
+		return ""
+	}
+	return index.NPMCPU(target)
+}
+
 // cmakeProcessors are CMake's CMAKE_SYSTEM_PROCESSOR of den's architectures.
 var cmakeProcessors = map[string]string{"x86_64": "x86_64", "aarch64": "aarch64", "armv7l": "armv7l", "riscv64": "riscv64", "i686": "i686"}
 
@@ -38,7 +46,8 @@ var cmakeProcessors = map[string]string{"x86_64": "x86_64", "aarch64": "aarch64"
 type targetEnv struct {
 	vars      []envs.Var
 	notes     []string
-	emulators string // the emulator package's store path, when realized
+	emulators string   // the emulator package's store path, when realized
+	libraries []string // the store paths of den.toml's [targets.SYSTEM] libraries
 }
 
 func (a *App) targetEnv(root string, target platform.System, frozen bool) (*targetEnv, error) {
@@ -50,6 +59,16 @@ func (a *App) targetEnv(root string, target platform.System, frozen bool) (*targ
 	set("GOARCH", target.GOARCH())
 	if target.Arch == "armv7l" {
 		set("GOARM", "7")
+	}
+	// npm installs the optional packages of the target's platform (esbuild's @esbuild/linux-arm64,
+	// not this machine's). (node-gyp's npm_config_arch is not set: npm warns of it on every
+	// command, as a config it does not know.)
+	if cpu := npmCPU(target); cpu != "" {
+		set("npm_config_os", target.OS)
+		set("npm_config_cpu", cpu)
+		if target.OS == "linux" {
+			set("npm_config_libc", "glibc")
+		}
 	}
 	rust := rustTargets[target.String()]
 	if rust != "" {
@@ -71,7 +90,7 @@ func (a *App) targetEnv(root string, target platform.System, frozen bool) (*targ
 	if _, err := ix.Lookup(name); err != nil || target.OS != "linux" || here.OS != "linux" {
 		te.notes = append(te.notes, fmt.Sprintf("cgo is off (CGO_ENABLED=0): den has no C cross toolchain for %s on %s, so pure Go cross-compiles and C does not", target, here))
 		set("CGO_ENABLED", "0")
-	} else if out, err = a.realizeForProject(root, name, here, frozen); err != nil {
+	} else if out, err = a.realizeForProject(root, name, here, target, frozen); err != nil {
 		// Without it the environment still runs the target's programs and builds pure Go;
 		// den says why cgo is off.
 		te.notes = append(te.notes, fmt.Sprintf("cgo is off (CGO_ENABLED=0): the C cross toolchain (%s): %v", name, err))
@@ -100,11 +119,12 @@ func (a *App) targetEnv(root string, target platform.System, frozen bool) (*targ
 		}
 		// den.toml's [targets.SYSTEM] libraries, realized for the target: their headers,
 		// libraries and pkg-config files, and only theirs (none of the build machine's).
-		libs, err := a.targetLibraries(root, target, triplet, frozen)
+		libs, outs, err := a.targetLibraries(root, target, triplet, frozen)
 		if err != nil {
 			return nil, err
 		}
 		te.vars = append(te.vars, libs...)
+		te.libraries = outs
 	}
 
 	// The emulator: go test and go run (-exec), cargo test and run (_RUNNER) and CMake's
@@ -114,13 +134,15 @@ func (a *App) targetEnv(root string, target platform.System, frozen bool) (*targ
 		if prog, err := emulator.Program(target); err == nil {
 			// Without it the environment still builds; only running the target's
 			// programs here is lost, and den says so.
-			if out, err := a.emulators(root, frozen); err != nil {
+			if out, err := a.emulators(root, target, frozen); err != nil {
 				te.notes = append(te.notes, fmt.Sprintf("%s programs will not run here: %v", target, err))
 			} else {
 				te.emulators, qemu = out, filepath.Join(out, "bin", prog)
 			}
 		}
 		if qemu != "" {
+			// qemu-aarch64-static ./app, by hand.
+			te.vars = append(te.vars, envs.Var{Name: "PATH", Value: filepath.Dir(qemu), Op: envs.Prepend})
 			goflags := "-exec=" + qemu
 			if g := os.Getenv("GOFLAGS"); g != "" {
 				goflags = g + " " + goflags
@@ -133,9 +155,9 @@ func (a *App) targetEnv(root string, target platform.System, frozen bool) (*targ
 		}
 	}
 
-	// A CMake toolchain file and a meson cross file, in the project's .den.
-	if cc != "" {
-		files, err := writeCrossFiles(root, target, te.vars, qemu)
+	// A CMake toolchain file and a meson cross file, in the project's .den (den x has none).
+	if cc != "" && root != "" {
+		files, err := writeCrossFiles(root, target, te.vars, te.libraries, qemu)
 		if err != nil {
 			return nil, err
 		}
@@ -146,27 +168,43 @@ func (a *App) targetEnv(root string, target platform.System, frozen bool) (*targ
 }
 
 // realizeForProject realizes the index package name for sys as the project at root's den.lock
-// has it, when it does, else resolved now (--frozen refuses that).
-func (a *App) realizeForProject(root, name string, sys platform.System, frozen bool) (string, error) {
+// has it: among its packages, or what it locks for target (den.toml's [targets]); else
+// resolved now, which --frozen refuses.
+func (a *App) realizeForProject(root, name string, sys, target platform.System, frozen bool) (string, error) {
 	ctx, stop := signalContext()
 	defer stop()
-	if root != "" {
-		if f, _, err := lock.Read(root); err == nil {
-			if p := f.Get(name); p != nil && p.HasSystem(sys.String()) {
-				return a.realizeLocked(ctx, nil, p, sys, false)
-			}
-		}
+	if p := lockedFor(root, name, sys, target); p != nil {
+		return a.realizeLocked(ctx, nil, p, sys, false)
 	}
 	if frozen {
 		return "", &usageError{err: fmt.Errorf("--frozen: den.lock has no %s for %s", name, sys),
-			hints: []string{"den add " + name + " locks it in den.lock"}}
+			hints: []string{fmt.Sprintf("a [targets.%s] table in den.toml locks it in den.lock (den sync)", target)}}
 	}
 	return a.buildPackage(ctx, name, sys, false)
 }
 
+// lockedFor is the package name as den.lock of the project at root locks it for the build
+// system sys, among its packages or its [targets.TARGET] (nil when it does not).
+func lockedFor(root, name string, sys, target platform.System) *lock.Package {
+	if root == "" {
+		return nil
+	}
+	f, _, err := lock.Read(root)
+	if err != nil {
+		return nil
+	}
+	for _, p := range []*lock.Package{f.Get(name), f.Target(target.String()).Get(name)} {
+		if p != nil && p.HasSystem(sys.String()) {
+			return p
+		}
+	}
+	return nil
+}
+
 // writeCrossFiles writes, below the project's .den, a CMake toolchain file and a meson cross
-// file for target from the toolchain variables vars, and returns their paths.
-func writeCrossFiles(root string, target platform.System, vars []envs.Var, emulator string) ([2]string, error) {
+// file for target from the toolchain variables vars and the target's libraries, and returns
+// their paths.
+func writeCrossFiles(root string, target platform.System, vars []envs.Var, libraries []string, emulator string) ([2]string, error) {
 	v := map[string]string{}
 	for _, x := range vars {
 		if x.Op == envs.Set {
@@ -182,12 +220,27 @@ func writeCrossFiles(root string, target platform.System, vars []envs.Var, emula
 		fmt.Fprintf(&cm, "set(CMAKE_CROSSCOMPILING_EMULATOR %q)\n", emulator)
 	}
 	cm.WriteString("set(CMAKE_FIND_ROOT_PATH_MODE_PROGRAM NEVER)\n")
+	if len(libraries) > 0 {
+		// find_package, find_library and find_path look in the target's libraries only,
+		// never in the build machine's.
+		triplet, _ := stdenv.Triplet(target.String())
+		fmt.Fprintf(&cm, "set(CMAKE_LIBRARY_ARCHITECTURE %s)\nset(CMAKE_FIND_ROOT_PATH", triplet)
+		for _, l := range libraries {
+			fmt.Fprintf(&cm, " %q", l)
+		}
+		cm.WriteString(")\nset(CMAKE_FIND_ROOT_PATH_MODE_LIBRARY ONLY)\nset(CMAKE_FIND_ROOT_PATH_MODE_INCLUDE ONLY)\nset(CMAKE_FIND_ROOT_PATH_MODE_PACKAGE ONLY)\n")
+	}
 	cpuFamily := map[string]string{"x86_64": "x86_64", "aarch64": "aarch64", "armv7l": "arm", "riscv64": "riscv64", "i686": "x86"}[target.Arch]
 	var ms strings.Builder
 	fmt.Fprintf(&ms, "# Written by den for --target %s: meson setup --cross-file $DEN_MESON_CROSS_FILE\n[binaries]\n", target)
 	fmt.Fprintf(&ms, "c = '%s'\ncpp = '%s'\nar = '%s'\nstrip = '%s'\n", v["CC"], v["CXX"], v["AR"], v["STRIP"])
 	if emulator != "" {
 		fmt.Fprintf(&ms, "exe_wrapper = '%s'\n", emulator)
+	}
+	if v["PKG_CONFIG_LIBDIR"] != "" {
+		// The target's .pc files only (meson's name for it changed in 1.3).
+		ms.WriteString("pkg-config = 'pkg-config'\npkgconfig = 'pkg-config'\n")
+		fmt.Fprintf(&ms, "\n[properties]\npkg_config_libdir = ['%s']\n", strings.Join(filepath.SplitList(v["PKG_CONFIG_LIBDIR"]), "', '"))
 	}
 	fmt.Fprintf(&ms, "\n[host_machine]\nsystem = '%s'\ncpu_family = '%s'\ncpu = '%s'\nendian = 'little'\n", target.OS, cpuFamily, target.Arch)
 	paths := [2]string{}
@@ -226,40 +279,48 @@ func (a *App) noteTarget(te *targetEnv) {
 // variables that point a cross build at them: CPATH, LIBRARY_PATH (the cross wrapper passes it
 // as -L and gives each linked library's dir a RUNPATH), and PKG_CONFIG_PATH and
 // PKG_CONFIG_LIBDIR, so that pkg-config finds the target's .pc files and never the build
-// machine's.
-func (a *App) targetLibraries(root string, target platform.System, triplet string, frozen bool) ([]envs.Var, error) {
+// machine's; and their store paths.
+func (a *App) targetLibraries(root string, target platform.System, triplet string, frozen bool) ([]envs.Var, []string, error) {
 	m, err := a.Project()
 	if err != nil || m.Root != root {
-		return nil, nil
+		return nil, nil, nil
 	}
 	libs := m.Targets[target.String()].Libraries
 	if len(libs) == 0 {
-		return nil, nil
-	}
-	if frozen {
-		return nil, &usageError{err: fmt.Errorf("--frozen: den.lock does not record [targets.%s] libraries yet; they are resolved when used", target),
-			hints: []string{"run without --frozen"}}
-	}
-	r, err := a.Resolver()
-	if err != nil {
-		return nil, err
+		return nil, nil, nil
 	}
 	ctx, stop := signalContext()
 	defer stop()
 	here := platform.Current()
+	f, _, err := lock.Read(root)
+	if err != nil {
+		return nil, nil, err
+	}
 	var outs []string
 	for _, lib := range libs {
-		p, err := r.LockRefTarget(ctx, lib, []platform.System{here}, target)
-		if err != nil {
-			return nil, fmt.Errorf("[targets.%s] libraries: %s: %w", target, lib, err)
+		p := f.Target(target.String()).Get(lib)
+		if p == nil || p.Target != target.String() || !p.HasSystem(here.String()) {
+			// den.toml's libraries that den.lock does not have yet (den env --target
+			// does not write den.lock): resolved now, as den sync will lock them.
+			if frozen {
+				return nil, nil, &usageError{err: fmt.Errorf("--frozen: den.lock has no %s for the target %s on %s", lib, target, here),
+					hints: []string{"den sync locks den.toml's [targets] in den.lock"}}
+			}
+			r, err := a.Resolver()
+			if err != nil {
+				return nil, nil, err
+			}
+			if p, err = r.LockRefTarget(ctx, lib, []platform.System{here}, target); err != nil {
+				return nil, nil, fmt.Errorf("[targets.%s] libraries: %s: %w", target, lib, err)
+			}
 		}
 		if p.Target != target.String() {
-			return nil, &usageError{err: fmt.Errorf("[targets.%s] libraries: %s comes from the %s backend, which den does not build for another system", target, lib, p.Backend),
+			return nil, nil, &usageError{err: fmt.Errorf("[targets.%s] libraries: %s comes from the %s backend, which den does not build for another system", target, lib, p.Backend),
 				hints: []string{"a target's libraries are Debian-backed packages of den's index: zlib, openssl, libffi, libsqlite3…"}}
 		}
 		out, err := a.realizeLocked(ctx, nil, p, here, false)
 		if err != nil {
-			return nil, fmt.Errorf("[targets.%s] libraries: %s: %w", target, lib, err)
+			return nil, nil, fmt.Errorf("[targets.%s] libraries: %s: %w", target, lib, err)
 		}
 		outs = append(outs, out)
 	}
@@ -269,5 +330,5 @@ func (a *App) targetLibraries(root string, target platform.System, triplet strin
 		vars = append(vars, envs.Var{Name: name, Value: setup[name], Op: envs.Set})
 	}
 	vars = append(vars, envs.Var{Name: "PKG_CONFIG_LIBDIR", Value: setup["PKG_CONFIG_PATH"], Op: envs.Set})
-	return vars, nil
+	return vars, outs, nil
 }

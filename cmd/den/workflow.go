@@ -105,29 +105,8 @@ func (c *RunCmd) Run(a *App) error {
 	if err != nil {
 		return err
 	}
-	if _, err := emulator.Program(target); err == nil && emulator.Needed(target, platform.Current()) {
-		// (A system QEMU cannot run, macOS, is only built for: its programs are not run.)
-		// Only a program of the target needs the emulator: a script, or one of this
-		// machine's programs, runs as it is (binfmt_misc is never assumed).
-		foreign, err := emulator.IsTarget(path, target)
-		if err != nil {
-			return err
-		}
-		if foreign {
-			// The target's environment realized it already, unless it could not (then
-			// this says why, and fails).
-			emulators := te.emulators
-			if emulators == "" {
-				if emulators, err = a.emulators(e.root, c.Frozen); err != nil {
-					return err
-				}
-			}
-			wrapped, _, err := emulator.Wrap(argv, path, target, emulators)
-			if err != nil {
-				return err
-			}
-			path, argv = wrapped[0], wrapped
-		}
+	if path, argv, err = a.emulate(e.root, target, te, path, argv, c.Frozen); err != nil {
+		return err
 	}
 	// The environment is rooted by the project's generation, so den can step aside: the
 	// command gets den's pid, terminal, signals and exit status as they are.
@@ -138,29 +117,56 @@ func (c *RunCmd) Run(a *App) error {
 }
 
 // emulators realizes the emulator package (core/emulator.Package) for this machine and returns
-// its store path: as den.lock of the project at root has it, when it does (den add qemu-user);
+// its store path: as den.lock of the project at root has it, when it does (den add qemu-user,
+// or a [targets] table of den.toml);
 // else resolved now, as den build resolves a package den.toml does not have, which --frozen
 // refuses (the emulator would not be the one den.lock pins).
-func (a *App) emulators(root string, frozen bool) (string, error) {
+func (a *App) emulators(root string, target platform.System, frozen bool) (string, error) {
 	ctx, stop := signalContext()
 	defer stop()
 	sys := platform.Current()
-	f, _, err := lock.Read(root)
-	if err != nil {
-		return "", err
-	}
-	if p := f.Get(emulator.Package); p != nil && p.Target == "" && p.HasSystem(sys.String()) {
+	if p := lockedFor(root, emulator.Package, sys, target); p != nil && p.Target == "" {
 		return a.realizeLocked(ctx, nil, p, sys, false)
 	}
 	if frozen {
 		return "", &usageError{err: fmt.Errorf("--frozen: den.lock has no %s for %s, the emulator den run --target runs other systems' programs with", emulator.Package, sys),
-			hints: []string{"den add " + emulator.Package + " locks it in den.lock"}}
+			hints: []string{fmt.Sprintf("a [targets.%s] table in den.toml locks it in den.lock (den sync), as den add %s does", target, emulator.Package)}}
 	}
 	out, err := a.buildPackage(ctx, emulator.Package, sys, false)
 	if err != nil {
 		return "", fmt.Errorf("--target: the emulator (%s): %w", emulator.Package, err)
 	}
 	return out, nil
+}
+
+// emulate returns the program at path with its argv as they run for target: under the store's
+// emulator when it is a program of target this machine cannot run (a system QEMU cannot run,
+// macOS, is only built for: its programs are not run), else as they are — a script, or one of
+// this machine's programs (binfmt_misc is never assumed).
+func (a *App) emulate(root string, target platform.System, te *targetEnv, path string, argv []string, frozen bool) (string, []string, error) {
+	if _, err := emulator.Program(target); err != nil || !emulator.Needed(target, platform.Current()) {
+		return path, argv, nil
+	}
+	foreign, err := emulator.IsTarget(path, target)
+	if err != nil || !foreign {
+		return path, argv, err
+	}
+	// The target's environment realized it already, unless it could not (then this says why,
+	// and fails).
+	emulators := ""
+	if te != nil {
+		emulators = te.emulators
+	}
+	if emulators == "" {
+		if emulators, err = a.emulators(root, target, frozen); err != nil {
+			return "", nil, err
+		}
+	}
+	wrapped, _, err := emulator.Wrap(argv, path, target, emulators)
+	if err != nil {
+		return "", nil, err
+	}
+	return wrapped[0], wrapped, nil
 }
 
 // fastRun is den run for an unchanged project, before the command line parser is even built:
@@ -427,6 +433,7 @@ func containsPackage(m *manifest.Manifest, name string) bool {
 
 // XCmd is den x.
 type XCmd struct {
+	Target   string   `help:"Run for another system (aarch64-linux, aarch64-darwin): the packages' tools with the cross compilers and Go's, Cargo's, CMake's and meson's settings for it; a program of that system runs under the store's QEMU." placeholder:"SYSTEM"`
 	Packages []string `arg:"" name:"package" help:"Packages with optional versions, then -- and the command." passthrough:""`
 }
 
@@ -442,6 +449,10 @@ func (c *XCmd) Run(a *App) error {
 	if len(refs) == 0 || len(argv) == 0 {
 		return &usageError{err: errors.New("den x needs packages, then -- and a command"),
 			hints: []string{"den x node@22 -- node --version"}}
+	}
+	target, err := parseTarget(c.Target)
+	if err != nil {
+		return err
 	}
 	r, err := a.Resolver()
 	if err != nil {
@@ -467,13 +478,28 @@ func (c *XCmd) Run(a *App) error {
 	if err != nil {
 		return err
 	}
-	// The launcher runs the next den x of these refs from this, while the resolutions last.
-	if cfg, err := a.Config(); err == nil && r.TTL > 0 {
+	var te *targetEnv
+	if target != (platform.System{}) {
+		// No project: what the target needs is resolved now, as den x resolves its packages.
+		if te, err = a.targetEnv("", target, false); err != nil {
+			return err
+		}
+		a.noteTarget(te)
+	}
+	// The launcher runs the next den x of these refs from this, while the resolutions last
+	// (a --target's is den-core's).
+	if cfg, err := a.Config(); err == nil && r.TTL > 0 && te == nil {
 		activate.WriteXStamp(cfg.StateDir, cfg.File, refs, string(prof.Path), r.ResolvedAt(), r.TTL)
 	}
 	env := childEnv(vars, false)
+	if te != nil {
+		env = envs.Apply(env, te.vars)
+	}
 	path, err := lookPathIn(argv[0], env)
 	if err != nil {
+		return err
+	}
+	if path, argv, err = a.emulate("", target, te, path, argv, false); err != nil {
 		return err
 	}
 	// den stays, holding the environment as temp roots while the command runs.

@@ -65,6 +65,9 @@ type Entry struct {
 	// CCWrapper wraps the cross GCC (<triplet>-gcc) to link against them.
 	Target     string   `toml:"target"`
 	TargetDebs []string `toml:"target-debs"`
+	// BuildSystems are, for a cross toolchain, the systems it runs on (those whose Debian
+	// architecture has its cross GCC); none means every Linux system but the target.
+	BuildSystems []string `toml:"build-systems"`
 	// CPU names processors where the package's names differ from npm's: bun publishes
 	// @oven/bun-linux-aarch64, not -arm64. Keys are den's (x86_64, aarch64).
 	CPU map[string]string `toml:"cpu"`

@@ -33,6 +33,39 @@ const FormatVersion = 1
 type File struct {
 	Version  int        `toml:"version"`
 	Packages []*Package `toml:"package"`
+	// Targets hold, per system of den.toml's [targets], what building for it takes beyond
+	// [packages]: the cross toolchain, the emulator and the target's libraries.
+	Targets []*Target `toml:"target,omitempty"`
+}
+
+// Target is what a project locks for one of its [targets.SYSTEM]: each package is locked for
+// the build systems that cross-build for it (its Systems), a library with Target = System.
+type Target struct {
+	System   string     `toml:"system"`
+	Packages []*Package `toml:"package"`
+}
+
+// Target returns what f locks for the target system sys, or nil.
+func (f *File) Target(sys string) *Target {
+	for _, t := range f.Targets {
+		if t.System == sys {
+			return t
+		}
+	}
+	return nil
+}
+
+// Get returns the target's package named name, or nil; t may be nil.
+func (t *Target) Get(name string) *Package {
+	if t == nil {
+		return nil
+	}
+	for _, p := range t.Packages {
+		if p.Name == name {
+			return p
+		}
+	}
+	return nil
 }
 
 // Package is one resolved package.
@@ -239,6 +272,13 @@ func Encode(f *File) ([]byte, error) {
 	for _, p := range f.Packages {
 		p.normalize()
 	}
+	sort.Slice(f.Targets, func(i, j int) bool { return f.Targets[i].System < f.Targets[j].System })
+	for _, t := range f.Targets {
+		sort.Slice(t.Packages, func(i, j int) bool { return t.Packages[i].Name < t.Packages[j].Name })
+		for _, p := range t.Packages {
+			p.normalize()
+		}
+	}
 	var buf bytes.Buffer
 	buf.WriteString(header)
 	enc := toml.NewEncoder(&buf)
@@ -250,6 +290,8 @@ func Encode(f *File) ([]byte, error) {
 	// A blank line between packages, so each is a block of its own in diffs.
 	out := bytes.ReplaceAll(buf.Bytes(), []byte("\n[[package]]"), []byte("\n\n[[package]]"))
 	out = bytes.ReplaceAll(out, []byte("\n\n\n[[package]]"), []byte("\n\n[[package]]"))
+	out = bytes.ReplaceAll(out, []byte("\n[[target]]"), []byte("\n\n[[target]]"))
+	out = bytes.ReplaceAll(out, []byte("\n\n\n[[target]]"), []byte("\n\n[[target]]"))
 	return out, nil
 }
 

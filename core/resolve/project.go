@@ -158,6 +158,11 @@ func (r *Resolver) LockManifest(ctx context.Context, m *manifest.Manifest, old *
 			changes = append(changes, Change{Name: p.Name, Old: p.Version})
 		}
 	}
+	tc, err := r.lockTargets(ctx, &env, m, systems, old, next, again)
+	if err != nil {
+		return nil, nil, err
+	}
+	changes = append(changes, tc...)
 	sort.Slice(changes, func(i, j int) bool { return changes[i].Name < changes[j].Name })
 	return next, changes, nil
 }
@@ -402,6 +407,11 @@ func UpToDate(m *manifest.Manifest, f *lock.File, exists bool) error {
 			reasons = append(reasons, fmt.Sprintf("%s is locked but not in den.toml", p.Name))
 		}
 	}
+	tr, err := targetsUpToDate(ix, m, f, systems)
+	if err != nil {
+		return err
+	}
+	reasons = append(reasons, tr...)
 	if len(reasons) > 0 {
 		return &OutOfDateError{Reasons: reasons}
 	}
