@@ -25,7 +25,11 @@ func TestE2E(t *testing.T) {
 		// den's own directories are fresh; everything that says where registries are is the
 		// machine's own.
 		for _, k := range []string{"HOME", "PATH", "GOPROXY", "GOSUMDB", "GONOSUMDB", "GOPRIVATE", "GOINSECURE",
-			"GOENV", "npm_config_registry", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "XDG_CONFIG_HOME"} {
+			"GOENV", "npm_config_registry", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "XDG_CONFIG_HOME",
+			// and which certificate authorities this machine's network is trusted with (npm
+			// takes Node's NODE_EXTRA_CA_CERTS; without it, each of its requests retries for a
+			// minute before its cache answers).
+			"NODE_EXTRA_CA_CERTS", "SSL_CERT_FILE", "SSL_CERT_DIR"} {
 			if v, ok := os.LookupEnv(k); ok {
 				env.Setenv(k, v)
 			}
