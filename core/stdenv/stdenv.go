@@ -79,15 +79,34 @@ type Toolchain struct {
 	Runtime string
 }
 
+// linuxSystems are the systems den has a standard environment for, with Debian's multiarch
+// triplet of each (its lib/<triplet> and include/<triplet> dirs, and the prefix of its cross
+// tools) and the file name of its glibc's dynamic loader, in lib/<triplet>.
+var linuxSystems = []struct{ system, triplet, loader string }{
+	{"x86_64-linux", "x86_64-linux-gnu", "ld-linux-x86-64.so.2"},
+	{"aarch64-linux", "aarch64-linux-gnu", "ld-linux-aarch64.so.1"},
+	// Debian's armhf: ARMv7-A with VFPv3-D16 and the hard-float ABI, which Debian's cross GCC
+	// compiles for by default (Go's GOARM=7).
+	{"armv7l-linux", "arm-linux-gnueabihf", "ld-linux-armhf.so.3"},
+}
+
+// Triplets are the multiarch triplets den has a standard environment for.
+func Triplets() []string {
+	var out []string
+	for _, s := range linuxSystems {
+		out = append(out, s.triplet)
+	}
+	return out
+}
+
 // Loader returns the file name of the dynamic loader of a triplet's glibc.
 func Loader(triplet string) (string, error) {
-	switch triplet {
-	case "x86_64-linux-gnu":
-		return "ld-linux-x86-64.so.2", nil
-	case "aarch64-linux-gnu":
-		return "ld-linux-aarch64.so.1", nil
+	for _, s := range linuxSystems {
+		if s.triplet == triplet {
+			return s.loader, nil
+		}
 	}
-	return "", fmt.Errorf("stdenv: no dynamic loader known for the triplet %q (want x86_64-linux-gnu or aarch64-linux-gnu)", triplet)
+	return "", fmt.Errorf("stdenv: no dynamic loader known for the triplet %q (want %s)", triplet, strings.Join(Triplets(), ", "))
 }
 
 // Sysroot is the empty directory of a wrapper output that GCC is given as its sysroot.
@@ -536,13 +555,14 @@ func Names(files map[string][]byte) []string {
 // Triplet is the multiarch triplet of a den system ("x86_64-linux" -> "x86_64-linux-gnu"): the
 // lib/<triplet> and include/<triplet> dirs of Debian's units.
 func Triplet(system string) (string, error) {
-	switch system {
-	case "x86_64-linux":
-		return "x86_64-linux-gnu", nil
-	case "aarch64-linux":
-		return "aarch64-linux-gnu", nil
+	var systems []string
+	for _, s := range linuxSystems {
+		if s.system == system {
+			return s.triplet, nil
+		}
+		systems = append(systems, s.system)
 	}
-	return "", fmt.Errorf("stdenv: no standard environment for %s (x86_64-linux and aarch64-linux have one)", system)
+	return "", fmt.Errorf("stdenv: no standard environment for %s (%s have one)", system, strings.Join(systems, ", "))
 }
 
 // Env is t as the Env of a BuilderCCWrapper derivation (without Out: that is the derivation's

@@ -53,7 +53,7 @@ type Arch struct {
 
 // debArch is Debian's name of each system's architecture; the multiarch triplet and loader are
 // the stdenv's (core/stdenv), which builds for the same systems.
-var debArch = map[string]string{"x86_64-linux": "amd64", "aarch64-linux": "arm64"}
+var debArch = map[string]string{"x86_64-linux": "amd64", "aarch64-linux": "arm64", "armv7l-linux": "armhf"}
 
 // ArchOf returns Debian's architecture for sys.
 func ArchOf(sys platform.System) (Arch, error) {
@@ -76,7 +76,7 @@ func ArchOf(sys platform.System) (Arch, error) {
 type NoArchError struct{ System string }
 
 func (e *NoArchError) Error() string {
-	return fmt.Sprintf("Debian's archive has no packages for %s (den uses its amd64 and arm64 packages: x86_64-linux, aarch64-linux)", e.System)
+	return fmt.Sprintf("Debian's archive has no packages for %s (den uses its amd64, arm64 and armhf packages: x86_64-linux, aarch64-linux, armv7l-linux)", e.System)
 }
 
 var debName = regexp.MustCompile(`^[a-z0-9][a-z0-9+.-]+$`)
@@ -356,7 +356,7 @@ func (Backend) lockSystem(ctx context.Context, arc *deb.Archive, e *index.Entry,
 // project's default systems include macOS), so that den says how to lock only the others.
 func (Backend) noBuild(ctx context.Context, arc *deb.Archive, env *backend.Env, e *index.Entry, c version.Constraint, systems []platform.System) error {
 	nb := &backend.NoBuildError{Package: e.Name, Version: c.String(), Constraint: c.String(),
-		Detail: "Debian's archive has packages for x86_64-linux and aarch64-linux only"}
+		Detail: "Debian's archive has packages for x86_64-linux, aarch64-linux and armv7l-linux only"}
 	for _, sys := range systems {
 		nb.Asked = append(nb.Asked, sys.String())
 		if _, err := ArchOf(sys); err != nil || e.Target == sys.String() {
