@@ -63,6 +63,7 @@ var mergedDirs = []string{
 	// and pkg-config that the environment points at them (LIBRARY_PATH, CPATH).
 	"lib/x86_64-linux-gnu",
 	"lib/aarch64-linux-gnu",
+	"lib/arm-linux-gnueabihf",
 	"share/pkgconfig",
 	"etc/bash_completion.d",
 	"share/zsh/site-functions",
