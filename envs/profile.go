@@ -64,6 +64,7 @@ var mergedDirs = []string{
 	"lib/x86_64-linux-gnu",
 	"lib/aarch64-linux-gnu",
 	"lib/arm-linux-gnueabihf",
+	"lib/i386-linux-gnu",
 	"share/pkgconfig",
 	"etc/bash_completion.d",
 	"share/zsh/site-functions",

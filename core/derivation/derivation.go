@@ -40,7 +40,7 @@ const (
 	//             unit itself (the glibc unit); "" patches no interpreter
 	//   patchelf  space-separated argv prefix that runs patchelf; "" patches no ELF file (the
 	//             bootstrap unit that holds patchelf itself)
-	//   triplet   the multiarch triplet: x86_64-linux-gnu, aarch64-linux-gnu, arm-linux-gnueabihf
+	//   triplet   the multiarch triplet: x86_64-linux-gnu, aarch64-linux-gnu, arm-linux-gnueabihf, i386-linux-gnu
 	BuilderDebUnit = "debunit"
 	// BuilderCCWrapper is the stdenv's compiler wrapper, written by den itself from the
 	// toolchain units its Env names (core/stdenv's Toolchain.Env); it runs no script.
