@@ -95,8 +95,8 @@ func TestWrap(t *testing.T) {
 }
 
 // An armv7l-linux program is a 32-bit ARM one: a 64-bit aarch64 program is not, nor the
-// other way round.
-func TestIsTargetArm32(t *testing.T) {
+// other way round; an i686-linux program is a 32-bit x86 one.
+func TestIsTarget32(t *testing.T) {
 	dir := t.TempDir()
 	arm32, arm64 := filepath.Join(dir, "app-armhf"), filepath.Join(dir, "app-arm64")
 	if err := os.WriteFile(arm32, elf32Header(elf.EM_ARM), 0o755); err != nil {
@@ -105,12 +105,19 @@ func TestIsTargetArm32(t *testing.T) {
 	if err := os.WriteFile(arm64, elfHeader(elf.EM_AARCH64), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	armv7l, aarch64 := sys(t, "armv7l-linux"), sys(t, "aarch64-linux")
+	x86 := filepath.Join(dir, "app-i386")
+	if err := os.WriteFile(x86, elf32Header(elf.EM_386), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	armv7l, aarch64, i686 := sys(t, "armv7l-linux"), sys(t, "aarch64-linux"), sys(t, "i686-linux")
 	for _, c := range []struct {
 		path   string
 		target platform.System
 		want   bool
-	}{{arm32, armv7l, true}, {arm64, armv7l, false}, {arm32, aarch64, false}, {arm64, aarch64, true}} {
+	}{
+		{arm32, armv7l, true}, {arm64, armv7l, false}, {arm32, aarch64, false}, {arm64, aarch64, true},
+		{x86, i686, true}, {x86, armv7l, false}, {arm32, i686, false},
+	} {
 		if got, err := IsTarget(c.path, c.target); err != nil || got != c.want {
 			t.Errorf("IsTarget(%s, %s) = %v, %v; want %v", filepath.Base(c.path), c.target, got, err, c.want)
 		}

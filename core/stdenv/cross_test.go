@@ -163,3 +163,42 @@ func TestCrossLinkArmhf(t *testing.T) {
 		t.Errorf("C++ links without the target's libstdc++ dir: %q", cxx)
 	}
 }
+
+// Debian's i386 (i686-linux) has its libraries in lib/i386-linux-gnu and its cross tools named
+// i686-linux-gnu-*: the wrapper's names, binutils dir and config.site take the tools' name,
+// its -B, headers and loader the multiarch one.
+func TestCrossLinkI386(t *testing.T) {
+	f := newCrossFake(t, "i386-linux-gnu")
+	for _, p := range []string{"bin/i686-linux-gnu-gcc-12", "bin/i686-linux-gnu-g++-12", "bin/i686-linux-gnu-cpp-12"} {
+		write(t, filepath.Join(f.t.GCC, p), "#!"+f.t.Shell+"\nfor a in \"$@\"; do printf '%s\\n' \"$a\"; done\n", 0o755)
+	}
+	files, err := Wrapper(f.t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name := range files {
+		if strings.HasPrefix(name, "bin/") && !strings.HasPrefix(name, "bin/i686-linux-gnu-") {
+			t.Errorf("the i386 cross wrapper has %s", name)
+		}
+	}
+	if site := string(files[ConfigSite]); !strings.Contains(site, "host_alias=i686-linux-gnu\n") {
+		t.Errorf("config.site:\n%s", site)
+	}
+	args := f.run(t, "i686-linux-gnu-gcc", []string{"NIX_STORE=" + f.store}, "z.c", "-o", "z")
+	for _, want := range []string{
+		"-B" + f.t.Libc + "/lib/i386-linux-gnu/",
+		"-B" + f.t.Binutils + "/i686-linux-gnu/bin/",
+		"-Wl,--dynamic-linker=" + f.t.Libc + "/lib/i386-linux-gnu/ld-linux.so.2",
+		"-idirafter", f.t.Libc + "/include/i386-linux-gnu",
+	} {
+		if !slices.Contains(args, want) {
+			t.Errorf("the cross gcc was not given %s: %q", want, args)
+		}
+	}
+	if env := CrossEnv("/s/w", "i386-linux-gnu"); env["CC"] != "i686-linux-gnu-gcc" || env["DEN_TARGET_TRIPLET"] != "i386-linux-gnu" {
+		t.Errorf("CrossEnv: %v", env)
+	}
+	if ToolPrefix("arm-linux-gnueabihf") != "arm-linux-gnueabihf" {
+		t.Error("ToolPrefix renames a triplet other than i386's")
+	}
+}

@@ -140,7 +140,7 @@ func TestWrapperRefusesBadToolchains(t *testing.T) {
 			t.Errorf("%s: no error", name)
 		}
 	}
-	for triplet, want := range map[string]string{"aarch64-linux-gnu": "ld-linux-aarch64.so.1", "arm-linux-gnueabihf": "ld-linux-armhf.so.3"} {
+	for triplet, want := range map[string]string{"aarch64-linux-gnu": "ld-linux-aarch64.so.1", "arm-linux-gnueabihf": "ld-linux-armhf.so.3", "i386-linux-gnu": "ld-linux.so.2"} {
 		if l, _ := Loader(triplet); l != want {
 			t.Errorf("%s loader = %q, want %q", triplet, l, want)
 		}
@@ -349,7 +349,7 @@ func TestToolchainEnv(t *testing.T) {
 	}
 	for sys, want := range map[string]string{
 		"x86_64-linux": "x86_64-linux-gnu", "aarch64-linux": "aarch64-linux-gnu", "armv7l-linux": "arm-linux-gnueabihf",
-		"riscv64-linux": "", "aarch64-darwin": "",
+		"i686-linux": "i386-linux-gnu", "riscv64-linux": "", "aarch64-darwin": "",
 	} {
 		if got, err := Triplet(sys); got != want || (want == "") != (err != nil) {
 			t.Errorf("Triplet(%s) = %q, %v", sys, got, err)

@@ -22,14 +22,15 @@ import (
 // crossWorld is a small Debian with what a cross toolchain for aarch64 needs on amd64: the
 // cross gcc (whose arm64-cross libraries depend on the arm64-cross C library, which the index
 // entry excludes), binutils, bash and the build machine's libc6 and patchelf; and, in the arm64
-// index, the target's libc6, libc6-dev, linux-libc-dev and zlib; and the same for armhf.
+// index, the target's libc6, libc6-dev, linux-libc-dev and zlib; and the same for armhf and
+// i386.
 func crossWorld() []debtest.Deb {
 	d := func(name, version, arch, source, depends string) debtest.Deb {
 		return debtest.Deb{Name: name, Version: version, Arch: arch, Source: source, Depends: depends,
 			Files: map[string]debtest.File{"usr/share/doc/" + name + "/README": {Data: name + " " + arch + "\n"}}}
 	}
 	var out []debtest.Deb
-	for _, arch := range []string{"amd64", "arm64", "armhf"} {
+	for _, arch := range []string{"amd64", "arm64", "armhf", "i386"} {
 		out = append(out,
 			d("libc6", "2.36-9+deb12u4", arch, "glibc", ""),
 			d("libc6-dev", "2.36-9+deb12u4", arch, "glibc", "libc6 (= 2.36-9+deb12u4), linux-libc-dev"),
@@ -55,12 +56,16 @@ func crossWorld() []debtest.Deb {
 		d("libgcc-s1-armhf-cross", "12.2.0-14cross1", "all", "gcc-12-cross (15)", "libc6-armhf-cross (>= 2.36)"),
 		d("libc6-armhf-cross", "2.36-8cross1", "all", "cross-toolchain-base", ""),
 		d("binutils-arm-linux-gnueabihf", "2.40-2", "amd64", "binutils", "libc6 (>= 2.34)"),
+		d("gcc-12-i686-linux-gnu", "12.2.0-14cross1", "amd64", "gcc-12-cross (15)", "binutils-i686-linux-gnu (>= 2.40), libc6-i386-cross (>= 2.36), libc6 (>= 2.36)"),
+		d("g++-12-i686-linux-gnu", "12.2.0-14cross1", "amd64", "gcc-12-cross (15)", "gcc-12-i686-linux-gnu (= 12.2.0-14cross1)"),
+		d("libc6-i386-cross", "2.36-8cross1", "all", "cross-toolchain-base", ""),
+		d("binutils-i686-linux-gnu", "2.40-2", "amd64", "binutils", "libc6 (>= 2.34)"),
 	)
 }
 
 func crossEnv(t *testing.T) (*backend.Env, *index.Index) {
 	t.Helper()
-	s := debtest.New(t, debtest.Archive{Packages: crossWorld(), Archs: []string{"amd64", "arm64", "armhf"}})
+	s := debtest.New(t, debtest.Archive{Packages: crossWorld(), Archs: []string{"amd64", "arm64", "armhf", "i386"}})
 	srcs, err := deb.Sources(s.AptDir, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -301,5 +306,32 @@ func TestLockCrossArmhf(t *testing.T) {
 	}
 	if tc.Runtime == "" {
 		t.Error("the armhf wrapper has no target runtime (libstdc++6:armhf)")
+	}
+}
+
+// i686-linux's packages are Debian's i386 (libc6:i386, lib/i386-linux-gnu), and its cross tools
+// are named i686-linux-gnu: the wrapper is over gcc-12-i686-linux-gnu, for i386-linux-gnu.
+func TestLockCrossI686(t *testing.T) {
+	env, ix := crossEnv(t)
+	e, err := ix.Lookup("cross-i686-linux")
+	if err != nil {
+		t.Fatal(err)
+	}
+	any, _ := version.ParseConstraint("*")
+	p, err := Backend{}.Lock(context.Background(), env, e, any, []platform.System{env.Current})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := names(p, "x86_64-linux"); !slices.Contains(got, "libc6:i386") || slices.Contains(got, "libc6-i386-cross") {
+		t.Errorf("locked debs %v, want the i386 index's libc6", got)
+	}
+	out, err := Backend{}.Plan(context.Background(), env, p, env.Current)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := out.Needs[0]
+	tc, err := stdenv.ToolchainFromEnv(w.Env, string(w.Out))
+	if err != nil || w.Name != "cc-wrapper-i386-linux-gnu-gcc-12" || tc.Triplet != "i386-linux-gnu" || !strings.Contains(tc.GCC, "-gcc-12-cross-") {
+		t.Fatalf("the i686 wrapper %s: %+v, %v", w.Name, tc, err)
 	}
 }
