@@ -63,6 +63,8 @@ var mergedDirs = []string{
 	// and pkg-config that the environment points at them (LIBRARY_PATH, CPATH).
 	"lib/x86_64-linux-gnu",
 	"lib/aarch64-linux-gnu",
+	"lib/arm-linux-gnueabihf",
+	"lib/i386-linux-gnu",
 	"share/pkgconfig",
 	"etc/bash_completion.d",
 	"share/zsh/site-functions",

@@ -102,7 +102,7 @@ func (a *App) targetEnv(root string, target platform.System, frozen bool) (*targ
 		}
 		bin := filepath.Join(out, "bin")
 		te.vars = append(te.vars, envs.Var{Name: "PATH", Value: bin, Op: envs.Prepend})
-		tool := func(t string) string { return filepath.Join(bin, triplet+"-"+t) }
+		tool := func(t string) string { return filepath.Join(bin, stdenv.ToolPrefix(triplet)+"-"+t) }
 		cc = tool("gcc")
 		for _, v := range [][2]string{
 			{"CC", cc}, {"CXX", tool("g++")}, {"CPP", tool("cpp")}, {"AR", tool("ar")}, {"LD", tool("ld")},

@@ -64,7 +64,7 @@ type Spec struct {
 	// Patchelf is the argv prefix that runs patchelf; nil patches no ELF file (the bootstrap
 	// unit, which holds patchelf itself).
 	Patchelf []string
-	Triplet  string    // x86_64-linux-gnu or aarch64-linux-gnu
+	Triplet  string    // x86_64-linux-gnu, aarch64-linux-gnu, arm-linux-gnueabihf or i386-linux-gnu
 	Log      io.Writer // patchelf's output and notes on what was left unrewritten; nil discards
 	// Jobs bounds how many patchelf processes run at once; 0 means GOMAXPROCS.
 	Jobs int
@@ -75,8 +75,8 @@ func Build(ctx context.Context, s Spec) (err error) {
 	if len(s.Debs) == 0 {
 		return errors.New("debunit: no .deb files to unpack")
 	}
-	if s.Triplet != "x86_64-linux-gnu" && s.Triplet != "aarch64-linux-gnu" {
-		return fmt.Errorf("debunit: triplet %q: want x86_64-linux-gnu or aarch64-linux-gnu", s.Triplet)
+	if _, ok := machines[s.Triplet]; !ok {
+		return fmt.Errorf("debunit: triplet %q: want x86_64-linux-gnu, aarch64-linux-gnu, arm-linux-gnueabihf or i386-linux-gnu", s.Triplet)
 	}
 	if !path.IsAbs(s.FinalOut) {
 		return fmt.Errorf("debunit: the final output %q is not an absolute path", s.FinalOut)

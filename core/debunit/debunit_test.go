@@ -396,7 +396,7 @@ func TestBadSpec(t *testing.T) {
 	work := t.TempDir()
 	deb := writeDeb(t, work, "a", "xz", file("./usr/x", "x"))
 	for name, s := range map[string]Spec{
-		"triplet": {Debs: []string{deb}, Out: filepath.Join(work, "o1"), FinalOut: "/s/x", Triplet: "i386-linux-gnu"},
+		"triplet": {Debs: []string{deb}, Out: filepath.Join(work, "o1"), FinalOut: "/s/x", Triplet: "mips-linux-gnu"},
 		"final":   {Debs: []string{deb}, Out: filepath.Join(work, "o2"), FinalOut: "relative", Triplet: x86},
 		"interp":  {Debs: []string{deb}, Out: filepath.Join(work, "o3"), FinalOut: "/s/x", Triplet: x86, Interp: "lib/ld.so"},
 		"nodebs":  {Out: filepath.Join(work, "o4"), FinalOut: "/s/x", Triplet: x86},

@@ -45,8 +45,10 @@ type elfPlan struct {
 // machines maps a triplet to the ELF machine of its programs; an ELF file for any other one
 // (firmware, BPF objects) is left alone.
 var machines = map[string]elf.Machine{
-	"x86_64-linux-gnu":  elf.EM_X86_64,
-	"aarch64-linux-gnu": elf.EM_AARCH64,
+	"x86_64-linux-gnu":    elf.EM_X86_64,
+	"aarch64-linux-gnu":   elf.EM_AARCH64,
+	"arm-linux-gnueabihf": elf.EM_ARM,
+	"i386-linux-gnu":      elf.EM_386,
 }
 
 // patch plans every ELF file, then runs patchelf on batches of files that need the same

@@ -12,10 +12,12 @@ package derivation
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
 	"github.com/den-sh/den/core/hash"
+	"github.com/den-sh/den/core/stdenv"
 	"github.com/den-sh/den/core/storepath"
 )
 
@@ -38,7 +40,7 @@ const (
 	//             unit itself (the glibc unit); "" patches no interpreter
 	//   patchelf  space-separated argv prefix that runs patchelf; "" patches no ELF file (the
 	//             bootstrap unit that holds patchelf itself)
-	//   triplet   the multiarch triplet: x86_64-linux-gnu or aarch64-linux-gnu
+	//   triplet   the multiarch triplet: x86_64-linux-gnu, aarch64-linux-gnu, arm-linux-gnueabihf, i386-linux-gnu
 	BuilderDebUnit = "debunit"
 	// BuilderCCWrapper is the stdenv's compiler wrapper, written by den itself from the
 	// toolchain units its Env names (core/stdenv's Toolchain.Env); it runs no script.
@@ -175,8 +177,8 @@ func (d *Derivation) Seal(storeDir string) error {
 		if len(strings.Fields(d.Env["debs"])) == 0 {
 			return fmt.Errorf("%s: a Debian unit needs at least one .deb (env debs)", d.Name)
 		}
-		if t := d.Env["triplet"]; t != "x86_64-linux-gnu" && t != "aarch64-linux-gnu" {
-			return fmt.Errorf("%s: a Debian unit's triplet is %q; want x86_64-linux-gnu or aarch64-linux-gnu", d.Name, t)
+		if t := d.Env["triplet"]; !slices.Contains(stdenv.Triplets(), t) {
+			return fmt.Errorf("%s: a Debian unit's triplet is %q; want one of %s", d.Name, t, strings.Join(stdenv.Triplets(), ", "))
 		}
 	}
 	if d.Builder == BuilderGoVendor || d.Builder == BuilderNPMDeps {

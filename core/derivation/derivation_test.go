@@ -142,7 +142,7 @@ func TestDebUnitSeal(t *testing.T) {
 	}
 	for name, change := range map[string]func(*Derivation){
 		"no debs":     func(x *Derivation) { x.Env["debs"] = " " },
-		"bad triplet": func(x *Derivation) { x.Env["triplet"] = "i386-linux-gnu" },
+		"bad triplet": func(x *Derivation) { x.Env["triplet"] = "mips-linux-gnu" },
 	} {
 		x := unit()
 		change(x)

@@ -28,13 +28,14 @@ var machines = map[string]struct {
 	"x86_64-linux":  {elf.EM_X86_64, elf.ELFCLASS64, "x86_64"},
 	"riscv64-linux": {elf.EM_RISCV, elf.ELFCLASS64, "riscv64"},
 	"armv7l-linux":  {elf.EM_ARM, elf.ELFCLASS32, "arm"},
+	"i686-linux":    {elf.EM_386, elf.ELFCLASS32, "i386"},
 }
 
 // UnsupportedError says den knows no emulator for a system.
 type UnsupportedError struct{ System string }
 
 func (e *UnsupportedError) Error() string {
-	return fmt.Sprintf("den has no emulator for %s (it runs aarch64-linux, x86_64-linux, riscv64-linux and armv7l-linux programs under QEMU)", e.System)
+	return fmt.Sprintf("den has no emulator for %s (it runs aarch64-linux, x86_64-linux, riscv64-linux, armv7l-linux and i686-linux programs under QEMU)", e.System)
 }
 
 // Needed reports whether programs of target need the emulator on a machine of system on: a

@@ -19,10 +19,10 @@ func TestNativeRevisionUnchanged(t *testing.T) {
 	}
 }
 
-// newCrossFake is newFake for a cross toolchain laid out as Debian's aarch64-linux-gnu cross
-// packages are, after usr-merging: bin/aarch64-linux-gnu-gcc-12 in the gcc unit, the plain
-// tools under aarch64-linux-gnu/bin in binutils'.
-func newCrossFake(t *testing.T) *fakeToolchain {
+// newCrossFake is newFake for a cross toolchain for triplet laid out as Debian's cross packages
+// are, after usr-merging: bin/<triplet>-gcc-12 in the gcc unit, the plain tools under
+// <triplet>/bin in binutils'.
+func newCrossFake(t *testing.T, triplet string) *fakeToolchain {
 	t.Helper()
 	bash, err := exec.LookPath("bash")
 	if err != nil {
@@ -30,23 +30,23 @@ func newCrossFake(t *testing.T) *fakeToolchain {
 	}
 	store := t.TempDir()
 	u := func(name string) string { return filepath.Join(store, "00000000000000000000000000000000-"+name) }
-	f := &fakeToolchain{store: store, out: u("cc-wrapper-aarch64-linux-gnu")}
+	f := &fakeToolchain{store: store, out: u("cc-wrapper-" + triplet)}
 	f.t = Toolchain{
-		GCC: u("gcc-12-cross"), Binutils: u("binutils"), Libc: u("glibc-aarch64-linux-gnu"), LinuxHeaders: u("linux-aarch64-linux-gnu"),
-		Shell: bash, Triplet: "aarch64-linux-gnu", GCCVersion: "12", Out: f.out, Cross: true,
-		Runtime: u("gcc-12-aarch64-linux-gnu"),
+		GCC: u("gcc-12-cross"), Binutils: u("binutils"), Libc: u("glibc-" + triplet), LinuxHeaders: u("linux-" + triplet),
+		Shell: bash, Triplet: triplet, GCCVersion: "12", Out: f.out, Cross: true,
+		Runtime: u("gcc-12-" + triplet),
 	}
 	echo := "#!" + bash + "\nfor a in \"$@\"; do printf '%s\\n' \"$a\"; done\n"
-	for _, p := range []string{"bin/aarch64-linux-gnu-gcc-12", "bin/aarch64-linux-gnu-g++-12", "bin/aarch64-linux-gnu-cpp-12"} {
+	for _, p := range []string{"bin/" + triplet + "-gcc-12", "bin/" + triplet + "-g++-12", "bin/" + triplet + "-cpp-12"} {
 		write(t, filepath.Join(f.t.GCC, p), echo, 0o755)
 	}
-	write(t, u("zlib-aarch64-linux-gnu")+"/lib/aarch64-linux-gnu/libz.so", "", 0o644)
+	write(t, u("zlib-"+triplet)+"/lib/"+triplet+"/libz.so", "", 0o644)
 	f.writeWrapper(t)
 	return f
 }
 
 func TestCrossWrapperFiles(t *testing.T) {
-	f := newCrossFake(t)
+	f := newCrossFake(t, "aarch64-linux-gnu")
 	files, err := Wrapper(f.t)
 	if err != nil {
 		t.Fatal(err)
@@ -85,7 +85,7 @@ func TestCrossWrapperFiles(t *testing.T) {
 }
 
 func TestCrossLink(t *testing.T) {
-	f := newCrossFake(t)
+	f := newCrossFake(t, "aarch64-linux-gnu")
 	zlib := f.unit("zlib-aarch64-linux-gnu") + "/lib/aarch64-linux-gnu"
 	env := []string{"NIX_STORE=" + f.store, "LIBRARY_PATH=" + zlib}
 	args := f.run(t, "aarch64-linux-gnu-gcc", env, "z.c", "-lz", "-o", "z")
@@ -128,5 +128,77 @@ func TestCrossEnvAndFixup(t *testing.T) {
 	fx := CrossFixup("aarch64-linux-gnu")
 	if !strings.Contains(fx, "aarch64-linux-gnu-strip -S") || strings.Contains(strings.ReplaceAll(fx, "aarch64-linux-gnu-strip", ""), "strip -S") {
 		t.Errorf("cross fixup:\n%s", fx)
+	}
+}
+
+// Debian's armhf (armv7l-linux) is a 32-bit target whose triplet is not its system's
+// architecture: the same wrapper, with arm-linux-gnueabihf's dirs and its glibc's loader.
+func TestCrossLinkArmhf(t *testing.T) {
+	f := newCrossFake(t, "arm-linux-gnueabihf")
+	files, err := Wrapper(f.t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"bin/arm-linux-gnueabihf-gcc", "bin/arm-linux-gnueabihf-g++", "bin/arm-linux-gnueabihf-strip"} {
+		if _, ok := files[name]; !ok {
+			t.Errorf("no %s among the cross wrapper's files", name)
+		}
+	}
+	zlib := f.unit("zlib-arm-linux-gnueabihf") + "/lib/arm-linux-gnueabihf"
+	args := f.run(t, "arm-linux-gnueabihf-gcc", []string{"NIX_STORE=" + f.store, "LIBRARY_PATH=" + zlib}, "z.c", "-lz", "-o", "z")
+	for _, want := range []string{
+		"-B" + f.t.Libc + "/lib/arm-linux-gnueabihf/",
+		"-B" + f.t.Binutils + "/arm-linux-gnueabihf/bin/",
+		"-Wl,--dynamic-linker=" + f.t.Libc + "/lib/arm-linux-gnueabihf/ld-linux-armhf.so.3",
+		"-idirafter", f.t.Libc + "/include/arm-linux-gnueabihf",
+		"-Wl,-rpath," + f.t.Libc + "/lib/arm-linux-gnueabihf",
+		"-Wl,-rpath," + zlib,
+	} {
+		if !slices.Contains(args, want) {
+			t.Errorf("the cross gcc was not given %s: %q", want, args)
+		}
+	}
+	cxx := f.run(t, "arm-linux-gnueabihf-g++", []string{"NIX_STORE=" + f.store}, "x.cc")
+	if !slices.Contains(cxx, "-Wl,-rpath,"+f.t.Runtime+"/lib/arm-linux-gnueabihf") {
+		t.Errorf("C++ links without the target's libstdc++ dir: %q", cxx)
+	}
+}
+
+// Debian's i386 (i686-linux) has its libraries in lib/i386-linux-gnu and its cross tools named
+// i686-linux-gnu-*: the wrapper's names, binutils dir and config.site take the tools' name,
+// its -B, headers and loader the multiarch one.
+func TestCrossLinkI386(t *testing.T) {
+	f := newCrossFake(t, "i386-linux-gnu")
+	for _, p := range []string{"bin/i686-linux-gnu-gcc-12", "bin/i686-linux-gnu-g++-12", "bin/i686-linux-gnu-cpp-12"} {
+		write(t, filepath.Join(f.t.GCC, p), "#!"+f.t.Shell+"\nfor a in \"$@\"; do printf '%s\\n' \"$a\"; done\n", 0o755)
+	}
+	files, err := Wrapper(f.t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name := range files {
+		if strings.HasPrefix(name, "bin/") && !strings.HasPrefix(name, "bin/i686-linux-gnu-") {
+			t.Errorf("the i386 cross wrapper has %s", name)
+		}
+	}
+	if site := string(files[ConfigSite]); !strings.Contains(site, "host_alias=i686-linux-gnu\n") {
+		t.Errorf("config.site:\n%s", site)
+	}
+	args := f.run(t, "i686-linux-gnu-gcc", []string{"NIX_STORE=" + f.store}, "z.c", "-o", "z")
+	for _, want := range []string{
+		"-B" + f.t.Libc + "/lib/i386-linux-gnu/",
+		"-B" + f.t.Binutils + "/i686-linux-gnu/bin/",
+		"-Wl,--dynamic-linker=" + f.t.Libc + "/lib/i386-linux-gnu/ld-linux.so.2",
+		"-idirafter", f.t.Libc + "/include/i386-linux-gnu",
+	} {
+		if !slices.Contains(args, want) {
+			t.Errorf("the cross gcc was not given %s: %q", want, args)
+		}
+	}
+	if env := CrossEnv("/s/w", "i386-linux-gnu"); env["CC"] != "i686-linux-gnu-gcc" || env["DEN_TARGET_TRIPLET"] != "i386-linux-gnu" {
+		t.Errorf("CrossEnv: %v", env)
+	}
+	if ToolPrefix("arm-linux-gnueabihf") != "arm-linux-gnueabihf" {
+		t.Error("ToolPrefix renames a triplet other than i386's")
 	}
 }

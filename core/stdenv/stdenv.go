@@ -79,15 +79,49 @@ type Toolchain struct {
 	Runtime string
 }
 
+// linuxSystems are the systems den has a standard environment for, with Debian's multiarch
+// triplet of each (its lib/<triplet> and include/<triplet> dirs), the file name of its glibc's
+// dynamic loader, in lib/<triplet>, and the GNU triplet its GCC and binutils are named by
+// (i686-linux-gnu-gcc) where that is not the multiarch one.
+var linuxSystems = []struct{ system, triplet, loader, prefix string }{
+	{"x86_64-linux", "x86_64-linux-gnu", "ld-linux-x86-64.so.2", ""},
+	{"aarch64-linux", "aarch64-linux-gnu", "ld-linux-aarch64.so.1", ""},
+	// Debian's armhf: ARMv7-A with VFPv3-D16 and the hard-float ABI, which Debian's cross GCC
+	// compiles for by default (Go's GOARM=7).
+	{"armv7l-linux", "arm-linux-gnueabihf", "ld-linux-armhf.so.3", ""},
+	// Debian's i386: its libraries are in lib/i386-linux-gnu, its compilers i686-linux-gnu-*.
+	{"i686-linux", "i386-linux-gnu", "ld-linux.so.2", "i686-linux-gnu"},
+}
+
+// ToolPrefix is the GNU triplet that a triplet's GCC and binutils are named by: the prefix of
+// cross tools (i686-linux-gnu-gcc for i386-linux-gnu), and the name Debian's cross packages
+// carry (gcc-12-i686-linux-gnu). It is the triplet itself for all but i386.
+func ToolPrefix(triplet string) string {
+	for _, s := range linuxSystems {
+		if s.triplet == triplet && s.prefix != "" {
+			return s.prefix
+		}
+	}
+	return triplet
+}
+
+// Triplets are the multiarch triplets den has a standard environment for.
+func Triplets() []string {
+	var out []string
+	for _, s := range linuxSystems {
+		out = append(out, s.triplet)
+	}
+	return out
+}
+
 // Loader returns the file name of the dynamic loader of a triplet's glibc.
 func Loader(triplet string) (string, error) {
-	switch triplet {
-	case "x86_64-linux-gnu":
-		return "ld-linux-x86-64.so.2", nil
-	case "aarch64-linux-gnu":
-		return "ld-linux-aarch64.so.1", nil
+	for _, s := range linuxSystems {
+		if s.triplet == triplet {
+			return s.loader, nil
+		}
 	}
-	return "", fmt.Errorf("stdenv: no dynamic loader known for the triplet %q (want x86_64-linux-gnu or aarch64-linux-gnu)", triplet)
+	return "", fmt.Errorf("stdenv: no dynamic loader known for the triplet %q (want %s)", triplet, strings.Join(Triplets(), ", "))
 }
 
 // Sysroot is the empty directory of a wrapper output that GCC is given as its sysroot.
@@ -127,9 +161,10 @@ func Wrapper(t Toolchain) (map[string][]byte, error) {
 		files["bin/"+name] = cxx
 	}
 	files["bin/cpp"] = cpp
-	files["bin/"+t.Triplet+"-gcc"] = cc
-	files["bin/"+t.Triplet+"-g++"] = cxx
-	files["bin/"+t.Triplet+"-cpp"] = cpp
+	tp := ToolPrefix(t.Triplet)
+	files["bin/"+tp+"-gcc"] = cc
+	files["bin/"+tp+"-g++"] = cxx
+	files["bin/"+tp+"-cpp"] = cpp
 	// gcc-ar and friends find the LTO plugin relative to themselves.
 	for _, name := range []string{"gcc-ar", "gcc-nm", "gcc-ranlib"} {
 		files["bin/"+name] = t.execScript(gccBin + name + "-" + t.GCCVersion)
@@ -137,29 +172,30 @@ func Wrapper(t Toolchain) (map[string][]byte, error) {
 	for _, name := range binutilsTools {
 		s := t.execScript(t.Binutils + "/bin/" + name)
 		files["bin/"+name] = s
-		files["bin/"+t.Triplet+"-"+name] = s
+		files["bin/"+tp+"-"+name] = s
 	}
 	return files, nil
 }
 
-// crossWrapper is Wrapper's files for a cross toolchain: only <triplet>- names.
+// crossWrapper is Wrapper's files for a cross toolchain: only <triplet>- names (ToolPrefix's).
 func (t *Toolchain) crossWrapper(loader string) map[string][]byte {
 	files := map[string][]byte{Sysroot + "/": nil}
-	prefix := t.GCC + "/bin/" + t.Triplet + "-"
+	tp := ToolPrefix(t.Triplet)
+	prefix := t.GCC + "/bin/" + tp + "-"
 	cc := t.compilerScript(prefix+"gcc-"+t.GCCVersion, false, loader)
 	cxx := t.compilerScript(prefix+"g++-"+t.GCCVersion, true, loader)
 	for _, name := range []string{"cc", "gcc"} {
-		files["bin/"+t.Triplet+"-"+name] = cc
+		files["bin/"+tp+"-"+name] = cc
 	}
 	for _, name := range []string{"c++", "g++"} {
-		files["bin/"+t.Triplet+"-"+name] = cxx
+		files["bin/"+tp+"-"+name] = cxx
 	}
-	files["bin/"+t.Triplet+"-cpp"] = t.preprocessorScript(prefix + "cpp-" + t.GCCVersion)
+	files["bin/"+tp+"-cpp"] = t.preprocessorScript(prefix + "cpp-" + t.GCCVersion)
 	for _, name := range []string{"gcc-ar", "gcc-nm", "gcc-ranlib"} {
-		files["bin/"+t.Triplet+"-"+name] = t.execScript(prefix + name + "-" + t.GCCVersion)
+		files["bin/"+tp+"-"+name] = t.execScript(prefix + name + "-" + t.GCCVersion)
 	}
 	for _, name := range binutilsTools {
-		files["bin/"+t.Triplet+"-"+name] = t.execScript(t.Binutils + "/bin/" + t.Triplet + "-" + name)
+		files["bin/"+tp+"-"+name] = t.execScript(t.Binutils + "/bin/" + tp + "-" + name)
 	}
 	files[ConfigSite] = []byte(fmt.Sprintf(`# den's cross build (core/stdenv): autoconf's configure builds for %[1]s, as with
 # --host=%[1]s, and runs none of the programs it compiles.
@@ -168,7 +204,7 @@ if test -z "$host_alias"; then
   ac_tool_prefix=%[1]s-
 fi
 cross_compiling=yes
-`, t.Triplet))
+`, tp))
 	return files
 }
 
@@ -181,12 +217,13 @@ const ConfigSite = "share/config.site"
 // environment: the usual variables naming the prefixed tools (CC, CXX, AR, LD, ...), and
 // CONFIG_SITE.
 func CrossEnv(wrapper, triplet string) map[string]string {
+	tp := ToolPrefix(triplet)
 	env := map[string]string{"CONFIG_SITE": wrapper + "/" + ConfigSite, "DEN_TARGET_TRIPLET": triplet}
 	for k, tool := range map[string]string{
 		"CC": "gcc", "CXX": "g++", "CPP": "cpp", "AR": "ar", "AS": "as", "LD": "ld", "NM": "nm",
 		"RANLIB": "ranlib", "STRIP": "strip", "OBJCOPY": "objcopy", "OBJDUMP": "objdump", "READELF": "readelf",
 	} {
-		env[k] = triplet + "-" + tool
+		env[k] = tp + "-" + tool
 	}
 	return env
 }
@@ -194,13 +231,13 @@ func CrossEnv(wrapper, triplet string) map[string]string {
 // CrossFixup is Fixup for a cross build: its outputs are the target's ELF files, which only
 // the target's strip reads.
 func CrossFixup(triplet string) string {
-	return strings.Replace(Fixup, "strip -S", triplet+"-strip -S", 1)
+	return strings.Replace(Fixup, "strip -S", ToolPrefix(triplet)+"-strip -S", 1)
 }
 
 // binutilsDir is where GCC finds as and ld under their plain names.
 func (t *Toolchain) binutilsDir() string {
 	if t.Cross {
-		return t.Binutils + "/" + t.Triplet + "/bin/"
+		return t.Binutils + "/" + ToolPrefix(t.Triplet) + "/bin/"
 	}
 	return t.Binutils + "/bin/"
 }
@@ -211,7 +248,7 @@ func (t *Toolchain) gccLibDir() string {
 		return t.Runtime + "/lib/" + t.Triplet
 	}
 	if t.Cross {
-		return t.GCC + "/" + t.Triplet + "/lib"
+		return t.GCC + "/" + ToolPrefix(t.Triplet) + "/lib"
 	}
 	return t.GCC + "/lib/" + t.Triplet
 }
@@ -536,13 +573,14 @@ func Names(files map[string][]byte) []string {
 // Triplet is the multiarch triplet of a den system ("x86_64-linux" -> "x86_64-linux-gnu"): the
 // lib/<triplet> and include/<triplet> dirs of Debian's units.
 func Triplet(system string) (string, error) {
-	switch system {
-	case "x86_64-linux":
-		return "x86_64-linux-gnu", nil
-	case "aarch64-linux":
-		return "aarch64-linux-gnu", nil
+	var systems []string
+	for _, s := range linuxSystems {
+		if s.system == system {
+			return s.triplet, nil
+		}
+		systems = append(systems, s.system)
 	}
-	return "", fmt.Errorf("stdenv: no standard environment for %s (x86_64-linux and aarch64-linux have one)", system)
+	return "", fmt.Errorf("stdenv: no standard environment for %s (%s have one)", system, strings.Join(systems, ", "))
 }
 
 // Env is t as the Env of a BuilderCCWrapper derivation (without Out: that is the derivation's

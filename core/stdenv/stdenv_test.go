@@ -140,8 +140,10 @@ func TestWrapperRefusesBadToolchains(t *testing.T) {
 			t.Errorf("%s: no error", name)
 		}
 	}
-	if l, _ := Loader("aarch64-linux-gnu"); l != "ld-linux-aarch64.so.1" {
-		t.Errorf("aarch64 loader = %q", l)
+	for triplet, want := range map[string]string{"aarch64-linux-gnu": "ld-linux-aarch64.so.1", "arm-linux-gnueabihf": "ld-linux-armhf.so.3", "i386-linux-gnu": "ld-linux.so.2"} {
+		if l, _ := Loader(triplet); l != want {
+			t.Errorf("%s loader = %q, want %q", triplet, l, want)
+		}
 	}
 }
 
@@ -345,7 +347,10 @@ func TestToolchainEnv(t *testing.T) {
 	if _, err := ToolchainFromEnv(env, "/s/w"); err == nil {
 		t.Error("a toolchain without libc was accepted")
 	}
-	for sys, want := range map[string]string{"x86_64-linux": "x86_64-linux-gnu", "aarch64-linux": "aarch64-linux-gnu", "aarch64-darwin": ""} {
+	for sys, want := range map[string]string{
+		"x86_64-linux": "x86_64-linux-gnu", "aarch64-linux": "aarch64-linux-gnu", "armv7l-linux": "arm-linux-gnueabihf",
+		"i686-linux": "i386-linux-gnu", "riscv64-linux": "", "aarch64-darwin": "",
+	} {
 		if got, err := Triplet(sys); got != want || (want == "") != (err != nil) {
 			t.Errorf("Triplet(%s) = %q, %v", sys, got, err)
 		}

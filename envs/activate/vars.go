@@ -196,12 +196,12 @@ var searchPaths = []struct {
 	{"PATH", []string{"bin", "sbin"}},
 	{"MANPATH", []string{"share/man"}},
 	{"INFOPATH", []string{"share/info"}},
-	{"PKG_CONFIG_PATH", []string{"lib/pkgconfig", "lib/x86_64-linux-gnu/pkgconfig", "lib/aarch64-linux-gnu/pkgconfig", "share/pkgconfig"}},
+	{"PKG_CONFIG_PATH", []string{"lib/pkgconfig", "lib/x86_64-linux-gnu/pkgconfig", "lib/aarch64-linux-gnu/pkgconfig", "lib/arm-linux-gnueabihf/pkgconfig", "lib/i386-linux-gnu/pkgconfig", "share/pkgconfig"}},
 	{"ACLOCAL_PATH", []string{"share/aclocal"}},
-	{"CPATH", []string{"include/x86_64-linux-gnu", "include/aarch64-linux-gnu", "include"}},
+	{"CPATH", []string{"include/x86_64-linux-gnu", "include/aarch64-linux-gnu", "include/arm-linux-gnueabihf", "include/i386-linux-gnu", "include"}},
 	// gcc links with the libraries of the environment's C packages (Debian's, in their
 	// multiarch dirs); den's compiler wrapper gives what it links a RUNPATH to them.
-	{"LIBRARY_PATH", []string{"lib/x86_64-linux-gnu", "lib/aarch64-linux-gnu"}},
+	{"LIBRARY_PATH", []string{"lib/x86_64-linux-gnu", "lib/aarch64-linux-gnu", "lib/arm-linux-gnueabihf", "lib/i386-linux-gnu"}},
 	// fish finds vendor completions through XDG_DATA_DIRS.
 	{"XDG_DATA_DIRS", []string{"share"}},
 }

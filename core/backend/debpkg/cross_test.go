@@ -22,14 +22,15 @@ import (
 // crossWorld is a small Debian with what a cross toolchain for aarch64 needs on amd64: the
 // cross gcc (whose arm64-cross libraries depend on the arm64-cross C library, which the index
 // entry excludes), binutils, bash and the build machine's libc6 and patchelf; and, in the arm64
-// index, the target's libc6, libc6-dev, linux-libc-dev and zlib.
+// index, the target's libc6, libc6-dev, linux-libc-dev and zlib; and the same for armhf and
+// i386.
 func crossWorld() []debtest.Deb {
 	d := func(name, version, arch, source, depends string) debtest.Deb {
 		return debtest.Deb{Name: name, Version: version, Arch: arch, Source: source, Depends: depends,
 			Files: map[string]debtest.File{"usr/share/doc/" + name + "/README": {Data: name + " " + arch + "\n"}}}
 	}
 	var out []debtest.Deb
-	for _, arch := range []string{"amd64", "arm64"} {
+	for _, arch := range []string{"amd64", "arm64", "armhf", "i386"} {
 		out = append(out,
 			d("libc6", "2.36-9+deb12u4", arch, "glibc", ""),
 			d("libc6-dev", "2.36-9+deb12u4", arch, "glibc", "libc6 (= 2.36-9+deb12u4), linux-libc-dev"),
@@ -49,12 +50,22 @@ func crossWorld() []debtest.Deb {
 		d("libgcc-s1-arm64-cross", "12.2.0-14cross1", "all", "gcc-12-cross (15)", "libc6-arm64-cross (>= 2.36)"),
 		d("libc6-arm64-cross", "2.36-8cross1", "all", "cross-toolchain-base", ""),
 		d("binutils-aarch64-linux-gnu", "2.40-2", "amd64", "binutils", "libc6 (>= 2.34)"),
+		d("gcc-12-arm-linux-gnueabihf", "12.2.0-14cross1", "amd64", "gcc-12-cross (15)", "binutils-arm-linux-gnueabihf (>= 2.40), libgcc-12-dev-armhf-cross (>= 12.2.0-14cross1), libc6 (>= 2.36)"),
+		d("g++-12-arm-linux-gnueabihf", "12.2.0-14cross1", "amd64", "gcc-12-cross (15)", "gcc-12-arm-linux-gnueabihf (= 12.2.0-14cross1), libc6 (>= 2.36)"),
+		d("libgcc-12-dev-armhf-cross", "12.2.0-14cross1", "all", "gcc-12-cross (15)", "libgcc-s1-armhf-cross"),
+		d("libgcc-s1-armhf-cross", "12.2.0-14cross1", "all", "gcc-12-cross (15)", "libc6-armhf-cross (>= 2.36)"),
+		d("libc6-armhf-cross", "2.36-8cross1", "all", "cross-toolchain-base", ""),
+		d("binutils-arm-linux-gnueabihf", "2.40-2", "amd64", "binutils", "libc6 (>= 2.34)"),
+		d("gcc-12-i686-linux-gnu", "12.2.0-14cross1", "amd64", "gcc-12-cross (15)", "binutils-i686-linux-gnu (>= 2.40), libc6-i386-cross (>= 2.36), libc6 (>= 2.36)"),
+		d("g++-12-i686-linux-gnu", "12.2.0-14cross1", "amd64", "gcc-12-cross (15)", "gcc-12-i686-linux-gnu (= 12.2.0-14cross1)"),
+		d("libc6-i386-cross", "2.36-8cross1", "all", "cross-toolchain-base", ""),
+		d("binutils-i686-linux-gnu", "2.40-2", "amd64", "binutils", "libc6 (>= 2.34)"),
 	)
 }
 
 func crossEnv(t *testing.T) (*backend.Env, *index.Index) {
 	t.Helper()
-	s := debtest.New(t, debtest.Archive{Packages: crossWorld()})
+	s := debtest.New(t, debtest.Archive{Packages: crossWorld(), Archs: []string{"amd64", "arm64", "armhf", "i386"}})
 	srcs, err := deb.Sources(s.AptDir, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -235,5 +246,92 @@ func TestLockForTarget(t *testing.T) {
 	}
 	if nd.Out == out.Out || nd.Host != "x86_64-linux" {
 		t.Errorf("native zlib %s (host %s), cross %s", nd.Out, nd.Host, out.Out)
+	}
+}
+
+// TestLockCrossArmhf locks the armv7l-linux cross toolchain: Debian's armhf packages for the
+// target, its triplet (arm-linux-gnueabihf, not the system's architecture) and its loader.
+func TestLockCrossArmhf(t *testing.T) {
+	env, ix := crossEnv(t)
+	e, err := ix.Lookup("cross-armv7l-linux")
+	if err != nil {
+		t.Fatal(err)
+	}
+	any, _ := version.ParseConstraint("*")
+	p, err := Backend{}.Lock(context.Background(), env, e, any, []platform.System{env.Current})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"bash", "binutils-arm-linux-gnueabihf", "g++-12-arm-linux-gnueabihf", "gcc-12-arm-linux-gnueabihf",
+		"libc6", "libc6-dev:armhf", "libc6:armhf", "libgcc-12-dev-armhf-cross", "libgcc-s1-armhf-cross",
+		"libgcc-s1:armhf", "libstdc++6:armhf", "linux-libc-dev:armhf", "patchelf",
+	}
+	if got := names(p, "x86_64-linux"); p.Target != "armv7l-linux" || !slices.Equal(got, want) {
+		t.Errorf("target %q, locked debs\n got %v\nwant %v", p.Target, got, want)
+	}
+	for _, s := range p.SourcesFor("x86_64-linux") {
+		if strings.HasSuffix(s.Name, ":armhf") != strings.HasSuffix(s.URL, "_armhf.deb") {
+			t.Errorf("%s is locked at %s", s.Name, s.URL)
+		}
+	}
+	out, err := Backend{}.Plan(context.Background(), env, p, env.Current)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := out.Needs[0]
+	if w.Builder != derivation.BuilderCCWrapper || w.Env["triplet"] != "arm-linux-gnueabihf" || w.Name != "cc-wrapper-arm-linux-gnueabihf-gcc-12" {
+		t.Fatalf("the output's first part is %s %v, want the armhf cross wrapper", w.Name, w.Env)
+	}
+	tc, err := stdenv.ToolchainFromEnv(w.Env, string(w.Out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range w.Needs {
+		switch string(n.Out) {
+		case tc.Libc:
+			if n.Host != "armv7l-linux" || !strings.Contains(n.Name, "glibc-arm-linux-gnueabihf-2.36") || n.Env["triplet"] != "arm-linux-gnueabihf" ||
+				n.Env["interp"] != "$out/lib/arm-linux-gnueabihf/ld-linux-armhf.so.3" {
+				t.Errorf("target glibc unit %s: host %s env %v", n.Name, n.Host, n.Env)
+			}
+		case tc.Runtime:
+			if n.Host != "armv7l-linux" || !strings.Contains(n.Env["interp"], "-glibc-arm-linux-gnueabihf-2.36/lib/arm-linux-gnueabihf/ld-linux-armhf.so.3") {
+				t.Errorf("target runtime unit %s: host %s env %v", n.Name, n.Host, n.Env)
+			}
+		case tc.GCC:
+			if n.Host != "x86_64-linux" || n.Env["triplet"] != "x86_64-linux-gnu" {
+				t.Errorf("cross gcc unit %s: host %s env %v", n.Name, n.Host, n.Env)
+			}
+		}
+	}
+	if tc.Runtime == "" {
+		t.Error("the armhf wrapper has no target runtime (libstdc++6:armhf)")
+	}
+}
+
+// i686-linux's packages are Debian's i386 (libc6:i386, lib/i386-linux-gnu), and its cross tools
+// are named i686-linux-gnu: the wrapper is over gcc-12-i686-linux-gnu, for i386-linux-gnu.
+func TestLockCrossI686(t *testing.T) {
+	env, ix := crossEnv(t)
+	e, err := ix.Lookup("cross-i686-linux")
+	if err != nil {
+		t.Fatal(err)
+	}
+	any, _ := version.ParseConstraint("*")
+	p, err := Backend{}.Lock(context.Background(), env, e, any, []platform.System{env.Current})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := names(p, "x86_64-linux"); !slices.Contains(got, "libc6:i386") || slices.Contains(got, "libc6-i386-cross") {
+		t.Errorf("locked debs %v, want the i386 index's libc6", got)
+	}
+	out, err := Backend{}.Plan(context.Background(), env, p, env.Current)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := out.Needs[0]
+	tc, err := stdenv.ToolchainFromEnv(w.Env, string(w.Out))
+	if err != nil || w.Name != "cc-wrapper-i386-linux-gnu-gcc-12" || tc.Triplet != "i386-linux-gnu" || !strings.Contains(tc.GCC, "-gcc-12-cross-") {
+		t.Fatalf("the i686 wrapper %s: %+v, %v", w.Name, tc, err)
 	}
 }

@@ -53,7 +53,7 @@ type Arch struct {
 
 // debArch is Debian's name of each system's architecture; the multiarch triplet and loader are
 // the stdenv's (core/stdenv), which builds for the same systems.
-var debArch = map[string]string{"x86_64-linux": "amd64", "aarch64-linux": "arm64"}
+var debArch = map[string]string{"x86_64-linux": "amd64", "aarch64-linux": "arm64", "armv7l-linux": "armhf", "i686-linux": "i386"}
 
 // ArchOf returns Debian's architecture for sys.
 func ArchOf(sys platform.System) (Arch, error) {
@@ -76,7 +76,7 @@ func ArchOf(sys platform.System) (Arch, error) {
 type NoArchError struct{ System string }
 
 func (e *NoArchError) Error() string {
-	return fmt.Sprintf("Debian's archive has no packages for %s (den uses its amd64 and arm64 packages: x86_64-linux, aarch64-linux)", e.System)
+	return fmt.Sprintf("Debian's archive has no packages for %s (den uses its amd64, arm64, armhf and i386 packages: x86_64-linux, aarch64-linux, armv7l-linux, i686-linux)", e.System)
 }
 
 var debName = regexp.MustCompile(`^[a-z0-9][a-z0-9+.-]+$`)
@@ -356,7 +356,7 @@ func (Backend) lockSystem(ctx context.Context, arc *deb.Archive, e *index.Entry,
 // project's default systems include macOS), so that den says how to lock only the others.
 func (Backend) noBuild(ctx context.Context, arc *deb.Archive, env *backend.Env, e *index.Entry, c version.Constraint, systems []platform.System) error {
 	nb := &backend.NoBuildError{Package: e.Name, Version: c.String(), Constraint: c.String(),
-		Detail: "Debian's archive has packages for x86_64-linux and aarch64-linux only"}
+		Detail: "Debian's archive has packages for x86_64-linux, aarch64-linux, armv7l-linux and i686-linux only"}
 	for _, sys := range systems {
 		nb.Asked = append(nb.Asked, sys.String())
 		if _, err := ArchOf(sys); err != nil || e.Target == sys.String() {
@@ -925,9 +925,10 @@ func Union(name, version string, sys, host platform.System, parts []*derivation.
 
 var gccDeb = regexp.MustCompile(`^gcc-(\d+)$`)
 
-// crossGCCDeb is Debian's cross compiler package for a triplet: gcc-12-aarch64-linux-gnu.
+// crossGCCDeb is Debian's cross compiler package for a triplet: gcc-12-aarch64-linux-gnu,
+// gcc-12-i686-linux-gnu for i386-linux-gnu (stdenv.ToolPrefix).
 func crossGCCDeb(triplet string) *regexp.Regexp {
-	return regexp.MustCompile(`^gcc-(\d+)-` + regexp.QuoteMeta(strings.ReplaceAll(triplet, "_", "-")) + `$`)
+	return regexp.MustCompile(`^gcc-(\d+)-` + regexp.QuoteMeta(strings.ReplaceAll(stdenv.ToolPrefix(triplet), "_", "-")) + `$`)
 }
 
 // wrapper plans den's compiler wrapper over the closure's gcc: for a cross toolchain, over
@@ -958,7 +959,7 @@ func (g *Graph) wrapper(units []*Unit, storeDir string) (*derivation.Derivation,
 	})
 	parts := map[string]*Unit{
 		"gcc":          gcc,
-		"binutils":     find(func(n string) bool { return n == "binutils-"+strings.ReplaceAll(triplet, "_", "-") }),
+		"binutils":     find(func(n string) bool { return n == "binutils-"+strings.ReplaceAll(stdenv.ToolPrefix(triplet), "_", "-") }),
 		"libc":         find(func(n string) bool { return n == "libc6"+q }),
 		"libcDev":      find(func(n string) bool { return n == "libc6-dev"+q }),
 		"linuxHeaders": find(func(n string) bool { return n == "linux-libc-dev"+q }),

@@ -85,7 +85,7 @@ func (Backend) Lock(ctx context.Context, env *backend.Env, e *index.Entry, c ver
 	for _, name := range tools {
 		de, err := env.Index.Lookup(name)
 		if err != nil && name != Stdenv {
-			return nil, fmt.Errorf("%s: den has no cross toolchain for %s (%s is not in den's index; it has cross-aarch64-linux, for x86_64-linux machines): %w", e.Name, target, name, err)
+			return nil, fmt.Errorf("%s: den has no cross toolchain for %s (%s is not in den's index; it has cross-aarch64-linux, cross-armv7l-linux and cross-i686-linux, for x86_64-linux machines): %w", e.Name, target, name, err)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("%s: %s: %w", e.Name, name, err)
