@@ -155,8 +155,17 @@ func (a *App) targetEnv(root string, target platform.System, frozen bool) (*targ
 		}
 	}
 
-	// A CMake toolchain file and a meson cross file, in the project's .den (den x has none).
+	// A CMake toolchain file and a meson cross file, in the project's .den (den x has none),
+	// and with the target's libraries a <triplet>-pkg-config over their .pc files, the name
+	// autoconf's PKG_PROG_PKG_CONFIG looks for first in a cross build.
 	if cc != "" && root != "" {
+		if libdir := lastSet(te.vars, "PKG_CONFIG_LIBDIR"); libdir != "" {
+			dir, err := writePkgConfig(root, target, strings.TrimSuffix(filepath.Base(cc), "-gcc"), libdir)
+			if err != nil {
+				return nil, err
+			}
+			te.vars = append(te.vars, envs.Var{Name: "PATH", Value: dir, Op: envs.Prepend})
+		}
 		files, err := writeCrossFiles(root, target, te.vars, te.libraries, qemu)
 		if err != nil {
 			return nil, err
@@ -165,6 +174,28 @@ func (a *App) targetEnv(root string, target platform.System, frozen bool) (*targ
 		set("DEN_MESON_CROSS_FILE", files[1])
 	}
 	return te, nil
+}
+
+// lastSet is the value vars set name to last ("" if none).
+func lastSet(vars []envs.Var, name string) string {
+	v := ""
+	for _, x := range vars {
+		if x.Name == name && x.Op == envs.Set {
+			v = x.Value
+		}
+	}
+	return v
+}
+
+// writePkgConfig writes, below the project's .den, PREFIX-pkg-config: the pkg-config on PATH
+// over the target's .pc files only (libdir), and returns its directory.
+func writePkgConfig(root string, target platform.System, prefix, libdir string) (string, error) {
+	sub := "bin-" + target.String()
+	script := fmt.Sprintf("#!/bin/sh\n# Written by den for --target %s: pkg-config over the target's .pc files only.\nPKG_CONFIG_LIBDIR='%s'\nPKG_CONFIG_PATH=\nexport PKG_CONFIG_LIBDIR PKG_CONFIG_PATH\nexec pkg-config \"$@\"\n", target, libdir)
+	if err := envs.WriteStateFile(root, sub+"/"+prefix+"-pkg-config", []byte(script), 0o755); err != nil {
+		return "", err
+	}
+	return envs.StatePath(root, sub), nil
 }
 
 // realizeForProject realizes the index package name for sys as the project at root's den.lock
