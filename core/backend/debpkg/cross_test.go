@@ -96,15 +96,7 @@ func names(p *lock.Package, sys string) []string {
 // C library in one lock, for the build system, the target's packages qualified.
 func TestLockCrossToolchain(t *testing.T) {
 	env, ix := crossEnv(t)
-	e, err := ix.Lookup("cross-aarch64-linux")
-	if err != nil {
-		t.Fatal(err)
-	}
-	any, _ := version.ParseConstraint("*")
-	p, err := Backend{}.Lock(context.Background(), env, e, any, []platform.System{env.Current})
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := lockCross(t, env, ix, "cross-aarch64-linux")
 	if p.Target != "aarch64-linux" || p.Version != "12.2.0-14cross1" {
 		t.Errorf("target %q version %q, want aarch64-linux 12.2.0-14cross1", p.Target, p.Version)
 	}
@@ -125,7 +117,7 @@ func TestLockCrossToolchain(t *testing.T) {
 			t.Errorf("libc6-dev:arm64 needs %q, want the target's packages", s.Needs)
 		}
 	}
-	if p.Attrs["roots"] != strings.Join(e.Debs, " ") || p.Attrs["target-roots"] != "libc6-dev linux-libc-dev libstdc++6" {
+	if p.Attrs["roots"] != "gcc-12-aarch64-linux-gnu g++-12-aarch64-linux-gnu binutils-aarch64-linux-gnu bash" || p.Attrs["target-roots"] != "libc6-dev linux-libc-dev libstdc++6" {
 		t.Errorf("attrs %v", p.Attrs)
 	}
 
@@ -253,15 +245,7 @@ func TestLockForTarget(t *testing.T) {
 // target, its triplet (arm-linux-gnueabihf, not the system's architecture) and its loader.
 func TestLockCrossArmhf(t *testing.T) {
 	env, ix := crossEnv(t)
-	e, err := ix.Lookup("cross-armv7l-linux")
-	if err != nil {
-		t.Fatal(err)
-	}
-	any, _ := version.ParseConstraint("*")
-	p, err := Backend{}.Lock(context.Background(), env, e, any, []platform.System{env.Current})
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := lockCross(t, env, ix, "cross-armv7l-linux")
 	want := []string{
 		"bash", "binutils-arm-linux-gnueabihf", "g++-12-arm-linux-gnueabihf", "gcc-12-arm-linux-gnueabihf",
 		"libc6", "libc6-dev:armhf", "libc6:armhf", "libgcc-12-dev-armhf-cross", "libgcc-s1-armhf-cross",
@@ -334,4 +318,19 @@ func TestLockCrossI686(t *testing.T) {
 	if err != nil || w.Name != "cc-wrapper-i386-linux-gnu-gcc-12" || tc.Triplet != "i386-linux-gnu" || !strings.Contains(tc.GCC, "-gcc-12-cross-") {
 		t.Fatalf("the i686 wrapper %s: %+v, %v", w.Name, tc, err)
 	}
+}
+
+// lockCross locks the index's cross toolchain name for the build machine of env.
+func lockCross(t *testing.T, env *backend.Env, ix *index.Index, name string) *lock.Package {
+	t.Helper()
+	e, err := ix.Lookup(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	any, _ := version.ParseConstraint("*")
+	p, err := Backend{}.Lock(context.Background(), env, e, any, []platform.System{env.Current})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
