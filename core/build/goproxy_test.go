@@ -144,7 +144,14 @@ func TestPrepareGoProxy(t *testing.T) {
 	}
 	cmd := exec.CommandContext(context.Background(), goCmd, "mod", "download", "-json", "example.com/Greet@v1.0.0")
 	cmd.Dir = buildDir
-	cmd.Env = []string{"HOME=" + buildDir, "PATH=" + os.Getenv("PATH")}
+	// go's telemetry child may still write under HOME after go exits; a HOME outside the test's
+	// temporary directories keeps that from failing their cleanup (it did, now and then, in CI).
+	home, err := os.MkdirTemp("", "goproxy-home-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(home) })
+	cmd.Env = []string{"HOME=" + home, "XDG_CONFIG_HOME=" + filepath.Join(home, ".config"), "PATH=" + os.Getenv("PATH")}
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
