@@ -247,7 +247,7 @@ func RootName(link string) string {
 // gcroots/auto/<name> to the link and on to the store, and drops the root once the link is gone.
 func addRoot(s *store.Store, link string) error {
 	dir := filepath.Join(s.GCRootsDir(), "auto")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := s.MkdirAll(dir); err != nil {
 		return err
 	}
 	name := filepath.Join(dir, RootName(link))

@@ -782,7 +782,7 @@ func (b *Builder) writeWrapper(_ context.Context, d *derivation.Derivation, tmp 
 // (its build tree and mount point) and nothing of a running one.
 func (b *Builder) makeBuildDir(d *derivation.Derivation) (*scratch.Dir, error) {
 	builds := b.buildsDir()
-	if err := os.MkdirAll(builds, 0o755); err != nil {
+	if err := b.Store.MkdirAll(builds); err != nil {
 		return nil, err
 	}
 	top, err := scratch.Make(builds, d.Out.HashPart()+"-")
@@ -912,11 +912,16 @@ func (b *Builder) buildLog(d *derivation.Derivation, tag string) (logFile string
 
 func (b *Builder) openLog(out storepath.Path, tag string) (string, *os.File, error) {
 	dir := b.Store.LogDir()
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := b.Store.MkdirAll(dir); err != nil {
 		return "", nil, err
 	}
 	name := filepath.Join(dir, out.Base()+tag+".log")
 	f, err := os.Create(name)
+	if errors.Is(err, fs.ErrPermission) {
+		// Another user's log of the same build, in a shared store's state dir.
+		os.Remove(name)
+		f, err = os.Create(name)
+	}
 	return name, f, err
 }
 

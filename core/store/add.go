@@ -43,9 +43,34 @@ func (s *Store) CleanDebris(p storepath.Path) error {
 		}
 	}
 	if _, err := os.Lstat(string(p)); err == nil {
-		return RemoveTree(string(p))
+		return s.discard(string(p))
 	}
 	return nil
+}
+
+// moveIn renames the canonical tree tmp to p in another directory. Moving a directory to another
+// parent rewrites its ".." entry, which needs write permission on it: only root has that on a
+// read-only directory, so the top is writable for the moment and made canonical again after.
+func moveIn(tmp, p string) error {
+	fi, err := os.Lstat(tmp)
+	if err != nil {
+		return err
+	}
+	if !fi.IsDir() {
+		return os.Rename(tmp, p)
+	}
+	if err := os.Chmod(tmp, 0o755); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, p); err != nil {
+		os.Chmod(tmp, 0o555)
+		return err
+	}
+	if err := os.Chmod(p, 0o555); err != nil {
+		return err
+	}
+	ts := []unix.Timespec{{Sec: 1}, {Sec: 1}}
+	return unix.UtimesNanoAt(unix.AT_FDCWD, p, ts, unix.AT_SYMLINK_NOFOLLOW)
 }
 
 // RemoveTree deletes a tree that may have been made read-only.
@@ -165,11 +190,11 @@ func (s *Store) install(tmp string, info PathInfo) (*PathInfo, error) {
 	}
 	if tmp != string(p) {
 		if _, err := os.Lstat(string(p)); err == nil {
-			if err := RemoveTree(string(p)); err != nil {
+			if err := s.discard(string(p)); err != nil {
 				return nil, err
 			}
 		}
-		if err := os.Rename(tmp, string(p)); err != nil {
+		if err := moveIn(tmp, string(p)); err != nil {
 			return nil, err
 		}
 		syncDir(s.Dir)

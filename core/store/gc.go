@@ -24,11 +24,19 @@ func (s *Store) Roots() (map[storepath.Path][]string, error) {
 			return err
 		}
 		target, err := filepath.EvalSymlinks(p)
-		if err != nil {
-			if strings.HasPrefix(p, filepath.Join(s.GCRootsDir(), "auto")+"/") {
+		if errors.Is(err, fs.ErrNotExist) {
+			// Its link is gone. Only this user's dangling roots are removed: another user's
+			// keeps nothing, and is theirs (or root's) to remove.
+			if fi, lerr := os.Lstat(p); lerr == nil && owns(fi) && strings.HasPrefix(p, filepath.Join(s.GCRootsDir(), "auto")+"/") {
 				os.Remove(p)
 			}
 			return nil
+		}
+		if err != nil {
+			// Another user's root through a home this user may not read: what it keeps is
+			// unknown, so nothing may be collected.
+			link, _ := os.Readlink(p)
+			return &UnreadableRootError{Root: p, Link: link, Err: err}
 		}
 		if sp, err := s.ParsePath(target); err == nil {
 			roots[sp] = append(roots[sp], p)
@@ -48,6 +56,29 @@ func (s *Store) Roots() (map[storepath.Path][]string, error) {
 	return roots, nil
 }
 
+// UnreadableRootError is a root the collector cannot follow, so it collects nothing.
+type UnreadableRootError struct {
+	Root, Link string
+	Err        error
+}
+
+func (e *UnreadableRootError) Error() string {
+	return fmt.Sprintf("cannot follow the GC root %s (to %s): %v; nothing was deleted, since it may keep any path", e.Root, e.Link, unwrapPath(e.Err))
+}
+
+// Hints says how to collect anyway.
+func (e *UnreadableRootError) Hints() []string {
+	return []string{"in a store shared by several users, run the collection as root (sudo den store gc) or as the user whose project it is"}
+}
+
+func unwrapPath(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
 // GCResult says what a collection removed, or would remove.
 type GCResult struct {
 	Deleted []storepath.Path // valid paths no root reaches
@@ -57,8 +88,11 @@ type GCResult struct {
 	Debris []string
 	// Kept is what the store dir holds that den did not create, by its name: reported, never
 	// deleted.
-	Kept  []string
-	Bytes int64
+	Kept []string
+	// Others is what another user's files made this collection leave (in a shared store):
+	// unregistered and renamed aside, for their owner's collection or root's to delete.
+	Others []string
+	Bytes  int64
 }
 
 // GC deletes every store path not reachable from a root, the debris of interrupted operations,
@@ -119,6 +153,8 @@ func (s *Store) GC(dryRun bool) (*GCResult, error) {
 		full := filepath.Join(s.Dir, name)
 		switch {
 		case name == MarkerName || name == markerTemp || name == linksDirName:
+		case isTrash(name):
+			res.Debris = append(res.Debris, full)
 		case name == TempDirName:
 			tmps, _ := os.ReadDir(s.tmpDir)
 			for _, t := range tmps {
@@ -152,19 +188,50 @@ func (s *Store) GC(dryRun bool) (*GCResult, error) {
 	if err := s.unregister(dead); err != nil {
 		return nil, err
 	}
-	for _, p := range dead {
+	deleted := res.Deleted[:0]
+	for _, p := range res.Deleted {
+		n := diskUsage(string(p))
 		if err := RemoveTree(string(p)); err != nil {
+			if s.othersFiles(string(p), err) {
+				res.Bytes -= n
+				res.Others = append(res.Others, string(p))
+				continue
+			}
 			return nil, fmt.Errorf("delete %s: %w", p, err)
 		}
+		deleted = append(deleted, p)
 	}
+	res.Deleted = deleted
 	var failed error
+	debris := res.Debris[:0]
 	for _, d := range res.Debris {
-		if err := removeSameFS(d); err != nil && failed == nil {
-			failed = fmt.Errorf("delete %s: %w", d, err)
+		n := diskUsage(d)
+		if err := removeSameFS(d); err != nil {
+			if s.othersFiles(d, err) {
+				res.Bytes -= n
+				res.Others = append(res.Others, d)
+				continue
+			} else if failed == nil {
+				failed = fmt.Errorf("delete %s: %w", d, err)
+			}
 		}
+		debris = append(debris, d)
 	}
+	res.Debris = debris
 	res.Bytes += s.pruneLinks()
 	return res, failed
+}
+
+// othersFiles says whether deleting p failed on another user's files in a shared store, and then
+// renames a store entry aside (see discard) so that its name is free to realize again.
+func (s *Store) othersFiles(p string, err error) bool {
+	if !s.shared || !errors.Is(err, fs.ErrPermission) {
+		return false
+	}
+	if filepath.Dir(p) == s.Dir && !isTrash(filepath.Base(p)) {
+		s.discard(p)
+	}
+	return true
 }
 
 // holds reports whether p is a path of this store dir.

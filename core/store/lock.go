@@ -1,7 +1,9 @@
 package store
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -10,15 +12,31 @@ import (
 	"time"
 
 	"github.com/den-sh/den/core/storepath"
-	"github.com/rogpeppe/go-internal/lockedfile"
 	"golang.org/x/sys/unix"
 )
 
 // LockPath takes the per-path lock that makes two processes realizing the same path build it
 // once. Callers re-check validity after it returns.
 func (s *Store) LockPath(p storepath.Path) (unlock func(), err error) {
-	mu := lockedfile.MutexAt(filepath.Join(s.lockDir, p.HashPart()+".lock"))
-	return mu.Lock()
+	f, err := openLock(filepath.Join(s.lockDir, p.HashPart()+".lock"))
+	if err != nil {
+		return nil, err
+	}
+	if err := flockRetry(f, unix.LOCK_EX); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { unix.Flock(int(f.Fd()), unix.LOCK_UN); f.Close() }, nil
+}
+
+// flockRetry is flock that a signal delivered while it waits does not fail.
+func flockRetry(f *os.File, how int) error {
+	for {
+		err := unix.Flock(int(f.Fd()), how)
+		if err != unix.EINTR {
+			return err
+		}
+	}
 }
 
 // The GC lock is shared by everything that adds paths and exclusive for the collector, so a
@@ -29,11 +47,11 @@ func (s *Store) gcLock(how int) (unlock func(), err error) {
 	if err := s.writable(); err != nil {
 		return nil, err
 	}
-	f, err := os.OpenFile(filepath.Join(s.lockDir, "gc.lock"), os.O_RDWR|os.O_CREATE, 0o644)
+	f, err := openLock(filepath.Join(s.lockDir, "gc.lock"))
 	if err != nil {
 		return nil, err
 	}
-	if err := unix.Flock(int(f.Fd()), how); err != nil {
+	if err := flockRetry(f, how); err != nil {
 		f.Close()
 		return nil, err
 	}
@@ -53,10 +71,21 @@ type TempRoots struct {
 }
 
 // TempRoots opens this process's temp-roots file.
+//
+// A store this state dir may not change has none (nil): it is not collected from here, and in a
+// shared store this user is not a member of, the temp-roots dir is not theirs to write.
 func (s *Store) TempRoots() (*TempRoots, error) {
+	if s.claimErr != nil {
+		return nil, nil
+	}
 	s.sweepTempRoots()
 	name := filepath.Join(s.StateDir, "temproots", strconv.Itoa(os.Getpid()))
 	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_TRUNC|os.O_APPEND, 0o644)
+	if errors.Is(err, fs.ErrPermission) && s.shared {
+		// A file another user's process with this pid left when it died.
+		os.Remove(name)
+		f, err = os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_TRUNC|os.O_APPEND, 0o644)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -204,7 +204,7 @@ func ownEntry(name string) bool {
 	case MarkerName, markerTemp, TempDirName, linksDirName:
 		return true
 	}
-	return false
+	return isTrash(name)
 }
 
 func (s *Store) checkOwner(m *marker) error {

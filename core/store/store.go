@@ -21,6 +21,7 @@ import (
 
 	"github.com/den-sh/den/core/storepath"
 	bolt "go.etcd.io/bbolt"
+	"golang.org/x/sys/unix"
 )
 
 // Store is an opened store. It holds no open database handle between calls: den processes run
@@ -33,6 +34,7 @@ type Store struct {
 	tmpDir   string
 	lockDir  string
 	claimErr error // why this state dir may not change the store, or nil
+	shared   bool  // several users write it (see shared.go)
 }
 
 // PathInfo is what the database knows of a valid path. The JSON names are those of
@@ -75,14 +77,34 @@ func Open(storeDir, stateDir string) (*Store, error) {
 		tmpDir:   filepath.Join(storeDir, TempDirName),
 		lockDir:  filepath.Join(stateDir, "locks"),
 	}
-	for _, d := range []string{filepath.Dir(s.dbPath), s.lockDir, s.GCRootsDir(), filepath.Join(stateDir, "temproots")} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
+	if err := os.MkdirAll(stateDir, 0o755); err != nil {
+		return nil, fmt.Errorf("create %s: %w", stateDir, err)
+	}
+	s.shared = isShared(stateDir)
+	dirs := []string{filepath.Dir(s.dbPath), s.lockDir, s.GCRootsDir(), filepath.Join(stateDir, "temproots")}
+	if s.shared {
+		// Made here once, group-writable, rather than 0755 by whichever member needs one first.
+		dirs = append(dirs, filepath.Join(s.GCRootsDir(), "auto"), s.BuildsDir(), s.LogDir(), filepath.Join(stateDir, "narinfo-cache"))
+	}
+	for _, d := range dirs {
+		if err := s.MkdirAll(d); err != nil {
 			return nil, fmt.Errorf("create %s: %w", d, err)
 		}
 	}
+	if s.shared {
+		// bbolt creates its file under the umask, which would leave it to its creator alone; an
+		// empty file is one bbolt initialises.
+		if f, err := os.OpenFile(s.dbPath, os.O_RDONLY|os.O_CREATE|unix.O_NOFOLLOW, 0o664); err == nil {
+			f.Close()
+			groupWritable(s.dbPath, 0o664)
+		}
+	}
 	s.claimErr = s.claim()
+	if s.claimErr == nil && s.shared && unix.Access(stateDir, unix.W_OK) != nil {
+		s.claimErr = &NotMemberError{Dir: s.Dir, State: stateDir}
+	}
 	if s.claimErr == nil {
-		if err := os.MkdirAll(s.tmpDir, 0o755); err != nil {
+		if err := s.MkdirAll(s.tmpDir); err != nil {
 			return nil, fmt.Errorf("create %s: %w", s.tmpDir, err)
 		}
 	}
