@@ -152,6 +152,9 @@ func (c *CachePushCmd) Run(a *App) error {
 	if err != nil {
 		return err
 	}
+	if cfg, err := a.Config(); err == nil {
+		a.notePerUser(cfg, true)
+	}
 	if c.Pending {
 		if len(c.Targets) > 0 {
 			return &usageError{err: errors.New("den cache push --pending pushes the queue; it takes no packages or paths"),

@@ -60,6 +60,7 @@ type CLI struct {
 	Versions    VersionsCmd    `cmd:"" help:"List the versions of a package, newest first."`
 	Search      SearchCmd      `cmd:"" help:"Search the built-in package index."`
 	Store       StoreCmd       `cmd:"" help:"Inspect and maintain the store."`
+	Setup       SetupCmd       `cmd:"" help:"Make /den/store, the store dir every user and machine shares (as root, once)."`
 	Cache       CacheCmd       `cmd:"" help:"Binary caches: make keys, push closures, serve, list."`
 	Version     VersionCmd     `cmd:"" help:"Print den's version."`
 	Completion  CompletionCmd  `cmd:"" help:"Print a shell completion script for bash, zsh or fish."`
@@ -120,10 +121,11 @@ func (a *App) Store() (*store.Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s, err := store.Open(c.StoreDir, c.StateDir)
+	s, err := store.Open(c.StoreDir, c.StoreState)
 	if err != nil {
 		return nil, err
 	}
+	a.notePerUser(c, false)
 	roots, err := s.TempRoots()
 	if err != nil {
 		return nil, err

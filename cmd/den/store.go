@@ -268,6 +268,9 @@ func (c *StoreGCCmd) Run(a *App) error {
 	for _, k := range res.Kept {
 		fmt.Fprintf(a.Stderr, "kept %s: den did not create it\n", k)
 	}
+	if len(res.Others) > 0 {
+		fmt.Fprintf(a.Stderr, "left %d entr(ies) holding other users' files, unregistered: their owners' den store gc, or root's, deletes them\n", len(res.Others))
+	}
 	return err
 }
 

@@ -24,8 +24,17 @@ const (
 
 // Config is everything den reads from the environment and the user's config file.
 type Config struct {
-	StoreDir string // DEN_STORE
-	StateDir string // DEN_STATE: database, gcroots, locks, logs
+	StoreDir string // DEN_STORE, else $DEN_ROOT/store once den setup made it, else per-user
+	StateDir string // DEN_STATE: this user's state (trust, push queue, stamps)
+	// StoreState is the store's own state dir (database, gcroots, locks, build dirs, logs):
+	// $DEN_ROOT/var for the shared store, StateDir for any other.
+	StoreState string
+	// Root is where den setup makes the store dir everyone shares ($DEN_ROOT, else DefaultRoot).
+	Root string
+	// Shared says StoreDir is Root's shared store; PerUser says den fell back to the per-user
+	// store because Root has none (DEN_STORE unset), so caches serve only this user's dir.
+	Shared, PerUser bool
+
 	CacheDir string // DEN_CACHE: downloads
 	File     string // the user config file, whether or not it exists
 	User     UserConfig
@@ -115,6 +124,16 @@ func parseBuildTimeout(s string) (time.Duration, error) {
 	return d, nil
 }
 
+// DefaultRoot is where den setup makes the store dir that is the same on every machine, as Nix
+// uses /nix/store: its store dir, Root/store, is in every path's hash, so a binary cache serves
+// only stores with the same dir. DEN_ROOT moves it (for tests, or a machine whose / is
+// read-only); a store under another root shares nothing with one under /den.
+const DefaultRoot = "/den"
+
+// SharedStore and SharedState are the store dir and the store's state dir under a root.
+func SharedStore(root string) string { return filepath.Join(root, "store") }
+func SharedState(root string) string { return filepath.Join(root, "var") }
+
 // Getenv is the lookup Load uses, so tests can pass their own environment.
 type Getenv func(string) string
 
@@ -144,16 +163,30 @@ func Load(getenv Getenv) (*Config, error) {
 		}
 		return filepath.Join(base, "den"), nil
 	}
-	c := &Config{}
+	c := &Config{Root: DefaultRoot}
+	if v := getenv("DEN_ROOT"); v != "" {
+		if !filepath.IsAbs(v) {
+			return nil, fmt.Errorf("DEN_ROOT=%q must be an absolute path", v)
+		}
+		c.Root = filepath.Clean(v)
+	}
 	var err error
-	if c.StoreDir, err = pick("DEN_STORE", "XDG_DATA_HOME", ".local/share"); err != nil {
-		return nil, err
-	}
-	if getenv("DEN_STORE") == "" {
-		c.StoreDir = filepath.Join(c.StoreDir, "store")
-	}
 	if c.StateDir, err = pick("DEN_STATE", "XDG_STATE_HOME", ".local/state"); err != nil {
 		return nil, err
+	}
+	c.StoreState = c.StateDir
+	switch {
+	case getenv("DEN_STORE") != "":
+		if c.StoreDir, err = pick("DEN_STORE", "", ""); err != nil {
+			return nil, err
+		}
+	case isDir(SharedStore(c.Root)):
+		c.StoreDir, c.StoreState, c.Shared = SharedStore(c.Root), SharedState(c.Root), true
+	default:
+		if c.StoreDir, err = pick("DEN_STORE", "XDG_DATA_HOME", ".local/share"); err != nil {
+			return nil, err
+		}
+		c.StoreDir, c.PerUser = filepath.Join(c.StoreDir, "store"), true
 	}
 	if c.CacheDir, err = pick("DEN_CACHE", "XDG_CACHE_HOME", ".cache"); err != nil {
 		return nil, err
@@ -170,6 +203,11 @@ func Load(getenv Getenv) (*Config, error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+func isDir(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && fi.IsDir()
 }
 
 func (c *Config) readUser() error {

@@ -11,12 +11,15 @@ import (
 func env(m map[string]string) Getenv { return func(k string) string { return m[k] } }
 
 func TestDefaults(t *testing.T) {
-	c, err := Load(env(map[string]string{"HOME": "/h"}))
+	c, err := Load(env(map[string]string{"HOME": "/h", "DEN_ROOT": filepath.Join(t.TempDir(), "none")}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if c.StoreDir != "/h/.local/share/den/store" || c.StateDir != "/h/.local/state/den" || c.CacheDir != "/h/.cache/den" {
 		t.Fatalf("got %+v", c)
+	}
+	if !c.PerUser || c.Shared || c.StoreState != c.StateDir {
+		t.Fatalf("no shared store: got %+v", c)
 	}
 	if c.User.Sandbox != SandboxAuto || c.File != "/h/.config/den/config.toml" {
 		t.Fatalf("got %+v", c)
@@ -33,6 +36,37 @@ func TestOverrides(t *testing.T) {
 	}
 	if _, err := Load(env(map[string]string{"HOME": "/h", "DEN_STORE": "rel"})); err == nil {
 		t.Fatal("relative DEN_STORE accepted")
+	}
+}
+
+// Once den setup has made ROOT/store, every user gets it, with ROOT/var as the store's state and
+// their own state dir for the rest; DEN_STORE still wins.
+func TestSharedRoot(t *testing.T) {
+	root := t.TempDir()
+	if err := os.Mkdir(filepath.Join(root, "store"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, home := range []string{"/home/alice", "/home/bob"} {
+		c, err := Load(env(map[string]string{"HOME": home, "DEN_ROOT": root}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.StoreDir != root+"/store" || c.StoreState != root+"/var" || !c.Shared || c.PerUser {
+			t.Fatalf("%s: got %+v", home, c)
+		}
+		if c.StateDir != home+"/.local/state/den" {
+			t.Fatalf("%s: the user's own state is %s", home, c.StateDir)
+		}
+	}
+	c, err := Load(env(map[string]string{"HOME": "/h", "DEN_ROOT": root, "DEN_STORE": "/s", "DEN_STATE": "/st"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.StoreDir != "/s" || c.StoreState != "/st" || c.Shared || c.PerUser {
+		t.Fatalf("DEN_STORE: got %+v", c)
+	}
+	if _, err := Load(env(map[string]string{"HOME": "/h", "DEN_ROOT": "den"})); err == nil || !strings.Contains(err.Error(), "DEN_ROOT") {
+		t.Fatalf("relative DEN_ROOT: %v", err)
 	}
 }
 
