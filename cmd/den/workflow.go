@@ -489,7 +489,7 @@ func (c *XCmd) Run(a *App) error {
 	// The launcher runs the next den x of these refs from this, while the resolutions last
 	// (a --target's is den-core's).
 	if cfg, err := a.Config(); err == nil && r.TTL > 0 && te == nil {
-		activate.WriteXStamp(cfg.StateDir, cfg.File, refs, string(prof.Path), r.ResolvedAt(), r.TTL)
+		activate.WriteXStamp(cfg.StateDir, cfg.StoreState, cfg.File, refs, string(prof.Path), r.ResolvedAt(), r.TTL)
 	}
 	env := childEnv(vars, false)
 	if te != nil {

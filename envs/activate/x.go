@@ -32,6 +32,9 @@ type XStamp struct {
 	// variables of npm, Go and den, and npm's and Go's user config files (registrySettings).
 	Registries string `json:"registries"`
 	Den        string `json:"den,omitempty"` // the Build that resolved it
+	// StoreState is the store's state dir the profile's temp root goes in: the shared store's
+	// (/den/var) or the user's own.
+	StoreState string `json:"store-state,omitempty"`
 }
 
 // registrySettings fingerprints, from the environment and a few stats, what a resolution of den
@@ -98,9 +101,9 @@ func Dirs(getenv func(string) string) (stateDir, configFile string, ok bool) {
 
 // WriteXStamp records that den x of refs ran with profile, resolved at made under resolve-ttl
 // ttl and the config file as it is now.
-func WriteXStamp(stateDir, configFile string, refs []string, profile string, made time.Time, ttl time.Duration) error {
+func WriteXStamp(stateDir, storeState, configFile string, refs []string, profile string, made time.Time, ttl time.Duration) error {
 	data, err := json.Marshal(XStamp{Profile: profile, Made: made.UnixNano(), TTL: int64(ttl), Config: project.FileIDOf(configFile),
-		Registries: registrySettings(os.Getenv, os.Environ()), Den: Build})
+		Registries: registrySettings(os.Getenv, os.Environ()), Den: Build, StoreState: storeState})
 	if err != nil {
 		return err
 	}
@@ -153,6 +156,9 @@ func FastX(args []string) {
 	if registrySettings(os.Getenv, os.Environ()) != st.Registries || st.Den != Build {
 		return
 	}
+	if st.StoreState == "" || (st.StoreState == stateDir && sharedStoreExists(os.Getenv)) {
+		return // made in the per-user store before den setup made the shared one
+	}
 	pkgs, err := ReadProfile(st.Profile)
 	if err != nil {
 		return
@@ -166,10 +172,24 @@ func FastX(args []string) {
 	if !ok {
 		return
 	}
-	if !holdTempRoot(stateDir, st.Profile) {
+	if !holdTempRoot(st.StoreState, st.Profile) {
 		return
 	}
 	syscall.Exec(path, argv, env)
+}
+
+// sharedStoreExists says whether, DEN_STORE being unset, den uses the store den setup made
+// (config.DefaultRoot's, or DEN_ROOT's): config.Load's test, without its config file.
+func sharedStoreExists(getenv func(string) string) bool {
+	if getenv("DEN_STORE") != "" {
+		return false
+	}
+	root := "/den"
+	if v := getenv("DEN_ROOT"); filepath.IsAbs(v) {
+		root = v
+	}
+	fi, err := os.Stat(filepath.Join(root, "store"))
+	return err == nil && fi.IsDir()
 }
 
 // holdTempRoot registers profile as a temp root of this process, as the store's TempRoots does,
@@ -178,7 +198,8 @@ func FastX(args []string) {
 // the collector's lock shared meanwhile, as everything that adds a root does, and makes sure the
 // profile is still there under it.
 func holdTempRoot(stateDir, profile string) bool {
-	gc, err := syscall.Open(filepath.Join(stateDir, "locks", "gc.lock"), syscall.O_RDWR|syscall.O_CREAT|syscall.O_CLOEXEC, 0o644)
+	// Read-only, as the store takes its locks: in a shared store the file is another user's.
+	gc, err := syscall.Open(filepath.Join(stateDir, "locks", "gc.lock"), syscall.O_RDONLY|syscall.O_CREAT|syscall.O_CLOEXEC, 0o644)
 	if err != nil {
 		return false
 	}
