@@ -27,7 +27,7 @@ func TestOpenSharedStateDir(t *testing.T) {
 	if !s.Shared() {
 		t.Fatal("a setgid, group-writable state dir is not a shared store")
 	}
-	for _, sub := range []string{"db", "locks", "gcroots", "gcroots/auto", "temproots", "builds", "logs", "narinfo-cache"} {
+	for _, sub := range []string{"db", "locks", "gcroots", "gcroots/auto", "temproots", "builds", "logs"} {
 		fi, err := os.Stat(filepath.Join(state, sub))
 		if err != nil {
 			t.Fatal(err)

@@ -84,7 +84,7 @@ func Open(storeDir, stateDir string) (*Store, error) {
 	dirs := []string{filepath.Dir(s.dbPath), s.lockDir, s.GCRootsDir(), filepath.Join(stateDir, "temproots")}
 	if s.shared {
 		// Made here once, group-writable, rather than 0755 by whichever member needs one first.
-		dirs = append(dirs, filepath.Join(s.GCRootsDir(), "auto"), s.BuildsDir(), s.LogDir(), filepath.Join(stateDir, "narinfo-cache"))
+		dirs = append(dirs, filepath.Join(s.GCRootsDir(), "auto"), s.BuildsDir(), s.LogDir())
 	}
 	for _, d := range dirs {
 		if err := s.MkdirAll(d); err != nil {
