@@ -316,7 +316,7 @@ func (a *App) targetLibraries(root string, target platform.System, triplet strin
 	if err != nil || m.Root != root {
 		return nil, nil, nil
 	}
-	libs := m.Targets[target.String()].Libraries
+	libs := m.TargetLibraries(target.String())
 	if len(libs) == 0 {
 		return nil, nil, nil
 	}

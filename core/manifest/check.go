@@ -43,6 +43,10 @@ func (c *checker) fill(doc *document) error {
 			if err != nil {
 				return err
 			}
+			if pkg.Target {
+				m.TargetPackages = append(m.TargetPackages, pkg.Name)
+				continue
+			}
 			m.Packages = append(m.Packages, pkg)
 		}
 	}
@@ -215,6 +219,19 @@ func (c *checker) pkg(ent *entry, v any, s *spec) (Package, error) {
 	p.Outputs = stringList(t["outputs"])
 	if err := c.nonEmpty(ent.byName["outputs"], p.Outputs, "an output name, like out, bin or dev"); err != nil {
 		return p, err
+	}
+	p.Target, _ = t["target"].(bool)
+	if p.Target {
+		// A target's libraries come from den's index at the version its Debian archive has.
+		at := ent.byName["target"].at()
+		switch {
+		case strings.ContainsAny(p.Name, ":@ "):
+			return p, c.f.errorAt(at, `a target library is a package of den's index, by name: zlib = { version = "*", target = true }`, "%s: only den's index packages are built for a target", ent.display())
+		case p.Version != "*" && p.Version != "latest":
+			return p, c.f.errorAt(ent.byName["version"].at(), `write version = "*": a target's libraries are the versions its Debian archive has, recorded in den.lock`, "%s: a target library takes no version constraint", ent.display())
+		case len(p.Systems) > 0 || len(p.Outputs) > 0:
+			return p, c.f.errorAt(at, `list the target in [targets.SYSTEM] libraries = [...] to build a library for one target only`, "%s: a target library takes no systems or outputs", ent.display())
+		}
 	}
 	return p, nil
 }

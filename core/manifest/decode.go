@@ -99,12 +99,14 @@ func strMap(e *entry) map[string]string {
 	return out
 }
 
-// loose is the value of an entry as a TOML decoder gives it into an interface: a string,
+// loose is the value of an entry as a TOML decoder gives it into an interface: a string, a bool,
 // []any or map[string]any.
 func (e *entry) loose() any {
 	switch {
 	case e.kind == unstable.String:
 		return e.str
+	case e.kind == unstable.Bool:
+		return e.raw == "true"
 	case e.kind == unstable.Array:
 		out := make([]any, len(e.elems))
 		for i, el := range e.elems {

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/den-sh/den/core/hash"
 	"github.com/den-sh/den/core/project"
@@ -23,11 +24,14 @@ type Manifest struct {
 
 	Systems  []string  // "<arch>-<os>"; empty means only the host's
 	Packages []Package // in file order, so that den add and den list keep the user's order
-	Env      []EnvVar  // in file order, so that later values can refer to earlier ones
-	Scripts  map[string]string
-	Shell    Shell
-	Options  Options
-	Caches   Caches
+	// TargetPackages are the names of the packages marked target = true: libraries of every
+	// target (see TargetLibraries), not in Packages.
+	TargetPackages []string
+	Env            []EnvVar // in file order, so that later values can refer to earlier ones
+	Scripts        map[string]string
+	Shell          Shell
+	Options        Options
+	Caches         Caches
 	// Targets are the systems the project cross-builds for ([targets.SYSTEM]), by system
 	// name, each with the libraries a build for it links against, realized for that system.
 	Targets map[string]Target
@@ -47,6 +51,9 @@ type Package struct {
 	Systems []string // empty: every system of the manifest
 	Outputs []string // empty: the package's default outputs
 	Pos     Position // of the name
+	// Target (target = true) makes the package a library of every target rather than a tool of
+	// the build machine: Check moves it from Packages to TargetPackages.
+	Target bool
 
 	// Line is the whole `name = value` line (through its newline) when the entry sits directly
 	// under the [packages] header, so den add and den rm can splice the file without
@@ -82,6 +89,18 @@ type Options struct {
 // Target is one [targets.SYSTEM] table.
 type Target struct {
 	Libraries []string // index packages, realized for the target (zlib's arm64 headers and libraries)
+}
+
+// TargetLibraries are the libraries realized for target: its [targets.SYSTEM] libraries, then
+// the packages marked target = true, each once.
+func (m *Manifest) TargetLibraries(target string) []string {
+	var out []string
+	for _, l := range append(append([]string{}, m.Targets[target].Libraries...), m.TargetPackages...) {
+		if !slices.Contains(out, l) {
+			out = append(out, l)
+		}
+	}
+	return out
 }
 
 // Caches is [caches], binary caches the project asks for on top of the user's.

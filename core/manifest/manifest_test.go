@@ -227,7 +227,7 @@ hint: keys in recipes.hello are description, version, src, build, deps, host-too
 		{"package table typo", "[packages]\ngopls = { versoin = \"latest\" }\n", `den.toml:2:11: unknown key "versoin"; did you mean "version"?
    2 | gopls = { versoin = "latest" }
      |           ^
-hint: keys in packages.gopls are version, systems and outputs`},
+hint: keys in packages.gopls are version, systems, outputs and target`},
 		{"cache scheme", "[caches]\nsubstituters = [\"file:///ok\", \"gs://bucket\"]\n", `den.toml:2:31: "gs://bucket": den reads caches from file://, http(s):// and s3:// URLs, not gs://
    2 | substituters = ["file:///ok", "gs://bucket"]
      |                               ^
@@ -511,10 +511,28 @@ func TestTargets(t *testing.T) {
 	if got := m.Targets["aarch64-linux"].Libraries; !slices.Equal(got, []string{"zlib", "openssl"}) || len(m.Targets) != 2 {
 		t.Errorf("targets = %+v", m.Targets)
 	}
+	// A package marked target = true joins every target's libraries and leaves [packages].
+	m, err = Parse("den.toml", []byte("[packages]\njq = \"*\"\nzlib = { version = \"*\", target = true }\nlibffi = { version = \"latest\", target = true }\n\n[targets.aarch64-linux]\nlibraries = [\"openssl\", \"zlib\"]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Packages) != 1 || m.Packages[0].Name != "jq" {
+		t.Errorf("packages = %+v", m.Packages)
+	}
+	if got := m.TargetLibraries("aarch64-linux"); !slices.Equal(got, []string{"openssl", "zlib", "libffi"}) {
+		t.Errorf("aarch64-linux libraries = %v", got)
+	}
+	if got := m.TargetLibraries("riscv64-linux"); !slices.Equal(got, []string{"zlib", "libffi"}) {
+		t.Errorf("an undeclared target's libraries = %v", got)
+	}
 	for data, want := range map[string]string{
-		"[targets.arm64-linux]\n":                             `den.toml:1:10: unknown system "arm64-linux"; did you mean "aarch64-linux"?`,
-		"[targets.aarch64-linux]\nlibs = [\"zlib\"]\n":        `den.toml:2:1: unknown key "libs"`,
-		"[targets.aarch64-linux]\nlibraries = [\"zlib@1\"]\n": `den.toml:2:14: [targets.aarch64-linux]: "zlib@1" is not a package name`,
+		"[targets.arm64-linux]\n":                                                               `den.toml:1:10: unknown system "arm64-linux"; did you mean "aarch64-linux"?`,
+		"[targets.aarch64-linux]\nlibs = [\"zlib\"]\n":                                          `den.toml:2:1: unknown key "libs"`,
+		"[targets.aarch64-linux]\nlibraries = [\"zlib@1\"]\n":                                   `den.toml:2:14: [targets.aarch64-linux]: "zlib@1" is not a package name`,
+		"[packages]\nzlib = { version = \"*\", target = \"yes\" }\n":                            `den.toml:2:34: packages.zlib.target must be true or false, not a string`,
+		"[packages]\n\"npm:x\" = { version = \"*\", target = true }\n":                          `den.toml:2:37: packages."npm:x": only den's index packages are built for a target`,
+		"[packages]\nzlib = { version = \"1.2\", target = true }\n":                             `den.toml:2:20: packages.zlib: a target library takes no version constraint`,
+		"[packages]\nzlib = { version = \"*\", target = true, systems = [\"x86_64-linux\"] }\n": `den.toml:2:34: packages.zlib: a target library takes no systems or outputs`,
 	} {
 		_, err := Parse("den.toml", []byte(data))
 		if err == nil || !strings.HasPrefix(err.Error(), want) {

@@ -15,6 +15,7 @@ const (
 	isTable         // fixed keys
 	isMap           // free keys, every value shaped like elem
 	isStringOrTable // fixed keys when a table
+	isBool
 )
 
 // spec describes one level of den.toml. The decoder already enforces the same schema through
@@ -48,6 +49,7 @@ func schema() *spec {
 				{"version", str()},
 				{"systems", systems},
 				{"outputs", strs(`outputs = ["out"]`)},
+				{"target", &spec{shape: isBool, example: `target = true`}},
 			},
 		}}},
 		{"env", strMap(`[env] followed by lines like GOFLAGS = "-mod=mod"`)},
@@ -138,6 +140,8 @@ func (s *spec) describe() string {
 		return "an array of strings"
 	case isStringOrTable:
 		return "a string or a table"
+	case isBool:
+		return "true or false"
 	}
 	return "a table"
 }
@@ -151,6 +155,8 @@ func (s *spec) accepts(k unstable.Kind) bool {
 		return k == unstable.Array
 	case isStringOrTable:
 		return k == unstable.String || isTableKind(k)
+	case isBool:
+		return k == unstable.Bool
 	}
 	return isTableKind(k)
 }

@@ -47,7 +47,7 @@ func TargetPlans(ix *index.Index, m *manifest.Manifest, systems []platform.Syste
 		if err != nil {
 			return nil, err
 		}
-		libs := m.Targets[name].Libraries
+		libs := m.TargetLibraries(name)
 		cross := recipes.CrossToolchain(target)
 		e, err := ix.Lookup(cross)
 		if err != nil {
