@@ -67,6 +67,11 @@ func scriptParams(dir string) testscript.Params {
 			switch cond {
 			case "root":
 				return os.Geteuid() == 0, nil
+			case "weed":
+				// SeaweedFS's server, for the real-S3 journey; under DEN_REQUIRE_WEED=1 (CI) a
+				// machine without one fails the script instead.
+				_, err := exec.LookPath("weed")
+				return err == nil || os.Getenv("DEN_REQUIRE_WEED") == "1", nil
 			case "sandbox":
 				// Under DEN_REQUIRE_SANDBOX=1 a host without one fails the script instead.
 				return os.Getenv("DEN_REQUIRE_SANDBOX") == "1" || sandbox.Available() == nil, nil
