@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -61,6 +62,7 @@ func benchCacheSubstitute(t *testing.T, den string) {
 	}
 
 	// Machine A: realize from the registries and push the closure, signed, zstd.
+	run(env, den, "allow")
 	paths := strings.Fields(run(env, den, append([]string{"build"}, names...)...))
 	run(env, den, "cache", "keygen", "bench-cache-1", "--out", dir)
 	pub := strings.TrimSpace(run(env, "cat", dir+"/bench-cache-1.pub"))
@@ -99,6 +101,8 @@ func benchCacheSubstitute(t *testing.T, den string) {
 				t.Fatal(err)
 			}
 		}
+		// The state dir held the project's allowance, which a new machine gives once too.
+		run(env, den, "allow")
 	}
 
 	// Machine B, an empty store each round. den realizes the project's locked packages.
@@ -141,15 +145,11 @@ func benchCacheSubstitute(t *testing.T, den string) {
 	fmt.Printf("bench cache-substitute rounds: %s\n", strings.Join(rounds, "; "))
 	benchReport(t, fmt.Sprintf("substitute %.0f MB from a file:// cache", float64(narSize)/1e6), denBest, nixBest, "nix copy --from", 0.5)
 
-	// The same closure from an S3 cache (an S3 server on loopback: gofakes3's in-memory
-	// backend, in this process) against the file cache: what the S3 protocol costs den.
-	srv, err := s3test.Start("bench")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	s3URL := srv.CacheURL("bench/cache")
-	s3Env := append(env[:len(env):len(env)], "AWS_ACCESS_KEY_ID="+s3test.AccessKey, "AWS_SECRET_ACCESS_KEY="+s3test.SecretKey)
+	// The same closure from an S3 cache on loopback against the file cache: what the S3
+	// protocol costs den. The server is SeaweedFS (disk-backed, in its own process) when weed is
+	// on PATH, as .ci/run builds it, else gofakes3's in-memory backend in this process.
+	s3URL, s3Env, server := benchS3(t, dir, env)
+	fmt.Printf("bench cache-substitute-s3 server: %s\n", server)
 	empty()
 	run(denEnv, den, append([]string{"build", "--no-build"}, names...)...)
 	run(s3Env, den, "cache", "push", "--key", dir+"/bench-cache-1.sec", s3URL)
@@ -172,5 +172,55 @@ func benchCacheSubstitute(t *testing.T, den string) {
 		rounds = append(rounds, fmt.Sprintf("s3 %.0f ms, file %.0f ms", ms(s3Best), ms(fileBest)))
 	}
 	fmt.Printf("bench cache-substitute-s3 rounds (best so far): %s\n", strings.Join(rounds, "; "))
-	benchReport(t, fmt.Sprintf("substitute %.0f MB from s3:// vs file://", float64(narSize)/1e6), s3Best, fileBest, "den file://", 1.5)
+	benchReport(t, fmt.Sprintf("substitute %.0f MB from s3:// (%s) vs file://", float64(narSize)/1e6, server), s3Best, fileBest, "den file://", 1.5)
+}
+
+// benchS3 starts an S3 server with a bucket "bench" for the rest of the test and returns a
+// cache URL in it, env with credentials for it, and which server it is.
+func benchS3(t *testing.T, dir string, env []string) (url string, s3Env []string, server string) {
+	weed, err := exec.LookPath("weed")
+	if err != nil {
+		srv, err := s3test.Start("bench")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(srv.Close)
+		return srv.CacheURL("bench/cache"), append(env[:len(env):len(env)], "AWS_ACCESS_KEY_ID="+s3test.AccessKey, "AWS_SECRET_ACCESS_KEY="+s3test.SecretKey), "gofakes3"
+	}
+	port := func() int {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		return ln.Addr().(*net.TCPAddr).Port
+	}
+	master, s3 := port(), port()
+	data := filepath.Join(dir, "weed")
+	os.MkdirAll(data, 0o755)
+	conf := filepath.Join(dir, "s3.json")
+	os.WriteFile(conf, []byte(`{"identities": [{"name": "bench", "credentials": [{"accessKey": "benchkey", "secretKey": "benchsecret-0123456789"}], "actions": ["Admin", "Read", "Write", "List"]}]}`), 0o644)
+	cmd := exec.Command(weed, "server", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-dir="+data,
+		fmt.Sprintf("-master.port=%d", master), fmt.Sprintf("-volume.port=%d", port()), "-filer", fmt.Sprintf("-filer.port=%d", port()),
+		"-s3", fmt.Sprintf("-s3.port=%d", s3), "-s3.config="+conf)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Signal(os.Interrupt); cmd.Wait() })
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		shell := exec.Command(weed, "shell", fmt.Sprintf("-master=127.0.0.1:%d", master))
+		shell.Stdin = strings.NewReader("s3.bucket.create -name bench\n")
+		out, _ := shell.CombinedOutput()
+		if c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", s3)); err == nil && !strings.Contains(string(out), "error") {
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("SeaweedFS did not start: %s", out)
+		}
+		time.Sleep(time.Second)
+	}
+	url = fmt.Sprintf("s3://bench/cache?endpoint=http://127.0.0.1:%d&region=us-east-1", s3)
+	return url, append(env[:len(env):len(env)], "AWS_ACCESS_KEY_ID=benchkey", "AWS_SECRET_ACCESS_KEY=benchsecret-0123456789"), "SeaweedFS"
 }
