@@ -80,7 +80,7 @@ func (c *SetupCmd) Run(a *App) error {
 	if !changed {
 		return nil
 	}
-	fmt.Fprintln(a.Stderr, "what a per-user store holds stays where it is: den sync in each project fills the shared store (from binary caches, else the registries); then the old store (~/.local/share/den/store) and its database (~/.local/state/den/db) can be removed")
+	fmt.Fprintf(a.Stderr, "a per-user store's downloads move with den store copy --to %s (as its user); den sync in each project makes the rest there\n", storeDir)
 	return nil
 }
 

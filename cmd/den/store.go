@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path/filepath"
 
+	"github.com/den-sh/den/core/config"
 	"github.com/den-sh/den/core/nar"
 	"github.com/den-sh/den/core/progress"
 	"github.com/den-sh/den/core/store"
@@ -21,6 +22,97 @@ type StoreCmd struct {
 	Verify   StoreVerifyCmd   `cmd:"" help:"Report store paths that are missing or whose contents changed."`
 	GC       StoreGCCmd       `cmd:"" name:"gc" help:"Delete store paths not reachable from a GC root, and den's debris."`
 	Optimise StoreOptimiseCmd `cmd:"" help:"Hard-link identical files in the store."`
+	Copy     StoreCopyCmd     `cmd:"" help:"Copy this store's downloads into another store dir (moving to /den/store)."`
+}
+
+// StoreCopyCmd is den store copy: what a store holds that can move to another store dir. A path's
+// hash names its store dir, and a build's files may too (RUNPATHs, scripts), so only downloads
+// (fixed-output paths, which reference nothing) move, each at its path in the other dir, checked
+// by its NAR hash; den sync there builds the rest from them without the network.
+type StoreCopyCmd struct {
+	To      string   `required:"" placeholder:"STORE_DIR" help:"The store dir to copy into: /den/store, or any other."`
+	ToState string   `name:"to-state" placeholder:"DIR" help:"Its state dir (default: /den/var for the shared store, else required)."`
+	Paths   []string `arg:"" optional:"" name:"path" help:"Store paths whose closures to copy (default: every valid path)."`
+}
+
+func (c *StoreCopyCmd) Run(a *App) error {
+	cfg, err := a.Config()
+	if err != nil {
+		return err
+	}
+	src, err := a.Store()
+	if err != nil {
+		return err
+	}
+	to := filepath.Clean(c.To)
+	if !filepath.IsAbs(to) {
+		return &usageError{err: fmt.Errorf("--to %s: the store dir must be an absolute path", c.To)}
+	}
+	if to == src.Dir {
+		return &usageError{err: fmt.Errorf("--to %s is this store", c.To)}
+	}
+	state := c.ToState
+	if state == "" {
+		if to != config.SharedStore(cfg.Root) {
+			return &usageError{err: fmt.Errorf("--to %s: say which state dir owns it with --to-state", c.To),
+				hints: []string{"only the shared store " + config.SharedStore(cfg.Root) + " has a state dir den knows (" + config.SharedState(cfg.Root) + ")"}}
+		}
+		state = config.SharedState(cfg.Root)
+	}
+	dst, err := store.Open(to, state)
+	if err != nil {
+		return err
+	}
+	if err := dst.Writable(); err != nil {
+		return err
+	}
+	var infos []store.PathInfo
+	if len(c.Paths) == 0 {
+		infos, err = src.All()
+	} else {
+		var ps []storepath.Path
+		for _, arg := range c.Paths {
+			p, err := src.ParsePath(arg)
+			if err != nil {
+				return &usageError{err: err}
+			}
+			ps = append(ps, p)
+		}
+		infos, err = src.Closure(ps...)
+	}
+	if err != nil {
+		return err
+	}
+	roots, err := dst.TempRoots()
+	if err != nil {
+		return err
+	}
+	defer roots.Close()
+	copied, there, left := 0, 0, 0
+	for _, info := range infos {
+		if filepath.Dir(string(info.Path)) != src.Dir {
+			continue
+		}
+		if _, ok := store.FixedPathIn(to, info); !ok {
+			left++
+			continue
+		}
+		p, made, err := dst.CopyFixed(info)
+		if err != nil {
+			return err
+		}
+		roots.Add(p)
+		if made {
+			copied++
+			if a.Globals.Verbose {
+				fmt.Fprintf(a.Stderr, "copied %s\n", p)
+			}
+		} else {
+			there++
+		}
+	}
+	fmt.Fprintf(a.Stderr, "%d download(s) copied to %s, %d already there; %d path(s) that may name their store dir (builds, environments, derivations) stay: den sync in each project makes them there from these\n", copied, to, there, left)
+	return nil
 }
 
 // StoreAddCmd is den store add.
