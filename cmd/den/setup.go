@@ -77,6 +77,9 @@ func (c *SetupCmd) Run(a *App) error {
 		}
 	}
 	fmt.Fprintf(a.Stdout, "%s is the store for every user of this machine (its state is in %s)\n", storeDir, stateDir)
+	if os.Getenv("DEN_STORE") != "" {
+		fmt.Fprintf(a.Stderr, "note: DEN_STORE is set, so den goes on using %s until it is unset\n", cfg.StoreDir)
+	}
 	if !changed {
 		return nil
 	}
