@@ -89,18 +89,16 @@ func (c *SetupCmd) Run(a *App) error {
 
 // notRoot says what den setup would need, or that it is already done.
 func (c *SetupCmd) notRoot(a *App, cfg *config.Config, storeDir, stateDir string) error {
-	if fi, err := os.Stat(stateDir); err == nil && fi.Mode()&os.ModeSetgid != 0 {
-		if _, err := os.Stat(storeDir); err == nil {
-			s, err := store.Open(storeDir, stateDir)
-			if err != nil {
-				return err
-			}
-			if err := s.Writable(); err != nil {
-				return err
-			}
-			fmt.Fprintf(a.Stdout, "%s is set up, and you may add to it\n", storeDir)
-			return nil
+	if _, err := os.Stat(storeDir); err == nil && store.IsShared(stateDir) {
+		s, err := store.Open(storeDir, stateDir)
+		if err != nil {
+			return err
 		}
+		if err := s.Writable(); err != nil {
+			return err
+		}
+		fmt.Fprintf(a.Stdout, "%s is set up, and you may add to it\n", storeDir)
+		return nil
 	}
 	self, err := selfPath()
 	if err != nil {

@@ -3,7 +3,6 @@ package store
 import (
 	"fmt"
 	"io"
-	"strings"
 
 	"github.com/den-sh/den/core/hash"
 	"github.com/den-sh/den/core/nar"
@@ -26,27 +25,7 @@ func fixedPath(dir string, info PathInfo) (storepath.Path, bool) {
 	if len(info.References) > 0 || info.CA == "" {
 		return "", false
 	}
-	name := info.Path.Name()
-	var p storepath.Path
-	var err error
-	if rest, ok := strings.CutPrefix(info.CA, "fixed:r:"); ok {
-		var h hash.Hash
-		if h, err = hash.Parse(rest, ""); err == nil {
-			p, err = storepath.FixedRecursive(dir, h, name)
-		}
-	} else if rest, ok := strings.CutPrefix(info.CA, "fixed:"); ok {
-		var h hash.Hash
-		if h, err = hash.Parse(rest, ""); err == nil {
-			p, err = storepath.FixedFlat(dir, h, name)
-		}
-	} else {
-		method, content, found := strings.Cut(info.CA, ":")
-		if !found || method == "text" {
-			return "", false
-		}
-		p, err = storepath.FixedOther(dir, method, content, name)
-	}
-	return p, err == nil
+	return storepath.FixedFromCA(dir, info.CA, info.Path.Name())
 }
 
 // CopyFixed adds the content of info, a fixed-output path of another store (see FixedPathIn),

@@ -190,8 +190,9 @@ func (s *Store) GC(dryRun bool) (*GCResult, error) {
 	}
 	deleted := res.Deleted[:0]
 	for _, p := range res.Deleted {
-		n := diskUsage(string(p))
 		if err := RemoveTree(string(p)); err != nil {
+			// Nothing of another user's tree went: what it holds was counted as freed.
+			n := diskUsage(string(p))
 			if s.othersFiles(string(p), err) {
 				res.Bytes -= n
 				res.Others = append(res.Others, string(p))
@@ -205,8 +206,8 @@ func (s *Store) GC(dryRun bool) (*GCResult, error) {
 	var failed error
 	debris := res.Debris[:0]
 	for _, d := range res.Debris {
-		n := diskUsage(d)
 		if err := removeSameFS(d); err != nil {
+			n := diskUsage(d)
 			if s.othersFiles(d, err) {
 				res.Bytes -= n
 				res.Others = append(res.Others, d)

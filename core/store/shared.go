@@ -36,8 +36,9 @@ const sharedDirMode = os.ModeSetgid | 0o775
 // so that its name is free; it is debris to the next collection that can delete it.
 const trashPrefix = ".den-trash."
 
-// isShared says whether dir is set up for a group: setgid and group-writable.
-func isShared(dir string) bool {
+// IsShared says whether dir is set up for a group, as den setup makes a shared store's dirs:
+// setgid and group-writable.
+func IsShared(dir string) bool {
 	fi, err := os.Stat(dir)
 	return err == nil && fi.Mode()&os.ModeSetgid != 0 && fi.Mode().Perm()&0o020 != 0
 }

@@ -80,7 +80,7 @@ func Open(storeDir, stateDir string) (*Store, error) {
 	if err := os.MkdirAll(stateDir, 0o755); err != nil {
 		return nil, fmt.Errorf("create %s: %w", stateDir, err)
 	}
-	s.shared = isShared(stateDir)
+	s.shared = IsShared(stateDir)
 	dirs := []string{filepath.Dir(s.dbPath), s.lockDir, s.GCRootsDir(), filepath.Join(stateDir, "temproots")}
 	if s.shared {
 		// Made here once, group-writable, rather than 0755 by whichever member needs one first.

@@ -169,6 +169,31 @@ func FixedOther(storeDir, method, contentHash, name string) (Path, error) {
 	return Make(storeDir, "output:out", inner, name)
 }
 
+// FixedFromCA is the path a fixed-output path with the content address ca (as den records
+// it: "fixed:r:<hash>", "fixed:<hash>" or den's "<method>:<hash>") and name has in storeDir;
+// ok is false for a text path's or an unreadable address.
+func FixedFromCA(storeDir, ca, name string) (p Path, ok bool) {
+	var err error
+	if rest, isR := strings.CutPrefix(ca, "fixed:r:"); isR {
+		var h hash.Hash
+		if h, err = hash.Parse(rest, ""); err == nil {
+			p, err = FixedRecursive(storeDir, h, name)
+		}
+	} else if rest, isFlat := strings.CutPrefix(ca, "fixed:"); isFlat {
+		var h hash.Hash
+		if h, err = hash.Parse(rest, ""); err == nil {
+			p, err = FixedFlat(storeDir, h, name)
+		}
+	} else {
+		method, content, found := strings.Cut(ca, ":")
+		if !found || method == "text" {
+			return "", false
+		}
+		p, err = FixedOther(storeDir, method, content, name)
+	}
+	return p, err == nil
+}
+
 // Output is the path of an input-addressed derivation output: the inner hash is the hash of the
 // derivation's canonical encoding.
 func Output(storeDir string, drvHash hash.Hash, output, name string) (Path, error) {
